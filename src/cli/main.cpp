@@ -1,0 +1,55 @@
+// The `sllm` binary: finds the subcommand in the registry and runs it. Every sllm::Error
+// (bad flags, files, configs) is printed with its hint and exits with status 1.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+#include "cli/command.h"
+#include "core/error.h"
+
+namespace sllm::cli {
+
+std::vector<Command>& command_table() {
+  static std::vector<Command> table;
+  return table;
+}
+
+static void print_help() {
+  auto table = command_table();
+  std::sort(table.begin(), table.end(), [](const Command& a, const Command& b) { return a.name < b.name; });
+  std::fprintf(stderr, "sllm: pretrain and fine-tune small language models\n\nusage: sllm <command> [flags]\n\n");
+  for (const auto& c : table) std::fprintf(stderr, "  %-22s %s\n", c.name.c_str(), c.summary.c_str());
+  std::fprintf(stderr, "\n`sllm <command> --help` lists a command's flags.\n");
+}
+
+static int dispatch(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
+    print_help();
+    return argc < 2 ? 1 : 0;
+  }
+  std::string name = argv[1];
+  int first_arg = 2;
+  if (name == "bench" || name == "data") {
+    SLLM_CHECK(argc >= 3, str("sllm ", name, ": missing subcommand"), "run `sllm help` to list commands");
+    name += std::string(" ") + argv[2];
+    first_arg = 3;
+  }
+  for (const auto& c : command_table()) {
+    if (c.name == name) return c.run(std::vector<std::string>(argv + first_arg, argv + argc));
+  }
+  fail(str("sllm: unknown command '", name, "'"), "run `sllm help` to list commands");
+}
+
+}  // namespace sllm::cli
+
+int main(int argc, char** argv) {
+  try {
+    return sllm::cli::dispatch(argc, argv);
+  } catch (const sllm::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
