@@ -1,0 +1,151 @@
+#include "autograd/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/error.h"
+
+namespace sllm::autograd {
+
+SavedTensor::SavedTensor(const Tensor& t, std::string op) : tensor_(t), version_(t.version()), op_(std::move(op)) {}
+
+const Tensor& SavedTensor::get() const {
+  SLLM_CHECK(tensor_.defined(), str("backward of '", op_, "': a saved tensor was already freed"),
+             "the graph was freed by an earlier backward(); call backward(root, /*retain_graph=*/true) "
+             "to run backward more than once");
+  SLLM_CHECK(tensor_.version() == version_,
+             str("backward of '", op_, "': a tensor saved for backward was modified in place after the forward (version ",
+                 version_, " -> ", tensor_.version(), ")"),
+             "don't modify inputs/outputs of a differentiable op before backward(); clone() them instead");
+  return tensor_;
+}
+
+static thread_local bool g_grad_enabled = true;
+
+bool grad_enabled() { return g_grad_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(Tensor& output, const std::string& op, std::vector<Tensor> inputs, BackwardFn backward) {
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  output.impl().requires_grad = true;
+  output.set_grad_fn(std::move(node));
+}
+
+void accumulate(Tensor& dst, const Tensor& src) {
+  check_shape(src, dst.shape(), "gradient accumulation");
+  check_dtype(src, DType::F32, "gradient accumulation");
+  SLLM_CHECK(dst.device() == Device::CPU && src.device() == Device::CPU,
+             "gradient accumulation on a device tensor reached the CPU path", "this is a bug in device dispatch");
+  float* d = dst.mutable_f32();
+  const float* s = src.f32();
+  const int64_t n = dst.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+}
+
+// Reverse topological order of the nodes reachable from `root` (iterative DFS, so deep
+// graphs cannot overflow the stack).
+static std::vector<Node*> topological_order(Node* root) {
+  std::vector<Node*> order;
+  std::unordered_set<Node*> visited{root};
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      if (in.defined() && in.impl().grad_fn) {
+        Node* child = in.impl().grad_fn.get();
+        if (visited.insert(child).second) stack.push_back({child, 0});
+      }
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return {order.rbegin(), order.rend()};
+}
+
+static void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
+  TensorImpl& m = leaf.impl();
+  if (!m.grad) {
+    m.grad = g.clone().impl_ptr();
+  } else {
+    Tensor acc(m.grad);
+    accumulate(acc, g);
+  }
+}
+
+void backward(const Tensor& root, bool retain_graph) {
+  check_defined(root, "backward()");
+  SLLM_CHECK(root.numel() == 1,
+             str("backward() without a gradient needs a one-element tensor, got shape ", shape_str(root.shape())),
+             "reduce to a scalar (sum/mean) first, or pass the output gradient: backward(root, grad)");
+  Tensor one = Tensor::full(root.shape(), 1.0f);
+  backward(root, one.to(root.device()), retain_graph);
+}
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  check_defined(root, "backward()");
+  SLLM_CHECK(root.requires_grad(), "backward(): the tensor does not require grad and has no graph",
+             "set requires_grad on a parameter it depends on, and don't compute it under NoGradGuard");
+  check_shape(grad, root.shape(), "backward() gradient");
+  if (!root.impl().grad_fn) {  // the root is a leaf itself
+    accumulate_leaf(root, grad);
+    return;
+  }
+  Node* root_node = root.impl().grad_fn.get();
+  SLLM_CHECK(!root_node->freed, str("backward through the graph of '", root_node->op, "' a second time"),
+             "the graph is freed by backward(); pass retain_graph=true to the first call to backward twice");
+
+  std::unordered_map<Node*, Tensor> pending;  // gradient w.r.t. each node's output
+  pending[root_node] = grad;
+  for (Node* node : topological_order(root_node)) {
+    auto it = pending.find(node);
+    if (it == pending.end()) continue;  // no gradient reached this node
+    Tensor g = it->second;
+    pending.erase(it);
+    SLLM_CHECK(!node->freed && node->backward,
+               str("backward through the graph of '", node->op, "' a second time"),
+               "the graph is freed by backward(); pass retain_graph=true to the first call to backward twice");
+    std::vector<Tensor> grads = node->backward(g);
+    SLLM_ASSERT(grads.size() == node->inputs.size());
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const Tensor& in = node->inputs[i];
+      if (!grads[i].defined() || !in.defined() || !in.requires_grad()) continue;
+      if (in.impl().grad_fn) {
+        Node* child = in.impl().grad_fn.get();
+        auto slot = pending.find(child);
+        if (slot == pending.end()) {
+          pending.emplace(child, grads[i]);
+        } else {
+          // Out of place: backward closures may return the same tensor for several inputs
+          // (add passes g through to both), so an in-place += could corrupt a sibling.
+          Tensor sum = slot->second.clone();
+          accumulate(sum, grads[i]);
+          slot->second = sum;
+        }
+      } else {
+        accumulate_leaf(in, grads[i]);
+      }
+    }
+    if (!retain_graph) {
+      node->backward = nullptr;  // frees the saved tensors the closure captured
+      node->inputs.clear();
+      node->freed = true;
+    }
+  }
+}
+
+}  // namespace sllm::autograd

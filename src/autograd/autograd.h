@@ -1,0 +1,74 @@
+// Reverse-mode automatic differentiation on a dynamic tape (define-by-run).
+//
+// Each differentiable op that sees an input with requires_grad records a Node on its output:
+// the inputs (graph edges) and a backward closure that maps the output's gradient to the
+// inputs' gradients. backward() walks the graph once in reverse topological order,
+// accumulating gradients (+=): into intermediate buffers for non-leaf tensors and into
+// `.grad()` for leaves. The graph is freed as it is walked (closures and saved tensors
+// released), so a second backward through it is an error, not silent garbage.
+//
+// Saved tensors remember their storage version: if one was modified in place after the
+// forward saved it, backward raises an error instead of using the changed values.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace sllm::autograd {
+
+// A tensor saved by an op for its backward, with the version it had then.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t, std::string op);
+  const Tensor& get() const;  // sllm::Error if the tensor was modified in place since saving
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+  std::string op_;
+};
+
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
+
+struct Node {
+  std::string op;                // op name, for error messages
+  std::vector<Tensor> inputs;    // differentiable inputs; gradients returned in this order
+  BackwardFn backward;           // empty once the graph has been freed
+  bool freed = false;
+};
+
+// True unless a NoGradGuard is alive on this thread.
+bool grad_enabled();
+
+// Inference mode: ops record no graph while the guard lives (thread-local, nestable).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Whether an op with these inputs must record a node (grad mode on and any input requires grad).
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Records `op` on `output`: output.requires_grad = true, output.grad_fn = node. The
+// closure's result must have one entry per input (undefined Tensor where none flows).
+void record(Tensor& output, const std::string& op, std::vector<Tensor> inputs, BackwardFn backward);
+
+// Gradient of `root` (a one-element tensor: implicit gradient 1) w.r.t. every leaf that
+// requires grad. With retain_graph=false (the default) the graph is freed.
+void backward(const Tensor& root, bool retain_graph = false);
+// Same with an explicit gradient for a non-scalar root (same shape as root).
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);
+
+// dst += src elementwise (same shape, f32). Used to accumulate gradients.
+void accumulate(Tensor& dst, const Tensor& src);
+
+}  // namespace sllm::autograd
