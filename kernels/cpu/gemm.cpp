@@ -1,0 +1,252 @@
+// SGEMM: C = alpha * op(A) * op(B) + beta * C, row-major float32 (contract: kernels/kernels.h).
+// Dimension legend: M rows of C, N columns of C, K the reduction; MR x NR register tile,
+// KC / MC / NC the cache blocks (gemm_internal.h explains the GotoBLAS / BLIS scheme).
+//
+// This file is the driver: argument checks, ISA choice, the cache-blocking loops, and the
+// split of the work over OpenMP threads; the micro-kernels and packing routines live in
+// gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp.
+//
+// Determinism: threads split C into disjoint tiles (over M and N), never K. Every C element
+// is reduced by one thread, over the same KC slices in the same order, whatever the thread
+// count, so results are bitwise identical for any number of threads.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/cpu/gemm_internal.h"
+#include "kernels/kernels.h"
+
+namespace sllm::kernels {
+namespace gemm_detail {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Below this many flops (2*M*N*K) one thread is faster than waking the team (~ 10 us).
+constexpr int64_t kParallelMinFlops = int64_t(1) << 21;
+
+// A 64-byte aligned scratch buffer that only grows, one per thread (thread_local), so
+// repeated GEMMs neither allocate nor page-fault their packing buffers again.
+class PackBuffer {
+ public:
+  ~PackBuffer() { std::free(data_); }
+  float* get(int64_t floats) {
+    if (floats > capacity_) {
+      std::free(data_);
+      const size_t bytes = (size_t(floats) * sizeof(float) + 63) / 64 * 64;
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      SLLM_ASSERT(data_ != nullptr);
+      capacity_ = floats;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+
+thread_local PackBuffer tl_pack_a;  // the shared op(A) block, owned by the calling thread
+thread_local PackBuffer tl_pack_b;  // each thread's op(B) block
+
+// C = beta * C (beta == 0 overwrites, so NaNs in C do not survive): the whole GEMM when
+// K == 0 or alpha == 0.
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;  // (N)
+    if (beta == 0.0f) {
+      std::fill(c, c + N, 0.0f);
+    } else {
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+  }
+}
+
+// How `threads` threads tile C: tm x tn threads over (M panels, N panels). Picks the split
+// whose largest per-thread tile is smallest; ties go to splitting N, since each thread then
+// packs only its own columns of op(B) while op(A) is packed once and shared.
+struct Grid {
+  int tm = 1, tn = 1;
+};
+Grid choose_grid(int threads, int64_t m_panels, int64_t n_panels, int MR, int NR) {
+  Grid best;
+  int64_t best_cost = -1;
+  for (int tn = threads; tn >= 1; --tn) {
+    if (threads % tn != 0) continue;
+    const int tm = threads / tn;
+    if (tn > n_panels || tm > m_panels) continue;
+    const int64_t cost = ceil_div(m_panels, tm) * MR * ceil_div(n_panels, tn) * NR;
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best = {tm, tn};
+    }
+  }
+  return best;
+}
+
+// The blocked GEMM on `threads` threads (alpha != 0, K > 0, M, N > 0).
+void sgemm_blocked(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc, int threads) {
+  const int MR = isa.MR, NR = isa.NR;
+  // K slices and M blocks of near-equal size (K = 1000 gives 3 x 334, not 384 + 384 + 232).
+  const int64_t k_slices = ceil_div(K, isa.KC);
+  const int64_t kc_max = ceil_div(K, k_slices);
+  const int64_t m_blocks = ceil_div(M, isa.MC);
+  const int64_t mc_max = ceil_div(ceil_div(M, m_blocks), MR) * MR;
+  const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
+  const int64_t nc_panels_max = std::max<int64_t>(1, isa.NC / NR);
+
+  const Grid grid = choose_grid(threads, m_panels, n_panels, MR, NR);
+  const int team = grid.tm * grid.tn;
+  float* Ap = tl_pack_a.get(mc_max * kc_max);  // (mc_max/MR panels, kc, MR), shared by the team
+
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    const int tid = omp_get_thread_num();
+    const int tm = tid / grid.tn, tn = tid % grid.tn;
+    // This thread's C tile, in micro-panels: rows [pm0, pm1) x columns [qn0, qn1).
+    const int64_t pm0 = m_panels * tm / grid.tm, pm1 = m_panels * (tm + 1) / grid.tm;
+    const int64_t qn0 = n_panels * tn / grid.tn, qn1 = n_panels * (tn + 1) / grid.tn;
+    const int64_t n_chunks = ceil_div(qn1 - qn0, nc_panels_max);
+    const int64_t nc_panels = ceil_div(qn1 - qn0, std::max<int64_t>(n_chunks, 1));
+    float* Bp = tl_pack_b.get(nc_panels * NR * kc_max);  // (nc_panels, kc, NR)
+
+    for (int64_t jc = 0; jc < M; jc += mc_max) {
+      const int64_t mc = std::min(mc_max, M - jc);
+      const int64_t block_panels = ceil_div(mc, MR);
+      // This thread's rows inside the block, in panels relative to jc.
+      const int64_t p_lo = std::max<int64_t>(pm0 - jc / MR, 0);
+      const int64_t p_hi = std::min<int64_t>(pm1 - jc / MR, block_panels);
+      for (int64_t pc = 0; pc < K; pc += kc_max) {
+        const int64_t kc = std::min(kc_max, K - pc);
+        // Pack op(A)[jc : jc+mc, pc : pc+kc] together; the loop's barrier publishes it.
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < block_panels; ++p) {
+          isa.pack(trans_a, A, lda, jc + p * MR, std::min<int64_t>(MR, mc - p * MR), pc, kc, MR, Ap + p * MR * kc);
+        }
+        // The first K slice applies beta; later ones accumulate onto it.
+        const float beta_k = pc == 0 ? beta : 1.0f;
+        for (int64_t q0 = qn0; q0 < qn1 && p_lo < p_hi; q0 += nc_panels) {
+          const int64_t q1 = std::min(q0 + nc_panels, qn1);
+          const int64_t j0 = q0 * NR, nc = std::min(q1 * NR, N) - j0;
+          // op(B)[k][j] is row j of op(B)ᵀ, so B packs like A with the opposite trans flag.
+          isa.pack(!trans_b, B, ldb, j0, nc, pc, kc, NR, Bp);
+          for (int64_t p = p_lo; p < p_hi; ++p) {
+            const int64_t i = jc + p * MR;
+            const int mr = int(std::min<int64_t>(MR, M - i));
+            for (int64_t q = q0; q < q1; ++q) {
+              const int64_t j = q * NR;
+              const int nr = int(std::min<int64_t>(NR, N - j));
+              isa.kernel(kc, Ap + p * MR * kc, Bp + (q - q0) * NR * kc, C + i * ldc + j, ldc, mr, nr, alpha,
+                         beta_k);
+            }
+          }
+        }
+        // Nobody may repack Ap while another thread still reads it.
+#pragma omp barrier
+      }
+    }
+  }
+}
+
+bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
+
+bool cpu_has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+void check_args(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                const float* B, int64_t ldb, const float* C, int64_t ldc) {
+  SLLM_CHECK(M >= 0 && N >= 0 && K >= 0, str("sgemm: negative size M=", M, " N=", N, " K=", K),
+             "sizes must be >= 0");
+  const int64_t a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
+  SLLM_CHECK(lda >= std::max<int64_t>(a_cols, 1), str("sgemm: lda=", lda, " < ", a_cols),
+             "lda is the row stride of A as stored: >= K (or >= M when trans_a)");
+  SLLM_CHECK(ldb >= std::max<int64_t>(b_cols, 1), str("sgemm: ldb=", ldb, " < ", b_cols),
+             "ldb is the row stride of B as stored: >= N (or >= K when trans_b)");
+  SLLM_CHECK(ldc >= std::max<int64_t>(N, 1), str("sgemm: ldc=", ldc, " < N=", N), "ldc is the row stride of C");
+  SLLM_CHECK(M * N == 0 || C != nullptr, "sgemm: C is null", "pass an (M, N) output buffer");
+  SLLM_CHECK(M * N * K == 0 || (A != nullptr && B != nullptr), "sgemm: A or B is null",
+             "pass the input buffers");
+}
+
+}  // namespace
+
+bool isa_supported(const Isa& isa) {
+  if (&isa == &kIsaAvx512) return cpu_has_avx512();
+  if (&isa == &kIsaAvx2) return cpu_has_avx2();
+  return true;
+}
+
+const Isa& best_isa() {
+  static const Isa& chosen = cpu_has_avx512() ? kIsaAvx512 : cpu_has_avx2() ? kIsaAvx2 : kIsaScalar;
+  return chosen;
+}
+
+void sgemm_with_isa(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                    int64_t ldc) {
+  check_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  // Inside an outer parallel region (e.g. sgemm_batched's) each GEMM runs on its thread.
+  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (2 * M * N * K < kParallelMinFlops) threads = 1;
+  sgemm_blocked(isa, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+}
+
+}  // namespace gemm_detail
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_detail::sgemm_with_isa(gemm_detail::best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                              ldc);
+}
+
+const char* sgemm_isa() { return gemm_detail::best_isa().name; }
+
+void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
+                   float beta, float* C, int64_t ldc, int64_t stride_c) {
+  SLLM_CHECK(batch >= 0, str("sgemm_batched: batch=", batch), "batch must be >= 0");
+  // Small problems: one whole GEMM per thread (each GEMM's result does not depend on the
+  // thread count, so this split is as deterministic as the inner one).
+  const bool per_thread = batch > 1 && 2 * M * N * K < (int64_t(1) << 24) && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (per_thread)
+  for (int64_t b = 0; b < batch; ++b) {
+    sgemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta, C + b * stride_c,
+          ldc);
+  }
+}
+
+// The reference: the definition, one output at a time, summed in double.
+void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_detail::check_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double sum = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        const double b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        sum += a * b;
+      }
+      double c = double(alpha) * sum;
+      if (beta != 0.0f) c += double(beta) * C[i * ldc + j];
+      C[i * ldc + j] = float(c);
+    }
+  }
+}
+
+}  // namespace sllm::kernels

@@ -1,0 +1,148 @@
+// AVX-512 SGEMM micro-kernel and packing (see gemm_internal.h for the blocking scheme).
+// Dimension legend: MR x NR register tile, kc the packed K slice, mr/nr the valid part of
+// an edge tile. Compiled with target attributes so it builds without -march=native; the
+// driver only calls it when the CPU reports avx512f (gemm.cpp: isa_supported).
+//
+// Register tile 14 x 32: 14 rows of C times two zmm vectors of 16 columns = 28 accumulator
+// registers, + 2 for the B row + 1 broadcast = 31 of the 32 zmm registers. Per k step it
+// issues 28 FMAs against 2 vector loads and 14 broadcasts, so two FMA ports stay busy
+// (14 cycles of FMA vs 8 cycles of loads) and each accumulator is reused only every 14
+// cycles, well above the 4-cycle FMA latency. (BLIS uses the transposed 32 x 12 tile on
+// Skylake-X for the same reasons: Van Zee & van de Geijn, BLIS, ACM TOMS 2015.)
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/gemm_internal.h"
+
+// GCC 12's _mm512_undefined_ps (used inside _mm512_shuffle_f32x4) self-initializes on
+// purpose and trips -Wmaybe-uninitialized; the warning is about the header, not this code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace sllm::kernels::gemm_detail {
+namespace {
+
+constexpr int kMR = 14;
+constexpr int kNR = 32;
+
+#define SLLM_AVX512 __attribute__((target("avx512f,fma")))
+
+SLLM_AVX512 inline __mmask16 lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
+}
+
+// In-register transpose of a 16x16 block: on return v[j][i] = old v[i][j].
+// Three shuffle stages: pairs of rows (unpack), 4x4 blocks inside 128-bit lanes
+// (shuffle_ps), then the 128-bit lanes themselves (shuffle_f32x4, twice).
+SLLM_AVX512 inline void transpose16(__m512 v[16]) {
+  __m512 t[16], u[16];
+  for (int p = 0; p < 8; ++p) {
+    t[2 * p] = _mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]);
+    t[2 * p + 1] = _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]);
+  }
+  // u[4q + c], 128-bit lane L = column 4L + c of rows 4q..4q+3.
+  for (int q = 0; q < 4; ++q) {
+    u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+  }
+  // Column 4L + c gathers lane L of u[c], u[4+c], u[8+c], u[12+c].
+  for (int c = 0; c < 4; ++c) {
+    __m512 v88 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);  // lanes 0,2 of each
+    __m512 vdd = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);  // lanes 1,3 of each
+    __m512 w88 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    __m512 wdd = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    v[c] = _mm512_shuffle_f32x4(v88, w88, 0x88);
+    v[8 + c] = _mm512_shuffle_f32x4(v88, w88, 0xDD);
+    v[4 + c] = _mm512_shuffle_f32x4(vdd, wdd, 0x88);
+    v[12 + c] = _mm512_shuffle_f32x4(vdd, wdd, 0xDD);
+  }
+}
+
+// One micro-panel: dst[k*width + r] = op(X)[i0 + r][p0 + k], zero for r >= rows.
+SLLM_AVX512 void pack_panel(bool trans, const float* X, int64_t ld, int64_t i0, int64_t rows, int64_t p0,
+                            int64_t kc, int width, float* dst) {
+  if (trans) {
+    // op(X)[i][k] = X[k*ld + i]: each k is a contiguous run of `rows` floats.
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = X + (p0 + k) * ld + i0;
+      for (int r0 = 0; r0 < width; r0 += 16) {
+        __m512 x = _mm512_maskz_loadu_ps(lanes(rows - r0), src + r0);
+        _mm512_mask_storeu_ps(dst + k * width + r0, lanes(width - r0), x);
+      }
+    }
+    return;
+  }
+  // op(X)[i][k] = X[i*ld + k]: rows are contiguous along k, so transpose 16x16 blocks.
+  for (int r0 = 0; r0 < width; r0 += 16) {
+    const __mmask16 store_mask = lanes(width - r0);
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+      const __mmask16 k_mask = lanes(kc - k0);
+      __m512 v[16];
+      for (int r = 0; r < 16; ++r) {
+        v[r] = r0 + r < rows ? _mm512_maskz_loadu_ps(k_mask, X + (i0 + r0 + r) * ld + p0 + k0)
+                             : _mm512_setzero_ps();
+      }
+      transpose16(v);
+      const int kn = int(kc - k0 < 16 ? kc - k0 : 16);
+      for (int k = 0; k < kn; ++k) _mm512_mask_storeu_ps(dst + (k0 + k) * width + r0, store_mask, v[k]);
+    }
+  }
+}
+
+SLLM_AVX512 void pack(bool trans, const float* X, int64_t ld, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
+                      int width, float* dst) {
+  for (int64_t r = 0; r < rows; r += width) {
+    const int64_t n = rows - r < width ? rows - r : width;
+    pack_panel(trans, X, ld, i0 + r, n, p0, kc, width, dst + r * kc);
+  }
+}
+
+// acc(14, 32) = Ap(kc, 14)ᵀ . Bp(kc, 32); C(mr, nr) = alpha * acc + beta * C.
+SLLM_AVX512 void kernel_14x32(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
+                              int64_t ldc, int mr, int nr, float alpha, float beta) {
+  // C is only touched at the end: fetch its lines now so the stores do not stall.
+  for (int r = 0; r < mr; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16), _MM_HINT_T0);
+  }
+  __m512 acc[kMR][2];
+#pragma GCC unroll 14
+  for (int r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(Bp + k * kNR);
+    const __m512 b1 = _mm512_load_ps(Bp + k * kNR + 16);
+    const float* a = Ap + k * kMR;
+#pragma GCC unroll 14
+    for (int r = 0; r < kMR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r]);
+      acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+    }
+  }
+
+  const __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+  for (int r = 0; r < kMR; ++r) {
+    if (r >= mr) break;
+    float* c = C + r * ldc;
+    __m512 x0 = _mm512_mul_ps(va, acc[r][0]);
+    __m512 x1 = _mm512_mul_ps(va, acc[r][1]);
+    if (beta != 0.0f) {
+      x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), x0);
+      x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), x1);
+    }
+    _mm512_mask_storeu_ps(c, m0, x0);
+    _mm512_mask_storeu_ps(c + 16, m1, x1);
+  }
+}
+
+}  // namespace
+
+const Isa kIsaAvx512 = {"avx512", kMR, kNR, /*KC=*/384, /*MC=*/4096, /*NC=*/640, pack, kernel_14x32};
+
+}  // namespace sllm::kernels::gemm_detail
