@@ -176,8 +176,10 @@ void dropout_forward(float* out, uint8_t* mask, const float* inp, int64_t n, flo
 void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64_t n, float p);
 
 // ---- AdamW (kernels/cpu/adamw.cpp) ----------------------------------------------------
-// One decoupled-weight-decay Adam step (Loshchilov & Hutter 2019, Alg. 2) on n params;
-// step is 1-based (bias correction). param -= lr * (mhat / (sqrt(vhat) + eps) + wd * param).
+// One decoupled-weight-decay Adam step (Loshchilov & Hutter 2019, Alg. 2) on n params, in
+// torch.optim.AdamW's order: param *= 1 - lr * wd (decay first), then m, v update and
+// param -= lr * mhat / (sqrt(vhat) + eps), mhat = m / (1 - beta1^step), vhat = v / (1 - beta2^step);
+// step is 1-based.
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int64_t step);
 void adamw_update_ref(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,

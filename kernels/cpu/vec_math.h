@@ -1,0 +1,80 @@
+// Vectorizable math for the row kernels (softmax, cross-entropy, norms, activations).
+//
+// Why this exists: without -ffast-math (banned: IEEE semantics are part of our
+// reproducibility contract) GCC will neither vectorize a call to std::exp nor reorder a
+// float reduction. So we (1) write exp as branch-free float arithmetic that GCC vectorizes
+// at -O3, and (2) write reductions with kLanes explicit accumulators folded in a fixed
+// order. Both give the same bits on AVX-512, AVX2 or scalar builds: the order of every
+// float operation is fixed by the source (ISO C++ mode also keeps GCC from contracting
+// a*b+c into an FMA), only the register width changes.
+#pragma once
+#include <bit>
+#include <cstdint>
+#include <limits>
+
+namespace sllm::kernels {
+
+// exp_approx(x): Cephes expf (S. Moshier, cephes/single/expf.c): x = n ln2 + r with
+// |r| <= ln2/2 (Cody-Waite split of ln2), e^r = 1 + r + r^2 P(r), then scale by 2^n
+// built in the exponent bits. About 1 ulp over [kExpMin, kExpMax]; above kExpMax it
+// returns +inf, below kExpMin it returns 0 (so exp(-inf) == 0 for masked logits), and
+// NaN propagates (both clamps compare false on NaN, and P(NaN) is NaN).
+inline constexpr float kExpMax = 88.37f;  // n = round(x log2 e) stays <= 127
+inline constexpr float kExpMin = -87.33f; // n >= -126: 2^n is a normal float
+
+inline float exp_approx(float x) {
+  float xc = x > kExpMax ? kExpMax : x;
+  xc = xc < kExpMin ? kExpMin : xc;
+  // Adding 1.5 * 2^23 rounds to the nearest integer (round-to-nearest-even) and leaves
+  // that integer in the low mantissa bits.
+  constexpr float kShift = 12582912.0f;
+  const float t = xc * 1.44269504088896341f + kShift;
+  const float n = t - kShift;
+  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kShift);
+  float r = xc - n * 0.693359375f;  // high part of ln2: n * it is exact
+  r = r - n * -2.12194440e-4f;      // low part
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * (r * r) + r + 1.0f;
+  const float y = er * std::bit_cast<float>((ni + 127) << 23);
+  const float big = x > kExpMax ? std::numeric_limits<float>::infinity() : y;
+  return x < kExpMin ? 0.0f : big;
+}
+
+// sigmoid_approx(x) = 1 / (1 + e^-x); e^-x overflowing to inf gives exactly 0.
+inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+// Reductions with kLanes independent accumulators (one AVX-512 register of floats, two
+// AVX2 ones), folded pairwise in a fixed order. term(i) gives the i-th summand.
+inline constexpr int kLanes = 16;
+
+template <class Term>
+inline float lane_sum(int64_t n, Term term) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += term(i + j);
+  for (int j = 0; i + j < n; ++j) acc[j] += term(i + j);
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
+  return acc[0];
+}
+
+// Largest element of x (n >= 1); NaNs are skipped here and surface in the exp that follows.
+inline float lane_max(const float* x, int64_t n) {
+  float acc[kLanes];
+  for (int j = 0; j < kLanes; ++j) acc[j] = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (int j = 0; i + j < n; ++j) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) acc[j] = acc[j + width] > acc[j] ? acc[j + width] : acc[j];
+  return acc[0];
+}
+
+}  // namespace sllm::kernels
