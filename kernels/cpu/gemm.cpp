@@ -168,11 +168,11 @@ void check_args(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, con
   SLLM_CHECK(M >= 0 && N >= 0 && K >= 0, str("sgemm: negative size M=", M, " N=", N, " K=", K),
              "sizes must be >= 0");
   const int64_t a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
-  SLLM_CHECK(lda >= std::max<int64_t>(a_cols, 1), str("sgemm: lda=", lda, " < ", a_cols),
+  SLLM_CHECK(lda >= a_cols, str("sgemm: lda=", lda, " < ", a_cols),
              "lda is the row stride of A as stored: >= K (or >= M when trans_a)");
-  SLLM_CHECK(ldb >= std::max<int64_t>(b_cols, 1), str("sgemm: ldb=", ldb, " < ", b_cols),
+  SLLM_CHECK(ldb >= b_cols, str("sgemm: ldb=", ldb, " < ", b_cols),
              "ldb is the row stride of B as stored: >= N (or >= K when trans_b)");
-  SLLM_CHECK(ldc >= std::max<int64_t>(N, 1), str("sgemm: ldc=", ldc, " < N=", N), "ldc is the row stride of C");
+  SLLM_CHECK(ldc >= N, str("sgemm: ldc=", ldc, " < N=", N), "ldc is the row stride of C");
   SLLM_CHECK(M * N == 0 || C != nullptr, "sgemm: C is null", "pass an (M, N) output buffer");
   SLLM_CHECK(M * N * K == 0 || (A != nullptr && B != nullptr), "sgemm: A or B is null",
              "pass the input buffers");

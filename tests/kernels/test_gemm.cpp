@@ -1,0 +1,233 @@
+// SGEMM (kernels/cpu/gemm*.cpp) against the double-precision reference sgemm_ref, on every
+// SIMD path this CPU can run, all four trans combinations, awkward sizes (edge tiles in M,
+// N and K; K crossing cache-block boundaries), alpha/beta variants, strided operands, the
+// batched form, the thread split, and bitwise determinism.
+//
+// Tolerance: a dot product of length K computed in float with any summation order obeys
+// |fl(x.y) - x.y| <= gamma_K * sum_k |x_k||y_k|, gamma_K = K*u / (1 - K*u), u = 2^-24
+// (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., eq. 3.5). The alpha
+// scale and the beta update add two roundings, so each element must satisfy
+//   |C - C_ref| <= (K + 3) * u * (|alpha| * sum_k |a_ik||b_kj| + |beta| * |C0_ij|) + 1e-30
+// (+1e-30 for all-zero scales). This is a bound, not a guess, so it cannot flake, and it is
+// tight enough to catch a dropped or doubled k term (an error near scale / K).
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/cpu/gemm_internal.h"
+#include "kernels/kernels.h"
+
+namespace sllm::kernels {
+namespace {
+
+using gemm_detail::Isa;
+
+std::vector<float> random_vector(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(size_t(n > 0 ? n : 0));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Stored operands of one problem: A is (M, K) or (K, M) when trans_a, with row stride lda
+// >= its columns; likewise B; C is (M, ldc). Padding holds random values that must not matter.
+struct Problem {
+  bool trans_a = false, trans_b = false;
+  int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
+  float alpha = 1.0f, beta = 0.0f;
+  std::vector<float> A, B, C0;
+
+  Problem(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float al, float be, int64_t pad, uint32_t seed)
+      : trans_a(ta), trans_b(tb), M(m), N(n), K(k), alpha(al), beta(be) {
+    lda = (ta ? M : K) + pad;
+    ldb = (tb ? K : N) + pad;
+    ldc = N + pad;
+    A = random_vector((ta ? K : M) * lda, seed);
+    B = random_vector((tb ? N : K) * ldb, seed + 1);
+    C0 = random_vector(M * ldc, seed + 2);
+  }
+  float a(int64_t i, int64_t k) const { return trans_a ? A[k * lda + i] : A[i * lda + k]; }
+  float b(int64_t k, int64_t j) const { return trans_b ? B[j * ldb + k] : B[k * ldb + j]; }
+};
+
+// Checks C against the reference element by element with the error bound above, and that
+// the padding columns of C (j >= N) are untouched.
+void expect_close(const Problem& p, const std::vector<float>& C, const std::vector<float>& C_ref,
+                  const std::string& label) {
+  const double u = std::ldexp(1.0, -24);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < p.M; ++i) {
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const int64_t at = i * p.ldc + j;
+      if (j >= p.N) {
+        if (std::memcmp(&C[at], &p.C0[at], sizeof(float)) != 0 && bad++ < 5)
+          ADD_FAILURE() << label << ": padding C[" << i << "][" << j << "] was written";
+        continue;
+      }
+      double scale = 0.0;
+      for (int64_t k = 0; k < p.K; ++k) scale += std::fabs(double(p.a(i, k)) * p.b(k, j));
+      scale = std::fabs(p.alpha) * scale + (p.beta != 0.0f ? std::fabs(p.beta * p.C0[at]) : 0.0);
+      const double tol = double(p.K + 3) * u * scale + 1e-30;
+      const double err = std::fabs(double(C[at]) - double(C_ref[at]));
+      if (!(err <= tol) && bad++ < 5)
+        ADD_FAILURE() << label << ": C[" << i << "][" << j << "] = " << C[at] << ", reference " << C_ref[at]
+                      << ", |err| " << err << " > tol " << tol;
+    }
+  }
+  EXPECT_EQ(bad, 0) << label;
+}
+
+std::string describe(const Isa& isa, const Problem& p) {
+  return str(isa.name, " ", p.trans_a ? "T" : "N", p.trans_b ? "T" : "N", " M=", p.M, " N=", p.N, " K=", p.K,
+             " alpha=", p.alpha, " beta=", p.beta, " pad=", p.ldc - p.N);
+}
+
+// Runs one problem on one ISA and against the reference. With beta == 0 the output starts
+// as NaN: a write-only C must not propagate it.
+void check(const Isa& isa, const Problem& p) {
+  std::vector<float> C = p.C0, C_ref = p.C0;
+  if (p.beta == 0.0f) {
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t j = 0; j < p.N; ++j) C[i * p.ldc + j] = std::numeric_limits<float>::quiet_NaN();
+  }
+  gemm_detail::sgemm_with_isa(isa, p.trans_a, p.trans_b, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(),
+                              p.ldb, p.beta, C.data(), p.ldc);
+  sgemm_ref(p.trans_a, p.trans_b, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta,
+            C_ref.data(), p.ldc);
+  expect_close(p, C, C_ref, describe(isa, p));
+}
+
+std::vector<const Isa*> runnable_isas() {
+  std::vector<const Isa*> out;
+  for (const Isa* isa : {&gemm_detail::kIsaAvx512, &gemm_detail::kIsaAvx2, &gemm_detail::kIsaScalar})
+    if (gemm_detail::isa_supported(*isa)) out.push_back(isa);
+  return out;
+}
+
+struct Shape {
+  int64_t M, N, K;
+};
+
+// Sizes around every tile and block edge: 1, primes, MR/NR +- 1 for each ISA (14/32,
+// 6/16, 4/8), K past the KC slices (256, 384) so several slices accumulate.
+const Shape kShapes[] = {{1, 1, 1},   {1, 7, 33},   {7, 1, 5},     {13, 33, 2},   {15, 31, 17},
+                         {33, 257, 7}, {29, 65, 129}, {257, 33, 70}, {6, 17, 800},  {45, 47, 385}};
+
+TEST(Gemm, MatchesReferenceAllLayoutsAndIsas) {
+  uint32_t seed = 1;
+  for (const Isa* isa : runnable_isas())
+    for (const Shape& s : kShapes)
+      for (int layout = 0; layout < 4; ++layout)
+        check(*isa, Problem(layout & 1, layout & 2, s.M, s.N, s.K, 1.0f, 0.0f, 0, seed++));
+}
+
+TEST(Gemm, AlphaBetaVariants) {
+  const float alpha_beta[][2] = {{1.0f, 1.0f}, {0.5f, 0.0f}, {-1.5f, 0.75f}, {2.0f, -1.0f}, {0.0f, 2.0f}, {0.0f, 0.0f}};
+  uint32_t seed = 100;
+  for (const Isa* isa : runnable_isas())
+    for (const auto& ab : alpha_beta)
+      for (int layout = 0; layout < 4; ++layout)
+        check(*isa, Problem(layout & 1, layout & 2, 23, 41, 401, ab[0], ab[1], 0, seed++));
+}
+
+TEST(Gemm, StridedOperandsLeavePaddingAlone) {
+  uint32_t seed = 200;
+  for (const Isa* isa : runnable_isas())
+    for (int layout = 0; layout < 4; ++layout) {
+      check(*isa, Problem(layout & 1, layout & 2, 19, 35, 27, 1.0f, 0.0f, 5, seed++));
+      check(*isa, Problem(layout & 1, layout & 2, 31, 20, 300, 0.5f, 1.0f, 13, seed++));
+    }
+}
+
+TEST(Gemm, ZeroKScalesC) {
+  for (const Isa* isa : runnable_isas()) {
+    check(*isa, Problem(false, false, 5, 9, 0, 1.0f, 0.0f, 0, 300));
+    check(*isa, Problem(true, true, 5, 9, 0, 1.0f, -2.0f, 2, 301));
+  }
+}
+
+// Big enough for the parallel path (> 2^21 flops), with shapes that make the driver split
+// C over N (wide), over M (N below one NR panel), use several NC chunks (N > 640) and
+// several MC blocks (M > 4096).
+TEST(Gemm, ThreadSplitsMatchReference) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+  const Shape shapes[] = {{90, 700, 200}, {600, 20, 300}, {4200, 40, 15}, {64, 1500, 40}};
+  uint32_t seed = 400;
+  for (const Shape& s : shapes)
+    for (int layout = 0; layout < 4; ++layout)
+      check(gemm_detail::best_isa(), Problem(layout & 1, layout & 2, s.M, s.N, s.K, 1.0f, 0.5f, 3, seed++));
+  omp_set_num_threads(saved);
+}
+
+// Same inputs twice, and with 1 vs 2 threads: bitwise identical outputs (threads split C,
+// never K, and the K slicing does not depend on the thread count).
+TEST(Gemm, BitwiseDeterministic) {
+  const int saved = omp_get_max_threads();
+  for (int layout = 0; layout < 4; ++layout) {
+    const Problem p(layout & 1, layout & 2, 203, 517, 450, 1.0f, 0.0f, 0, 500 + layout);
+    std::vector<std::vector<float>> runs;
+    for (int threads : {2, 2, 1}) {
+      omp_set_num_threads(threads);
+      std::vector<float> C(size_t(p.M * p.ldc), 0.0f);
+      sgemm(p.trans_a, p.trans_b, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, C.data(),
+            p.ldc);
+      runs.push_back(std::move(C));
+    }
+    EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)), 0) << "layout " << layout;
+    EXPECT_EQ(std::memcmp(runs[0].data(), runs[2].data(), runs[0].size() * sizeof(float)), 0) << "layout " << layout;
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(Gemm, BatchedMatchesPerBatchReference) {
+  const int64_t batch = 5, M = 17, N = 39, K = 23;
+  for (int layout = 0; layout < 4; ++layout) {
+    const bool ta = layout & 1, tb = layout & 2;
+    const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+    // Batch strides larger than one matrix, as for a slice of a bigger tensor.
+    const int64_t stride_a = M * K + 3, stride_b = K * N + 1, stride_c = M * N + 7;
+    const std::vector<float> A = random_vector(batch * stride_a, 600 + layout);
+    const std::vector<float> B = random_vector(batch * stride_b, 700 + layout);
+    const std::vector<float> C0 = random_vector(batch * stride_c, 800 + layout);
+    std::vector<float> C = C0, C_ref = C0;
+    sgemm_batched(ta, tb, batch, M, N, K, 0.5f, A.data(), lda, stride_a, B.data(), ldb, stride_b, 1.0f, C.data(),
+                  ldc, stride_c);
+    for (int64_t b = 0; b < batch; ++b)
+      sgemm_ref(ta, tb, M, N, K, 0.5f, A.data() + b * stride_a, lda, B.data() + b * stride_b, ldb, 1.0f,
+                C_ref.data() + b * stride_c, ldc);
+    // The header's bound with |a|, |b|, |c| <= 1: (K + 3) u (alpha K + beta).
+    const double tol = double(K + 3) * std::ldexp(1.0, -24) * (0.5 * K + 1.0);
+    for (size_t i = 0; i < C.size(); ++i) EXPECT_NEAR(C[i], C_ref[i], tol) << "at " << i;
+  }
+}
+
+TEST(Gemm, BadArgumentsThrow) {
+  std::vector<float> A(64, 1.0f), B(64, 1.0f), C(64, 0.0f);
+  EXPECT_THROW(sgemm(false, false, -1, 4, 4, 1.0f, A.data(), 4, B.data(), 4, 0.0f, C.data(), 4), Error);
+  EXPECT_THROW(sgemm(false, false, 4, 4, 4, 1.0f, A.data(), 3, B.data(), 4, 0.0f, C.data(), 4), Error);
+  EXPECT_THROW(sgemm(true, false, 8, 4, 4, 1.0f, A.data(), 4, B.data(), 4, 0.0f, C.data(), 4), Error);
+  EXPECT_THROW(sgemm(false, false, 4, 8, 4, 1.0f, A.data(), 4, B.data(), 8, 0.0f, C.data(), 4), Error);
+  EXPECT_THROW(sgemm(false, true, 4, 4, 8, 1.0f, A.data(), 8, B.data(), 4, 0.0f, C.data(), 4), Error);
+  EXPECT_THROW(sgemm(false, false, 4, 4, 4, 1.0f, nullptr, 4, B.data(), 4, 0.0f, C.data(), 4), Error);
+}
+
+// sgemm must use the widest path the CPU offers (a silent fallback would cost 2-10x).
+TEST(Gemm, PicksTheWidestIsaThisCpuRuns) {
+  __builtin_cpu_init();
+  const bool fma = __builtin_cpu_supports("fma");
+  const std::string expected = fma && __builtin_cpu_supports("avx512f") ? "avx512"
+                               : fma && __builtin_cpu_supports("avx2")  ? "avx2"
+                                                                         : "scalar";
+  EXPECT_EQ(std::string(sgemm_isa()), expected);
+}
+
+}  // namespace
+}  // namespace sllm::kernels
