@@ -1,0 +1,98 @@
+// add/sub/mul/div with trailing-dimension broadcasting, scale, sum and mean.
+#include "kernels/kernels.h"
+#include "ops/op_common.h"
+#include "ops/ops.h"
+
+namespace sllm::ops {
+
+using detail::check_f32_cpu;
+using detail::grad_for;
+using detail::ptr;
+using kernels::BinaryOp;
+
+namespace {
+
+const char* binary_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add: return "add";
+    case BinaryOp::Sub: return "sub";
+    case BinaryOp::Mul: return "mul";
+    case BinaryOp::Div: return "div";
+  }
+  return "?";
+}
+
+// b broadcasts over a when b's shape is a trailing suffix of a's (numpy rules restricted to
+// the case the models need: a bias or a per-position table repeated over leading dims).
+void check_broadcast(const Tensor& a, const Tensor& b, const char* op) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  bool ok = sb.size() <= sa.size();
+  for (size_t i = 0; ok && i < sb.size(); ++i) ok = sb[sb.size() - 1 - i] == sa[sa.size() - 1 - i];
+  if (sb.size() == 1 && sb[0] == 1) ok = true;  // a scalar-shaped (1) tensor broadcasts to anything
+  SLLM_CHECK(ok, str(op, ": cannot broadcast ", shape_str(sb), " onto ", shape_str(sa)),
+             "the second operand's shape must equal the trailing dims of the first (e.g. (C) onto (B, T, C))");
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_name(op);
+  check_f32_cpu(a, str(name, " a"));
+  check_f32_cpu(b, str(name, " b"));
+  check_broadcast(a, b, name);
+  const int64_t n = a.numel(), nb = b.numel();
+  Tensor out = Tensor::empty(a.shape());
+  if (nb > 0) kernels::binary_forward(op, out.mutable_f32(), a.f32(), b.f32(), n, nb);
+  if (autograd::needs_grad({a, b})) {
+    autograd::SavedTensor sa(a, name), sb(b, name);
+    autograd::record(out, name, {a, b}, [op, sa, sb, n, nb](const Tensor& g) {
+      const Tensor& A = sa.get();
+      const Tensor& B = sb.get();
+      Tensor da = grad_for(A), db = grad_for(B);
+      if (nb > 0) kernels::binary_backward(op, ptr(da), ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
+      return std::vector<Tensor>{da, db};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
+
+Tensor scale(const Tensor& a, float s) {
+  check_f32_cpu(a, "scale");
+  Tensor out = Tensor::empty(a.shape());
+  kernels::scale_forward(out.mutable_f32(), a.f32(), s, a.numel());
+  if (autograd::needs_grad({a})) {
+    autograd::record(out, "scale", {a}, [s](const Tensor& g) {
+      Tensor da = Tensor::empty(g.shape());
+      kernels::scale_forward(da.mutable_f32(), g.f32(), s, g.numel());
+      return std::vector<Tensor>{da};
+    });
+  }
+  return out;
+}
+
+static Tensor reduce_all(const Tensor& a, bool average) {
+  const char* name = average ? "mean" : "sum";
+  check_f32_cpu(a, name);
+  const int64_t n = a.numel();
+  SLLM_CHECK(!average || n > 0, "mean of an empty tensor", "mean needs at least one element");
+  const float factor = average ? 1.0f / static_cast<float>(n) : 1.0f;
+  Tensor out = Tensor::full({1}, kernels::sum_forward(a.f32(), n) * factor);
+  if (autograd::needs_grad({a})) {
+    Shape shape = a.shape();
+    autograd::record(out, name, {a}, [shape, factor](const Tensor& g) {
+      return std::vector<Tensor>{Tensor::full(shape, g.item() * factor)};
+    });
+  }
+  return out;
+}
+
+Tensor sum(const Tensor& a) { return reduce_all(a, false); }
+Tensor mean(const Tensor& a) { return reduce_all(a, true); }
+
+}  // namespace sllm::ops

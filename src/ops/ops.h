@@ -1,0 +1,73 @@
+// Differentiable ops: each checks its inputs (shape/dtype errors with hints), runs the
+// kernel for the tensors' device, and, when an input requires grad, records a Node whose
+// backward calls the mirrored backward kernel. Weight gradients of frozen parameters
+// (requires_grad=false) are never computed: the kernel gets nullptr for them.
+//
+// All float tensors are f32. Shapes use the legend of kernels/kernels.h.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace sllm::ops {
+
+// ---- linear algebra (ops/matmul.cpp)
+// a (..., M, K) @ b (..., K, N) with optional transposes of the last two dims of each;
+// batch dims (all but the last two) must match exactly, or b may be 2-D (shared weight).
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// x (..., in) @ weightᵀ (weight is (out, in), PyTorch nn.Linear layout) + bias (out).
+// bias may be an undefined Tensor.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- elementwise with trailing-dimension broadcasting (ops/elementwise.cpp)
+// b's shape must equal a trailing suffix of a's shape (e.g. a (B,T,C), b (C) or (T,C)).
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& a, float s);
+Tensor sum(const Tensor& a);   // scalar, shape (1)
+Tensor mean(const Tensor& a);  // scalar, shape (1)
+
+// ---- neural-network ops (ops/nn_ops.cpp, ops/activations.cpp)
+Tensor embedding(const Tensor& ids /*i32 (...)*/, const Tensor& table /*(V, C)*/);  // (..., C)
+Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
+Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps = 1e-6f);
+Tensor gelu(const Tensor& x, bool tanh_approx = true);
+Tensor silu(const Tensor& x);
+Tensor swiglu(const Tensor& gate, const Tensor& up);  // silu(gate) * up
+Tensor softmax(const Tensor& x);      // over the last dim
+Tensor log_softmax(const Tensor& x);  // over the last dim
+// logits (..., V), targets i32 (...). Mean over the targets != ignore_index (0 if none).
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
+// Per-token losses (...), 0 at ignored targets; used by RL/score paths.
+Tensor cross_entropy_per_token(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
+// Inverted dropout. Identity when !training or p == 0. The mask is a pure function of
+// (seed, offset + element index).
+Tensor dropout(const Tensor& x, float p, bool training, uint64_t seed, uint64_t offset);
+
+// ---- attention (ops/attention.cpp)
+// q (B, T, NH*HD), k and v (B, Tk, NKV*HD) → (B, T, NH*HD); causal with q_offset (see
+// kernels.h); scale defaults to 1/sqrt(HD) when <= 0.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t n_head, int64_t n_kv_head,
+                 int64_t q_offset = 0, float scale = 0.0f);
+// x (B, T, NH*HD) rotated at positions pos0 + t; cos/sin tables (T_max, HD/2) from kernels::rope_table.
+Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t n_head, int64_t pos0, bool interleaved);
+
+// ---- shapes (ops/shape_ops.cpp); transpose/concat/slice copy
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);
+// Rows of x (N, ...) picked by ids i32 (M) → (M, ...).
+Tensor index_select(const Tensor& x, const Tensor& ids);
+// out[i] = x[i, ids[i]] for x (N, C), ids i32 (N) → (N).
+Tensor gather(const Tensor& x, const Tensor& ids);
+
+// The names of every differentiable op above. The gradient-check test walks this list and
+// fails for an op without a gradcheck entry, so a new op cannot skip its gradient check.
+const std::vector<std::string>& differentiable_ops();
+
+}  // namespace sllm::ops

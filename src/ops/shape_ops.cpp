@@ -1,0 +1,222 @@
+// reshape (a view), and the copying shape ops: transpose, concat, slice, index_select, gather.
+// Along a dim d a contiguous tensor reads as (outer, size_d, inner); the copies below move
+// whole `inner` runs.
+#include <cstring>
+
+#include "ops/op_common.h"
+#include "ops/ops.h"
+
+namespace sllm::ops {
+
+using detail::check_f32_cpu;
+
+namespace {
+
+int64_t normalize_dim(const Tensor& x, int64_t dim, const char* op) {
+  const int64_t n = x.ndim();
+  const int64_t d = dim < 0 ? dim + n : dim;
+  SLLM_CHECK(d >= 0 && d < n, str(op, ": dim ", dim, " out of range for shape ", shape_str(x.shape())),
+             str("valid dims are ", -n, " .. ", n - 1));
+  return d;
+}
+
+int64_t outer_of(const Shape& s, int64_t d) { return shape_numel(Shape(s.begin(), s.begin() + d)); }
+int64_t inner_of(const Shape& s, int64_t d) { return shape_numel(Shape(s.begin() + d + 1, s.end())); }
+
+// Swaps dims d0 and d1 of `src` (shape `shape`) into `dst`. Used by transpose forward and,
+// with the swapped shape, by its backward (a transpose is its own inverse).
+void transpose_copy(float* dst, const float* src, const Shape& shape, int64_t d0, int64_t d1, bool accumulate) {
+  const int64_t n = shape_numel(shape), nd = static_cast<int64_t>(shape.size());
+  std::vector<int64_t> in_stride(nd, 1);
+  for (int64_t i = nd - 2; i >= 0; --i) in_stride[i] = in_stride[i + 1] * shape[i + 1];
+  Shape out_shape = shape;
+  std::swap(out_shape[d0], out_shape[d1]);
+  std::vector<int64_t> stride = in_stride;  // input stride for each output dim
+  std::swap(stride[d0], stride[d1]);
+  std::vector<int64_t> idx(nd, 0);
+  int64_t src_off = 0;
+  for (int64_t o = 0; o < n; ++o) {
+    if (accumulate) dst[o] += src[src_off];
+    else dst[o] = src[src_off];
+    for (int64_t k = nd - 1; k >= 0; --k) {  // odometer increment of the output index
+      src_off += stride[k];
+      if (++idx[k] < out_shape[k]) break;
+      src_off -= stride[k] * out_shape[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  check_defined(x, "reshape");
+  Tensor out = x.reshape(shape);
+  if (autograd::needs_grad({x})) {
+    Shape in_shape = x.shape();
+    autograd::record(out, "reshape", {x}, [in_shape](const Tensor& g) { return std::vector<Tensor>{g.reshape(in_shape)}; });
+  }
+  return out;
+}
+
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  check_f32_cpu(x, "transpose");
+  const int64_t d0 = normalize_dim(x, dim0, "transpose"), d1 = normalize_dim(x, dim1, "transpose");
+  Shape out_shape = x.shape();
+  std::swap(out_shape[d0], out_shape[d1]);
+  Tensor out = Tensor::empty(out_shape);
+  transpose_copy(out.mutable_f32(), x.f32(), x.shape(), d0, d1, false);
+  if (autograd::needs_grad({x})) {
+    autograd::record(out, "transpose", {x}, [out_shape, d0, d1](const Tensor& g) {
+      Shape in_shape = out_shape;
+      std::swap(in_shape[d0], in_shape[d1]);
+      Tensor dx = Tensor::empty(in_shape);
+      transpose_copy(dx.mutable_f32(), g.f32(), out_shape, d0, d1, false);
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  SLLM_CHECK(!xs.empty(), "concat: no tensors given", "pass at least one tensor");
+  for (const auto& x : xs) check_f32_cpu(x, "concat input");
+  const int64_t d = normalize_dim(xs[0], dim, "concat");
+  Shape out_shape = xs[0].shape();
+  out_shape[d] = 0;
+  for (const auto& x : xs) {
+    Shape a = x.shape(), b = xs[0].shape();
+    SLLM_CHECK(a.size() == b.size(), str("concat: ranks differ: ", shape_str(a), " vs ", shape_str(b)), "all inputs need the same rank");
+    a[d] = b[d] = 0;
+    SLLM_CHECK(a == b, str("concat along dim ", dim, ": shapes ", shape_str(x.shape()), " and ", shape_str(xs[0].shape()), " differ elsewhere"),
+               "all dims except the concat dim must match");
+    out_shape[d] += x.dim(d);
+  }
+  const int64_t outer = outer_of(out_shape, d), inner = inner_of(out_shape, d), total = out_shape[d];
+  Tensor out = Tensor::empty(out_shape);
+  float* y = out.mutable_f32();
+  std::vector<int64_t> starts;
+  int64_t at = 0;
+  for (const auto& x : xs) {
+    starts.push_back(at);
+    const int64_t len = x.dim(d);
+    const float* src = x.f32();
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(y + (o * total + at) * inner, src + o * len * inner, static_cast<size_t>(len * inner) * sizeof(float));
+    at += len;
+  }
+  if (autograd::needs_grad(xs)) {
+    std::vector<Shape> shapes;
+    std::vector<bool> wants;
+    for (const auto& x : xs) {
+      shapes.push_back(x.shape());
+      wants.push_back(x.requires_grad());
+    }
+    autograd::record(out, "concat", xs, [shapes, wants, starts, d, outer, inner, total](const Tensor& g) {
+      std::vector<Tensor> grads;
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        if (!wants[i]) {
+          grads.emplace_back();
+          continue;
+        }
+        const int64_t len = shapes[i][d];
+        Tensor dx = Tensor::empty(shapes[i]);
+        for (int64_t o = 0; o < outer; ++o)
+          std::memcpy(dx.mutable_f32() + o * len * inner, g.f32() + (o * total + starts[i]) * inner,
+                      static_cast<size_t>(len * inner) * sizeof(float));
+        grads.push_back(dx);
+      }
+      return grads;
+    });
+  }
+  return out;
+}
+
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  check_f32_cpu(x, "slice");
+  const int64_t d = normalize_dim(x, dim, "slice");
+  const int64_t size = x.dim(d);
+  SLLM_CHECK(0 <= start && start <= end && end <= size,
+             str("slice [", start, ", ", end, ") out of range for dim ", dim, " of size ", size),
+             "use 0 <= start <= end <= size");
+  Shape out_shape = x.shape();
+  out_shape[d] = end - start;
+  const int64_t outer = outer_of(x.shape(), d), inner = inner_of(x.shape(), d), len = end - start;
+  Tensor out = Tensor::empty(out_shape);
+  for (int64_t o = 0; o < outer; ++o)
+    std::memcpy(out.mutable_f32() + o * len * inner, x.f32() + (o * size + start) * inner,
+                static_cast<size_t>(len * inner) * sizeof(float));
+  if (autograd::needs_grad({x})) {
+    Shape in_shape = x.shape();
+    autograd::record(out, "slice", {x}, [in_shape, outer, inner, size, start, len](const Tensor& g) {
+      Tensor dx = Tensor::zeros(in_shape);
+      for (int64_t o = 0; o < outer; ++o)
+        std::memcpy(dx.mutable_f32() + (o * size + start) * inner, g.f32() + o * len * inner,
+                    static_cast<size_t>(len * inner) * sizeof(float));
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
+
+Tensor index_select(const Tensor& x, const Tensor& ids) {
+  check_f32_cpu(x, "index_select");
+  detail::check_ids(ids, "index_select ids");
+  check_ndim(ids, 1, "index_select ids (M)");
+  SLLM_CHECK(x.ndim() >= 1, "index_select: input must have a row dim", "pass (N, ...)");
+  const int64_t N = x.dim(0), M = ids.dim(0), inner = x.numel() / (N == 0 ? 1 : N);
+  const int32_t* id = ids.i32();
+  for (int64_t i = 0; i < M; ++i)
+    SLLM_CHECK(id[i] >= 0 && id[i] < N, str("index_select: index ", id[i], " out of range [0, ", N, ")"), "indices must address rows of the input");
+  Shape out_shape = x.shape();
+  out_shape[0] = M;
+  Tensor out = Tensor::empty(out_shape);
+  for (int64_t i = 0; i < M; ++i)
+    std::memcpy(out.mutable_f32() + i * inner, x.f32() + id[i] * inner, static_cast<size_t>(inner) * sizeof(float));
+  if (autograd::needs_grad({x})) {
+    Tensor ids_copy = ids.clone();
+    Shape in_shape = x.shape();
+    autograd::record(out, "index_select", {x}, [ids_copy, in_shape, M, inner](const Tensor& g) {
+      Tensor dx = Tensor::zeros(in_shape);
+      const int32_t* idp = ids_copy.i32();
+      for (int64_t i = 0; i < M; ++i)  // serial: repeated ids accumulate in a fixed order
+        for (int64_t j = 0; j < inner; ++j) dx.mutable_f32()[idp[i] * inner + j] += g.f32()[i * inner + j];
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
+
+Tensor gather(const Tensor& x, const Tensor& ids) {
+  check_f32_cpu(x, "gather");
+  check_ndim(x, 2, "gather input (N, C)");
+  detail::check_ids(ids, "gather ids");
+  const int64_t N = x.dim(0), C = x.dim(1);
+  check_shape(ids, {N}, "gather ids (N)");
+  const int32_t* id = ids.i32();
+  for (int64_t i = 0; i < N; ++i)
+    SLLM_CHECK(id[i] >= 0 && id[i] < C, str("gather: index ", id[i], " at row ", i, " out of range [0, ", C, ")"), "indices must address columns");
+  Tensor out = Tensor::empty({N});
+  for (int64_t i = 0; i < N; ++i) out.mutable_f32()[i] = x.f32()[i * C + id[i]];
+  if (autograd::needs_grad({x})) {
+    Tensor ids_copy = ids.clone();
+    autograd::record(out, "gather", {x}, [ids_copy, N, C](const Tensor& g) {
+      Tensor dx = Tensor::zeros({N, C});
+      for (int64_t i = 0; i < N; ++i) dx.mutable_f32()[i * C + ids_copy.i32()[i]] += g.f32()[i];
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
+
+const std::vector<std::string>& differentiable_ops() {
+  static const std::vector<std::string> names = {
+      "matmul",  "linear",      "add",           "sub",         "mul",          "div",       "scale",
+      "sum",     "mean",        "embedding",     "layernorm",   "rmsnorm",      "gelu_tanh", "gelu_exact",
+      "silu",    "swiglu",      "softmax",       "log_softmax", "cross_entropy", "cross_entropy_per_token",
+      "dropout", "attention",   "rope_halfsplit", "rope_interleaved", "reshape", "transpose", "concat",
+      "slice",   "index_select", "gather"};
+  return names;
+}
+
+}  // namespace sllm::ops
