@@ -141,8 +141,12 @@ TEST(Gemm, StridedOperandsLeavePaddingAlone) {
   uint32_t seed = 200;
   for (const Isa* isa : runnable_isas())
     for (int layout = 0; layout < 4; ++layout) {
-      check(*isa, Problem(layout & 1, layout & 2, 19, 35, 27, 1.0f, 0.0f, 5, seed++));
-      check(*isa, Problem(layout & 1, layout & 2, 31, 20, 300, 0.5f, 1.0f, 13, seed++));
+      // Column edges of 3, 18 and 20 (past one and past half a 32-wide tile), beta 0 and not.
+      for (float beta : {0.0f, 0.5f}) {
+        check(*isa, Problem(layout & 1, layout & 2, 19, 35, 27, 1.0f, beta, 5, seed++));
+        check(*isa, Problem(layout & 1, layout & 2, 9, 50, 33, 1.0f, beta, 3, seed++));
+        check(*isa, Problem(layout & 1, layout & 2, 31, 20, 300, 0.5f, beta, 13, seed++));
+      }
     }
 }
 
