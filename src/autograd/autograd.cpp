@@ -56,21 +56,23 @@ void accumulate(Tensor& dst, const Tensor& src) {
 }
 
 // Reverse topological order of the nodes reachable from `root` (iterative DFS, so deep
-// graphs cannot overflow the stack).
-static std::vector<Node*> topological_order(Node* root) {
-  std::vector<Node*> order;
-  std::unordered_set<Node*> visited{root};
-  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+// graphs cannot overflow the stack). The order holds owning pointers: freeing a node's
+// inputs during backward would otherwise destroy the nodes still waiting their turn.
+static std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> visited{root.get()};
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root, 0}};
   while (!stack.empty()) {
-    auto& [node, next] = stack.back();
+    Node* node = stack.back().first.get();
+    size_t& next = stack.back().second;
     if (next < node->inputs.size()) {
       const Tensor& in = node->inputs[next++];
       if (in.defined() && in.impl().grad_fn) {
-        Node* child = in.impl().grad_fn.get();
-        if (visited.insert(child).second) stack.push_back({child, 0});
+        const std::shared_ptr<Node>& child = in.impl().grad_fn;
+        if (visited.insert(child.get()).second) stack.push_back({child, 0});
       }
     } else {
-      order.push_back(node);
+      order.push_back(stack.back().first);
       stack.pop_back();
     }
   }
@@ -105,13 +107,15 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     accumulate_leaf(root, grad);
     return;
   }
-  Node* root_node = root.impl().grad_fn.get();
+  std::shared_ptr<Node> root_ptr = root.impl().grad_fn;
+  Node* root_node = root_ptr.get();
   SLLM_CHECK(!root_node->freed, str("backward through the graph of '", root_node->op, "' a second time"),
              "the graph is freed by backward(); pass retain_graph=true to the first call to backward twice");
 
   std::unordered_map<Node*, Tensor> pending;  // gradient w.r.t. each node's output
   pending[root_node] = grad;
-  for (Node* node : topological_order(root_node)) {
+  for (const std::shared_ptr<Node>& owned : topological_order(root_ptr)) {
+    Node* node = owned.get();
     auto it = pending.find(node);
     if (it == pending.end()) continue;  // no gradient reached this node
     Tensor g = it->second;
