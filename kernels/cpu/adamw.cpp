@@ -8,8 +8,8 @@
 //
 // Why intrinsics here: std::sqrt may set errno, so without -ffast-math GCC keeps a branch to
 // libm in the loop and will not vectorize it. The AVX-512 path performs the same IEEE
-// operations in the same order as the scalar one (sqrt and division are correctly rounded,
-// no FMA), so both give the same bits.
+// operations in the same order as the scalar one (sqrt and division are correctly rounded);
+// only FMA contraction, which GCC may apply to the scalar loop, can change a last bit.
 #include <algorithm>
 #include <cmath>
 

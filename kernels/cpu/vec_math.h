@@ -4,9 +4,10 @@
 // reproducibility contract) GCC will neither vectorize a call to std::exp nor reorder a
 // float reduction. So we (1) write exp as branch-free float arithmetic that GCC vectorizes
 // at -O3, and (2) write reductions with kLanes explicit accumulators folded in a fixed
-// order. Both give the same bits on AVX-512, AVX2 or scalar builds: the order of every
-// float operation is fixed by the source (ISO C++ mode also keeps GCC from contracting
-// a*b+c into an FMA), only the register width changes.
+// order. The order of every float operation is fixed by the source, so a given binary gives
+// the same bits for any thread count. (GCC does contract a*b+c into FMAs in C++ mode when
+// the target has them, so a -march=native build and a portable one may differ in the last
+// bit; each is deterministic.)
 #pragma once
 #include <bit>
 #include <cstdint>
