@@ -1,0 +1,65 @@
+// The decoder-only Transformer, one class for both families (DESIGN.md, src/nn):
+//   GPT-2: learned positions, LayerNorm, GELU(tanh), biases, tied embeddings.
+//   Llama: RMSNorm, RoPE (HF half-split), SwiGLU MLP, grouped-query attention, no biases.
+// Parameters carry their Hugging Face names; GPT-2's Conv1D weights are kept in the
+// nn.Linear (out, in) layout here and transposed when read from or written to files.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/config.h"
+#include "tensor/tensor.h"
+
+namespace sllm::nn {
+
+struct Parameter {
+  std::string name;     // Hugging Face tensor name
+  Tensor value;         // f32 leaf
+  bool conv1d = false;  // stored [in, out] in GPT-2 files
+};
+
+// Keys and values of every layer for incremental decoding: k, v (B, n_ctx, NKV*HD).
+struct KVCache {
+  std::vector<Tensor> k, v;
+  int64_t length = 0;  // positions already cached
+  int64_t batch = 0;
+};
+
+class Transformer {
+ public:
+  explicit Transformer(const ModelConfig& config);
+
+  const ModelConfig& config() const { return config_; }
+  std::vector<Parameter>& parameters() { return params_; }
+  const std::vector<Parameter>& parameters() const { return params_; }
+  Tensor& param(const std::string& name);
+
+  // GPT-2 initialization (Radford et al. 2019): N(0, 0.02) weights and embeddings, residual
+  // output projections scaled by 1/sqrt(2 * n_layer), zero biases, unit norm weights.
+  void init(uint64_t seed);
+
+  // ids (B, T) i32 → logits (B, T, V). With a cache, the ids continue the cached
+  // sequence (positions cache->length ...), and the cache is extended.
+  Tensor forward(const Tensor& ids, KVCache* cache = nullptr);
+  KVCache make_cache(int64_t batch) const;
+
+  // Every parameter's requires_grad (trainable) flag.
+  void set_trainable(bool on);
+
+ private:
+  struct Layer;
+  Tensor block(int64_t l, const Tensor& x, KVCache* cache, int64_t pos0);
+  Tensor attention(int64_t l, const Tensor& h, KVCache* cache, int64_t pos0);
+  Tensor mlp(int64_t l, const Tensor& h);
+  Tensor add_param(const std::string& name, const Shape& shape, bool conv1d = false);
+  Tensor& p(int64_t layer, const std::string& suffix);
+
+  ModelConfig config_;
+  std::vector<Parameter> params_;
+  std::string layer_prefix_;  // "transformer.h." or "model.layers."
+  Tensor rope_cos_, rope_sin_;  // (n_ctx, HD/2), Llama only
+};
+
+}  // namespace sllm::nn
