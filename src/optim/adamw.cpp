@@ -1,0 +1,92 @@
+#include "optim/adamw.h"
+
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+
+namespace sllm::optim {
+
+AdamW::AdamW(std::vector<ParamRef> params, AdamWConfig cfg) : params_(std::move(params)), cfg_(cfg) {
+  check_params(params_, "AdamW");
+  SLLM_CHECK(cfg_.beta1 >= 0 && cfg_.beta1 < 1 && cfg_.beta2 >= 0 && cfg_.beta2 < 1,
+             str("AdamW: betas must be in [0, 1), got (", cfg_.beta1, ", ", cfg_.beta2, ")"),
+             "the usual LLM values are beta1 = 0.9, beta2 = 0.95");
+  SLLM_CHECK(cfg_.eps > 0 && std::isfinite(cfg_.eps), str("AdamW: eps must be positive, got ", cfg_.eps), "e.g. 1e-8");
+  SLLM_CHECK(cfg_.weight_decay >= 0 && std::isfinite(cfg_.weight_decay),
+             str("AdamW: weight_decay must be >= 0, got ", cfg_.weight_decay), "e.g. 0.1 (0 disables it)");
+  for (const auto& p : params_) {
+    exp_avg_.push_back(Tensor::zeros(p.param.shape()));
+    exp_avg_sq_.push_back(Tensor::zeros(p.param.shape()));
+  }
+}
+
+void AdamW::step(float lr) {
+  SLLM_CHECK(std::isfinite(lr) && lr >= 0, str("AdamW::step: learning rate must be finite and >= 0, got ", lr),
+             "check the LrSchedule (max_lr, min_lr)");
+  ++step_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    ParamRef& p = params_[i];
+    if (!has_grad(p)) continue;
+    const Tensor grad = p.param.grad();
+    SLLM_ASSERT(grad.shape() == p.param.shape() && grad.dtype() == DType::F32 && grad.device() == Device::CPU);
+    kernels::adamw_update(p.param.mutable_f32(), grad.f32(), exp_avg_[i].mutable_f32(), exp_avg_sq_[i].mutable_f32(),
+                          p.param.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, p.decay ? cfg_.weight_decay : 0.0f,
+                          step_);
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& p : params_) p.param.zero_grad();
+}
+
+std::vector<std::pair<std::string, Tensor>> AdamW::state_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  out.reserve(2 * params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out.emplace_back(params_[i].name + ".exp_avg", exp_avg_[i]);
+    out.emplace_back(params_[i].name + ".exp_avg_sq", exp_avg_sq_[i]);
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t step_count) {
+  const std::string hint = "the checkpoint was written for another model or parameter list; resume with the same "
+                           "model config and the same frozen/trainable split";
+  SLLM_CHECK(step_count >= 0, str("AdamW::load_state: negative step count ", step_count), hint);
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, t] : tensors)
+    SLLM_CHECK(by_name.emplace(name, &t).second, str("AdamW::load_state: '", name, "' appears twice"), hint);
+
+  // Validate everything before copying anything, so a bad checkpoint leaves us unchanged.
+  std::vector<const Tensor*> sources;  // (2 * params): exp_avg, exp_avg_sq per param
+  for (const auto& p : params_) {
+    for (const char* suffix : {".exp_avg", ".exp_avg_sq"}) {
+      const std::string key = p.name + suffix;
+      auto it = by_name.find(key);
+      SLLM_CHECK(it != by_name.end(), str("AdamW::load_state: optimizer state '", key, "' is missing"), hint);
+      const Tensor& t = *it->second;
+      SLLM_CHECK(t.defined() && t.dtype() == DType::F32 && t.shape() == p.param.shape(),
+                 str("AdamW::load_state: '", key, "' is ", t.defined() ? dtype_name(t.dtype()) : "undefined", " ",
+                     t.defined() ? shape_str(t.shape()) : "", ", expected f32 ", shape_str(p.param.shape())),
+                 hint);
+      sources.push_back(&t);
+      by_name.erase(it);
+    }
+  }
+  SLLM_CHECK(by_name.empty(),
+             str("AdamW::load_state: unexpected optimizer state '", by_name.empty() ? "" : by_name.begin()->first,
+                 "' (", by_name.size(), " unknown names)"),
+             hint);
+
+  // copy_from also brings device tensors to the host; loading our own state_tensors() back
+  // (the same tensors) is a no-op rather than a self-overlapping memcpy.
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!sources[2 * i]->same_as(exp_avg_[i])) exp_avg_[i].copy_from(*sources[2 * i]);
+    if (!sources[2 * i + 1]->same_as(exp_avg_sq_[i])) exp_avg_sq_[i].copy_from(*sources[2 * i + 1]);
+  }
+  step_ = step_count;
+}
+
+}  // namespace sllm::optim

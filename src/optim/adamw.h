@@ -1,0 +1,64 @@
+// AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, "Decoupled Weight Decay
+// Regularization", ICLR 2019, Algorithm 2), with the update order of torch.optim.AdamW:
+//   p *= 1 - lr * wd                       (only params with decay = true)
+//   m = beta1 m + (1 - beta1) g,   v = beta2 v + (1 - beta2) g²
+//   p -= lr * m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps)      (t = step_count, 1-based)
+// The arithmetic lives in kernels::adamw_update (kernels/cpu/adamw.cpp); this class owns
+// the moment buffers m ("exp_avg") and v ("exp_avg_sq") and the step count.
+//
+// One difference from PyTorch: PyTorch counts steps per parameter (a param that got no
+// gradient on some step lags behind); here one count serves all params, so a param that
+// skipped steps gets the bias correction of the global step. The two agree whenever every
+// trainable param receives a gradient on every step, which is the case in our trainers.
+//
+// Gradient accumulation needs no class: call backward() K times on loss / K (gradients
+// accumulate with +=), then clip_grad_norm, step(lr) and zero_grad() once. The 1/K makes the
+// accumulated gradient the mean over the K micro-batches, so the effective batch is K times
+// larger at the same learning rate.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "optim/param.h"
+#include "tensor/tensor.h"
+
+namespace sllm::optim {
+
+struct AdamWConfig {
+  float lr = 3e-4f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
+};
+
+class AdamW {
+ public:
+  // Validates the list (see check_params) and the config; allocates zeroed moments.
+  AdamW(std::vector<ParamRef> params, AdamWConfig cfg);
+
+  // One update with this step's learning rate (from an LrSchedule; cfg.lr is only the
+  // default a caller may pass). Increments step_count first, then updates every param that
+  // has a gradient; params without one (frozen or unreached) are skipped untouched.
+  void step(float lr);
+  void zero_grad();  // drops every param's grad
+  int64_t step_count() const { return step_; }
+  const AdamWConfig& config() const { return cfg_; }
+  const std::vector<ParamRef>& params() const { return params_; }
+
+  // Checkpoint state: "<name>.exp_avg" and "<name>.exp_avg_sq" per param, in param order.
+  // The tensors alias the live moments (no copy, so a checkpoint of a big model does not
+  // double its optimizer memory): write them out before the next step().
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const;
+  // Copies saved moments in and sets the step count. Every expected name must be present
+  // exactly once with the param's shape and dtype f32, and no other name may appear;
+  // otherwise sllm::Error (and the optimizer is left unchanged).
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t step_count);
+
+ private:
+  std::vector<ParamRef> params_;
+  AdamWConfig cfg_;
+  std::vector<Tensor> exp_avg_;     // m, one per param, same shape
+  std::vector<Tensor> exp_avg_sq_;  // v, one per param, same shape
+  int64_t step_ = 0;
+};
+
+}  // namespace sllm::optim
