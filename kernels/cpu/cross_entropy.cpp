@@ -13,6 +13,9 @@
 namespace sllm::kernels {
 namespace {
 
+// Below this many elements a kernel runs on one thread: a parallel region costs microseconds.
+constexpr int64_t kParallelMin = 1 << 14;
+
 // The row is read once from memory in chunks that stay in L1: each chunk's max is taken,
 // then its exps are summed against the running max, rescaling the running sum when the
 // max grows (the "online softmax" of Milakov & Gimelshein 2018, per chunk rather than per
@@ -36,7 +39,7 @@ float row_logsumexp(const float* x, int64_t V) {
 
 void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
                            int64_t N, int64_t V, int32_t ignore_index) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;  // (V)
     const float l = row_logsumexp(x, V);
@@ -48,7 +51,7 @@ void cross_entropy_forward(float* losses, float* lse, const float* logits, const
 void cross_entropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
   if (!dlogits) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     if (targets[n] == ignore_index) continue;
     const float* x = logits + n * V;  // (V)

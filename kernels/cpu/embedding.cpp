@@ -7,10 +7,14 @@
 #include "kernels/kernels.h"
 
 namespace sllm::kernels {
+namespace {
+// Below this many elements a kernel runs on one thread: a parallel region costs microseconds.
+constexpr int64_t kParallelMin = 1 << 14;
+}  // namespace
 
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t V,
                        int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; ++n)
     std::memcpy(out + n * C, table + int64_t(ids[n]) * C, sizeof(float) * C);
 }
@@ -23,7 +27,7 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
   if (!dtable) return;
   constexpr int64_t kBlock = 32;  // columns per task: two cache lines of each row
   const int64_t blocks = (C + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t c0 = blk * kBlock, c1 = std::min(C, c0 + kBlock);
     for (int64_t n = 0; n < N; ++n) {

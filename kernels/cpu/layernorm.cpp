@@ -16,6 +16,8 @@
 
 namespace sllm::kernels {
 namespace {
+// Below this many elements a kernel runs on one thread: a parallel region costs microseconds.
+constexpr int64_t kParallelMin = 1 << 14;
 // Parameter gradients are summed per fixed block of rows, then the blocks are added in
 // order: bitwise reproducible for any thread count, and no atomics.
 constexpr int64_t kRowBlock = 64;
@@ -24,7 +26,7 @@ constexpr int64_t kRowBlock = 64;
 // mean, rstd (N) may be nullptr when nothing will run backward (inference).
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t N, int64_t C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;  // (C)
     float* y = out + n * C;        // (C)
@@ -47,7 +49,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
   const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
   std::vector<float> partial(params ? blocks * 2 * C : 0);  // (blocks, 2, C): dweight, dbias rows
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     float* pw = params ? partial.data() + blk * 2 * C : nullptr;  // (C)
     float* pb = params ? pw + C : nullptr;                          // (C)
@@ -74,7 +76,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     }
   }
   if (!params) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (blocks * C >= kParallelMin)
   for (int64_t i = 0; i < C; ++i) {
     float sw = 0.0f, sb = 0.0f;
     for (int64_t blk = 0; blk < blocks; ++blk) {

@@ -15,6 +15,8 @@
 
 namespace sllm::kernels {
 namespace {
+// Below this many elements a kernel runs on one thread: a parallel region costs microseconds.
+constexpr int64_t kParallelMin = 1 << 14;
 // dweight is summed per fixed block of rows, then the blocks are added in order: bitwise
 // reproducible for any thread count, and no atomics.
 constexpr int64_t kRowBlock = 64;
@@ -23,7 +25,7 @@ constexpr int64_t kRowBlock = 64;
 // rstd (N) may be nullptr when nothing will run backward (inference).
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C,
                      float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;  // (C)
     float* y = out + n * C;        // (C)
@@ -40,7 +42,7 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
   const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
   std::vector<float> partial(dweight ? blocks * C : 0);  // (blocks, C)
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     float* pw = dweight ? partial.data() + blk * C : nullptr;  // (C)
     const int64_t n1 = std::min(N, (blk + 1) * kRowBlock);
@@ -59,7 +61,7 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
     }
   }
   if (!dweight) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (blocks * C >= kParallelMin)
   for (int64_t i = 0; i < C; ++i) {
     float sw = 0.0f;
     for (int64_t blk = 0; blk < blocks; ++blk) sw += partial[blk * C + i];

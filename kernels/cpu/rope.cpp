@@ -33,6 +33,9 @@ void rope_table(float* cos, float* sin, int64_t T_max, int64_t HD, float theta) 
 
 namespace {
 
+// Below this many elements a kernel runs on one thread: a parallel region costs microseconds.
+constexpr int64_t kParallelMin = 1 << 14;
+
 // y[i0], y[i1] (=, or += when accumulating) the pair (x[i0], x[i1]) rotated by (c, sn).
 template <bool accumulate>
 inline void rotate_pair(float* y, const float* x, int64_t i0, int64_t i1, float c, float sn) {
@@ -53,7 +56,7 @@ void rope_apply(float* out, const float* inp, const float* cos, const float* sin
                 int64_t NH, int64_t HD, int64_t pos0, bool interleaved, float sign) {
   SLLM_ASSERT(HD % 2 == 0);
   const int64_t half = HD / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * T * NH * HD >= kParallelMin)
   for (int64_t bt = 0; bt < B * T; ++bt) {
     const int64_t pos = pos0 + bt % T;
     const float* c = cos + pos * half;  // (HD/2)

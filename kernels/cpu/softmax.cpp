@@ -11,9 +11,13 @@
 #include "kernels/kernels.h"
 
 namespace sllm::kernels {
+namespace {
+// Below this many elements a kernel runs on one thread: a parallel region costs microseconds.
+constexpr int64_t kParallelMin = 1 << 14;
+}  // namespace
 
 void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;  // (C)
     float* y = out + n * C;        // (C)
@@ -26,7 +30,7 @@ void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
 
 void softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C) {
   if (!dinp) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const float* y = out + n * C;    // (C)
     const float* dy = dout + n * C;  // (C)
@@ -37,7 +41,7 @@ void softmax_backward(float* dinp, const float* dout, const float* out, int64_t 
 }
 
 void log_softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;  // (C)
     float* y = out + n * C;        // (C)
@@ -49,7 +53,7 @@ void log_softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
 
 void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C) {
   if (!dinp) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const float* y = out + n * C;    // (C)
     const float* dy = dout + n * C;  // (C)
