@@ -30,14 +30,16 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr size_t kLengthBytes = 8;  // the u64 header length prefix
 
 // Element sizes, listed in the reference's Dtype order (increasing alignment), which is
-// also the order the writer sorts by. Sub-byte types (F4, F6_*) are not supported.
+// also the order the writer sorts by. The reference's sub-byte types (F4, F6_E2M3, F6_E3M2)
+// are not supported: their tensors are not whole bytes per element.
 struct DtypeInfo {
   const char* name;
   size_t size;
 };
 constexpr DtypeInfo kDtypes[] = {
-    {"BOOL", 1}, {"U8", 1},  {"I8", 1},   {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
-    {"BF16", 2}, {"I32", 4}, {"U32", 4},  {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8},
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"F8_E8M0", 1}, {"I16", 2}, {"U16", 2},
+    {"F16", 2},  {"BF16", 2}, {"I32", 4}, {"U32", 4},     {"F32", 4},     {"C64", 8},     {"F64", 8}, {"I64", 8},
+    {"U64", 8},
 };
 
 int dtype_rank(const std::string& dtype) {
@@ -217,6 +219,9 @@ void SafetensorsFile::parse() {
   const uint8_t* header_bytes = bytes + kLengthBytes;
 
   // 2. UTF-8, then JSON (reference: InvalidHeader, InvalidHeaderDeserialization).
+  // nlohmann skips a leading UTF-8 byte-order mark; serde_json (the reference) rejects it.
+  SLLM_CHECK(!(header_len >= 3 && header_bytes[0] == 0xEF && header_bytes[1] == 0xBB && header_bytes[2] == 0xBF),
+             str(where(""), "header is not valid JSON: it starts with a UTF-8 byte-order mark"), kNotSafetensorsHint);
   size_t bad = first_invalid_utf8(header_bytes, header_len);
   SLLM_CHECK(bad == header_len, str(where(""), "header is not valid UTF-8 (byte ", bad, " of the header)"),
              kNotSafetensorsHint);
@@ -232,6 +237,14 @@ void SafetensorsFile::parse() {
            "each tensor name (and metadata key) must be unique; fix the program that wrote the file");
     return true;
   };
+  // A raw NUL byte is never valid JSON (not even inside a string), but nlohmann's lexer takes
+  // it as the end of input and would ignore whatever follows; serde_json rejects it. Found by
+  // fuzz_safetensors in a differential run against the reference.
+  const void* nul = std::memchr(header_bytes, 0, header_len);
+  SLLM_CHECK(nul == nullptr,
+             str(where(""), "header is not valid JSON: NUL byte at header offset ",
+                 static_cast<const uint8_t*>(nul) - header_bytes),
+             kNotSafetensorsHint);
   json header;
   try {
     header = json::parse(header_bytes, header_bytes + header_len, reject_duplicate_keys);
@@ -281,6 +294,8 @@ void SafetensorsFile::parse() {
     SafetensorsEntry entry{key, dtype.get<std::string>(), {}, nullptr, 0};
     for (const json& d : shape) {
       uint64_t dim = unsigned_value(d, key, "shape");
+      // Stricter than the reference (which allows any u64 when another dimension is 0):
+      // our shapes are int64_t.
       SLLM_CHECK(dim <= static_cast<uint64_t>(INT64_MAX), str(where(key), "dimension ", dim, " is too large"),
                  kNotSafetensorsHint);
       entry.shape.push_back(static_cast<int64_t>(dim));

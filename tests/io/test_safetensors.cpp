@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 
@@ -271,6 +272,9 @@ std::vector<Malformed> malformed_cases() {
       {"header length 2^64-1", le64(~0ull) + "{}", "exceeds"},
       {"invalid JSON", file_bytes(R"({"a":)"), "not valid JSON"},
       {"trailing garbage after JSON", file_bytes("{}x"), "not valid JSON"},
+      {"garbage after a NUL byte", file_bytes(std::string("{}\0x", 4)), "not valid JSON"},
+      {"NUL inside a string", file_bytes(std::string("{\"a\0\":1}", 8)), "not valid JSON"},
+      {"byte-order mark", file_bytes("\xef\xbb\xbf{}"), "byte-order mark"},
       {"JSON array", file_bytes("[1,2]"), "must be a JSON object"},
       {"JSON string", file_bytes(R"("x")"), "must be a JSON object"},
       {"invalid UTF-8 byte", file_bytes("{\"\xff\":1}"), "not valid UTF-8"},
@@ -358,6 +362,13 @@ TEST(Safetensors, ReadsFileWrittenByPythonSafetensors) {
   EXPECT_EQ(scalar.data[0], 7);
   EXPECT_EQ(f.get("nothing").nbytes, 0u);  // np.zeros((0, 3), dtype=float64)
   EXPECT_EQ(f.get("nothing").shape, (std::vector<int64_t>{0, 3}));
+
+  // Our writer, given the same tensors and metadata, reproduces the Python file byte for byte
+  // (same tensor order, same key order, same padding).
+  SafetensorsWriter rewrite;
+  for (const auto& e : f.entries()) rewrite.add(e.name, e.dtype, e.shape, e.data, e.nbytes);
+  for (const auto& [k, v] : f.metadata()) rewrite.set_metadata(k, v);
+  EXPECT_EQ(rewrite.to_bytes(), sllm::read_file(f.path()));
 }
 
 // Dev-time interop in the other direction, driven by tools/check_safetensors_interop.py:
