@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/vec_math.h"
 #include "kernels/kernels.h"
 
 // GCC's x86 tuning prefers 256-bit vectors even where AVX-512 exists; the tile loops below
@@ -40,7 +41,7 @@ namespace sllm::kernels {
 namespace {
 
 constexpr int64_t kBr = 32;  // query rows per tile
-constexpr int64_t kBc = 32;  // keys per tile
+constexpr int64_t kBc = 64;  // keys per tile
 
 struct Shape {
   int64_t B, T, Tk, NH, NKV, HD, q_offset;
@@ -49,16 +50,21 @@ struct Shape {
   int64_t ldkv() const { return NKV * HD; }  // row stride of k, v, dk, dv
 };
 
-// C rows [0, R) (N wide, row stride ldc) = [C +] A · Bm with A's element (r, k) at
-// A[r * a_rs + k * a_cs] (so A or Aᵀ of a stored matrix) and Bm (K, N) row-major, ldb apart.
-// NC = N when known at compile time (then the R x N accumulators stay in registers), else 0.
+// C rows [0, R) (N wide, row stride ldc) = [diag(c_scale) C +] A · Bm with A's element (r, k)
+// at A[r * a_rs + k * a_cs] (so A or Aᵀ of a stored matrix) and Bm (K, N) row-major, ldb
+// apart. c_scale (R) rescales the old rows (the online softmax's correction) for free while
+// they are loaded; nullptr means 1. NC = N when known at compile time (then the R x N
+// accumulators stay in registers), else 0.
 template <int R, int64_t NC>
 inline void rows_times_matrix(float* C, int64_t ldc, const float* A, int64_t a_rs, int64_t a_cs,
-                              const float* Bm, int64_t ldb, int64_t N, int64_t K, bool accumulate) {
+                              const float* Bm, int64_t ldb, int64_t N, int64_t K, bool accumulate,
+                              const float* c_scale) {
   if constexpr (NC > 0) {
     float acc[R][NC];
-    for (int r = 0; r < R; ++r)
-      for (int64_t n = 0; n < NC; ++n) acc[r][n] = accumulate ? C[r * ldc + n] : 0.0f;
+    for (int r = 0; r < R; ++r) {
+      const float cs = c_scale ? c_scale[r] : 1.0f;
+      for (int64_t n = 0; n < NC; ++n) acc[r][n] = accumulate ? cs * C[r * ldc + n] : 0.0f;
+    }
     for (int64_t k = 0; k < K; ++k) {
       const float* b = Bm + k * ldb;
       for (int r = 0; r < R; ++r) {
@@ -71,7 +77,8 @@ inline void rows_times_matrix(float* C, int64_t ldc, const float* A, int64_t a_r
   } else {
     for (int r = 0; r < R; ++r) {
       float* c = C + r * ldc;
-      if (!accumulate) std::fill(c, c + N, 0.0f);
+      const float cs = c_scale ? c_scale[r] : 1.0f;
+      for (int64_t n = 0; n < N; ++n) c[n] = accumulate ? cs * c[n] : 0.0f;
       for (int64_t k = 0; k < K; ++k) {
         const float a = A[r * a_rs + k * a_cs];
         const float* b = Bm + k * ldb;
@@ -81,24 +88,28 @@ inline void rows_times_matrix(float* C, int64_t ldc, const float* A, int64_t a_r
   }
 }
 
-// C (M, N) = [C +] A (M, K) · Bm (K, N); strides as in rows_times_matrix.
+// C (M, N) = [diag(c_scale) C +] A (M, K) · Bm (K, N); as in rows_times_matrix.
 template <int64_t NC>
 void small_matmul(float* C, int64_t ldc, const float* A, int64_t a_rs, int64_t a_cs, const float* Bm,
-                  int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate) {
+                  int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate,
+                  const float* c_scale = nullptr) {
   int64_t m = 0;
   for (; m + 4 <= M; m += 4)
-    rows_times_matrix<4, NC>(C + m * ldc, ldc, A + m * a_rs, a_rs, a_cs, Bm, ldb, N, K, accumulate);
+    rows_times_matrix<4, NC>(C + m * ldc, ldc, A + m * a_rs, a_rs, a_cs, Bm, ldb, N, K, accumulate,
+                             c_scale ? c_scale + m : nullptr);
   for (; m < M; ++m)
-    rows_times_matrix<1, NC>(C + m * ldc, ldc, A + m * a_rs, a_rs, a_cs, Bm, ldb, N, K, accumulate);
+    rows_times_matrix<1, NC>(C + m * ldc, ldc, A + m * a_rs, a_rs, a_cs, Bm, ldb, N, K, accumulate,
+                             c_scale ? c_scale + m : nullptr);
 }
 
-// dst (HD, kBc) = src (nc, HD)ᵀ with src rows ld apart; columns [nc, kBc) are zero, so a
-// partial tile multiplies like a full one (its scores are masked afterwards).
-void transpose_tile(float* dst, const float* src, int64_t ld, int64_t nc, int64_t HD) {
+// dst (HD, width), rows ld_dst apart, = src (n, HD)ᵀ with src rows ld_src apart; columns
+// [n, width) are zero, so a partial tile multiplies like a full one (its scores are masked).
+void transpose_rows(float* dst, int64_t ld_dst, int64_t width, const float* src, int64_t ld_src, int64_t n,
+                    int64_t HD) {
   for (int64_t d = 0; d < HD; ++d) {
-    float* row = dst + d * kBc;
-    for (int64_t c = 0; c < nc; ++c) row[c] = src[c * ld + d];
-    std::fill(row + nc, row + kBc, 0.0f);
+    float* row = dst + d * ld_dst;
+    for (int64_t c = 0; c < n; ++c) row[c] = src[c * ld_src + d];
+    std::fill(row + n, row + width, 0.0f);
   }
 }
 
@@ -110,21 +121,20 @@ inline int64_t visible_keys(const Shape& s, int64_t t, int64_t j0, int64_t nc) {
 
 // ---- forward -----------------------------------------------------------------------------
 
-// Query rows [i0, i0 + nr) of head h in batch b: out rows and lse entries.
+// Query rows [i0, i0 + nr) of head h in batch b: out rows and lse entries. kt (HD, ldkt):
+// the keys of kv head h / G transposed, zero past the last key.
 template <int64_t HDC>
-void forward_tile(float* out, float* lse, const float* q, const float* k, const float* v, const Shape& s,
-                  int64_t b, int64_t h, int64_t i0, int64_t nr) {
+void forward_tile(float* out, float* lse, const float* q, const float* kt, int64_t ldkt, const float* v,
+                  const Shape& s, int64_t b, int64_t h, int64_t i0, int64_t nr) {
   const int64_t HD = HDC > 0 ? HDC : s.HD;
   const int64_t ldkv = s.ldkv();
   const int64_t kvh = h / (s.NH / s.NKV);
-  const float* k_rows = k + (b * s.Tk * s.NKV + kvh) * HD;  // (Tk, HD), ldkv apart
   const float* v_rows = v + (b * s.Tk * s.NKV + kvh) * HD;  // (Tk, HD), ldkv apart
 
   std::vector<float> qs(kBr * HD);     // (Br, HD) scale * q rows, contiguous
   std::vector<float> o(kBr * HD, 0.f);  // (Br, HD) unnormalized output
-  std::vector<float> kt(HD * kBc);      // (HD, Bc) key tile, transposed
   std::vector<float> p(kBr * kBc);      // (Br, Bc) scores, then probabilities
-  float m[kBr], l[kBr];                 // running row max and row sum
+  float m[kBr], l[kBr], alpha[kBr];     // running row max and row sum; rescale of O
   for (int64_t r = 0; r < nr; ++r) {
     const float* q_row = q + ((b * s.T + i0 + r) * s.NH + h) * HD;
     for (int64_t d = 0; d < HD; ++d) qs[r * HD + d] = s.scale * q_row[d];
@@ -135,28 +145,26 @@ void forward_tile(float* out, float* lse, const float* q, const float* k, const 
   const int64_t n_keys = s.q_offset + i0 + nr;  // the last row sees keys [0, n_keys)
   for (int64_t j0 = 0; j0 < n_keys; j0 += kBc) {
     const int64_t nc = std::min(kBc, n_keys - j0);
-    transpose_tile(kt.data(), k_rows + j0 * ldkv, ldkv, nc, HD);
-    small_matmul<kBc>(p.data(), kBc, qs.data(), HD, 1, kt.data(), kBc, nr, kBc, HD, false);
+    small_matmul<kBc>(p.data(), kBc, qs.data(), HD, 1, kt + j0, ldkt, nr, kBc, HD, false);
     for (int64_t r = 0; r < nr; ++r) {
       float* pr = p.data() + r * kBc;
       const int64_t nv = visible_keys(s, i0 + r, j0, nc);
       // Every row sees key 0, so after the first tile m is finite and a tile with no
       // visible key leaves m, l and O unchanged.
-      float mx = m[r];
-      for (int64_t c = 0; c < nv; ++c) mx = std::max(mx, pr[c]);
-      const float alpha = std::exp(m[r] - mx);  // rescales the old sum and O; 0 on tile 0
-      float sum = 0.0f;
-      for (int64_t c = 0; c < nv; ++c) {
-        pr[c] = std::exp(pr[c] - mx);
-        sum += pr[c];
+      if (nv == 0) {
+        std::fill(pr, pr + kBc, 0.0f);
+        alpha[r] = 1.0f;
+        continue;
       }
+      const float mx = std::max(m[r], lane_max(pr, nv));
+      alpha[r] = exp_approx(m[r] - mx);  // rescales the old sum and O; 0 on tile 0
+      for (int64_t c = 0; c < nv; ++c) pr[c] = exp_approx(pr[c] - mx);
       std::fill(pr + nv, pr + kBc, 0.0f);
-      l[r] = l[r] * alpha + sum;
+      l[r] = l[r] * alpha[r] + lane_sum(nv, [&](int64_t c) { return pr[c]; });
       m[r] = mx;
-      if (alpha != 1.0f)
-        for (int64_t d = 0; d < HD; ++d) o[r * HD + d] *= alpha;
     }
-    small_matmul<HDC>(o.data(), HD, p.data(), kBc, 1, v_rows + j0 * ldkv, ldkv, nr, HD, nc, true);
+    // O = diag(alpha) O + P v
+    small_matmul<HDC>(o.data(), HD, p.data(), kBc, 1, v_rows + j0 * ldkv, ldkv, nr, HD, nc, true, alpha);
   }
 
   for (int64_t r = 0; r < nr; ++r) {
@@ -169,6 +177,17 @@ void forward_tile(float* out, float* lse, const float* q, const float* k, const 
 
 template <int64_t HDC>
 void forward_all(float* out, float* lse, const float* q, const float* k, const float* v, const Shape& s) {
+  // kt (B, NKV, HD, ldkt): every kv head's keys transposed once, so that scores vectorize
+  // over keys; shared by the G query heads and all query tiles that read them.
+  const int64_t n_keys = s.q_offset + s.T, ldkt = (n_keys + kBc - 1) / kBc * kBc;
+  std::vector<float> kt(s.B * s.NKV * s.HD * ldkt);
+#pragma omp parallel for schedule(static)
+  for (int64_t bg = 0; bg < s.B * s.NKV; ++bg) {
+    const int64_t b = bg / s.NKV, g = bg % s.NKV;
+    transpose_rows(kt.data() + bg * s.HD * ldkt, ldkt, ldkt, k + (b * s.Tk * s.NKV + g) * s.HD, s.ldkv(),
+                   n_keys, s.HD);
+  }
+
   const int64_t n_tiles = (s.T + kBr - 1) / kBr;
   const int64_t n_tasks = s.B * s.NH * n_tiles;
   // Tasks share nothing, so dynamic scheduling (which balances the causal triangle: late
@@ -176,7 +195,8 @@ void forward_all(float* out, float* lse, const float* q, const float* k, const f
 #pragma omp parallel for schedule(dynamic)
   for (int64_t task = 0; task < n_tasks; ++task) {
     const int64_t b = task / (s.NH * n_tiles), h = task / n_tiles % s.NH, i0 = task % n_tiles * kBr;
-    forward_tile<HDC>(out, lse, q, k, v, s, b, h, i0, std::min(kBr, s.T - i0));
+    const float* kt_bh = kt.data() + (b * s.NKV + h / (s.NH / s.NKV)) * s.HD * ldkt;
+    forward_tile<HDC>(out, lse, q, kt_bh, ldkt, v, s, b, h, i0, std::min(kBr, s.T - i0));
   }
 }
 
@@ -211,8 +231,8 @@ void backward_group(float* dq, float* dk, float* dv, const float* dout, const fl
   for (int64_t j0 = 0; j0 < n_keys; j0 += kBc) {
     const int64_t nc = std::min(kBc, n_keys - j0);
     const float* k_tile = k + kv0 + j0 * ldkv;  // (nc, HD), ldkv apart
-    transpose_tile(kt.data(), k_tile, ldkv, nc, HD);
-    if (need_dp) transpose_tile(vt.data(), v + kv0 + j0 * ldkv, ldkv, nc, HD);
+    transpose_rows(kt.data(), kBc, kBc, k_tile, ldkv, nc, HD);
+    if (need_dp) transpose_rows(vt.data(), kBc, kBc, v + kv0 + j0 * ldkv, ldkv, nc, HD);
     std::fill(dk_tile.begin(), dk_tile.end(), 0.0f);
     std::fill(dv_tile.begin(), dv_tile.end(), 0.0f);
     const int64_t t_first = std::max<int64_t>(0, j0 - s.q_offset);  // first row seeing key j0
@@ -228,7 +248,7 @@ void backward_group(float* dq, float* dk, float* dv, const float* dout, const fl
         for (int64_t r = 0; r < nr; ++r) {
           float* pr = p.data() + r * kBc;
           const int64_t nv = visible_keys(s, i0 + r, j0, nc);
-          for (int64_t c = 0; c < nv; ++c) pr[c] = std::exp(s.scale * pr[c] - lse_rows[r]);
+          for (int64_t c = 0; c < nv; ++c) pr[c] = exp_approx(s.scale * pr[c] - lse_rows[r]);
           std::fill(pr + nv, pr + kBc, 0.0f);
         }
         // dv (nc, HD) += Pᵀ dout
