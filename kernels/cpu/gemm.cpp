@@ -4,7 +4,8 @@
 //
 // This file is the driver: argument checks, ISA choice, the cache-blocking loops, and the
 // split of the work over OpenMP threads; the micro-kernels and packing routines live in
-// gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp.
+// gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp. Skinny products (M <= 4, e.g. one
+// token at a time in inference) skip packing when the ISA offers a skinny path.
 //
 // Determinism: threads split C into disjoint tiles (over M and N), never K. Every C element
 // is reduced by one thread, over the same KC slices in the same order, whatever the thread
@@ -153,6 +154,21 @@ void sgemm_blocked(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_
   }
 }
 
+// The skinny path (M <= isa.skinny_max_m): threads take contiguous column ranges.
+void sgemm_skinny(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                  int threads) {
+  const int64_t chunks = ceil_div(N, isa.skinny_cols);
+  const int team = int(std::min<int64_t>(threads, chunks));
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t j0 = chunks * t / nt * isa.skinny_cols;
+    const int64_t j1 = std::min(chunks * (t + 1) / nt * isa.skinny_cols, N);
+    if (j0 < j1) isa.skinny(trans_a, trans_b, M, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
 bool cpu_has_avx512() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
@@ -203,6 +219,10 @@ void sgemm_with_isa(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64
   // Inside an outer parallel region (e.g. sgemm_batched's) each GEMM runs on its thread.
   int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (2 * M * N * K < kParallelMinFlops) threads = 1;
+  if (isa.skinny != nullptr && M <= isa.skinny_max_m) {
+    sgemm_skinny(isa, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    return;
+  }
   sgemm_blocked(isa, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
 }
 

@@ -141,8 +141,111 @@ SLLM_AVX512 void kernel_14x32(int64_t kc, const float* __restrict Ap, const floa
   }
 }
 
+// ---- skinny path (M <= 4): no packing, B read once -------------------------------------
+
+// op(A)[i][k] for the skinny path.
+inline float a_at(bool trans_a, const float* A, int64_t lda, int64_t i, int64_t k) {
+  return trans_a ? A[k * lda + i] : A[i * lda + k];
+}
+
+// B stored (K, N): C[i, j0:j1] = beta * C + sum_k (alpha * a(i, k)) * B[k, j0:j1] (axpy form,
+// alpha folded into the a values: one extra rounding per term, inside the tolerance). Walks
+// B row by row (sequential, prefetch-friendly) and keeps the partial sums in C itself,
+// which stays in L1/L2; each element still adds its k terms in order 0..K-1.
+template <int R>
+SLLM_AVX512 void skinny_rows_of_b(bool trans_a, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
+                                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const __m512 vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < R; ++i) {
+    for (int64_t j = j0; j < j1; j += 16) {
+      const __mmask16 m = lanes(j1 - j);
+      float* c = C + i * ldc + j;
+      _mm512_mask_storeu_ps(c, m, beta == 0.0f ? _mm512_setzero_ps() : _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, c)));
+    }
+  }
+  constexpr int kStep = 4;  // k rows of B per pass over C
+  for (int64_t k0 = 0; k0 < K; k0 += kStep) {
+    const int kn = int(K - k0 < kStep ? K - k0 : kStep);
+    __m512 a[R][kStep];
+    for (int i = 0; i < R; ++i)
+      for (int t = 0; t < kStep; ++t)
+        a[i][t] = _mm512_set1_ps(t < kn ? alpha * a_at(trans_a, A, lda, i, k0 + t) : 0.0f);
+    for (int64_t j = j0; j < j1; j += 16) {
+      const __mmask16 m = lanes(j1 - j);
+      __m512 c[R];
+      for (int i = 0; i < R; ++i) c[i] = _mm512_maskz_loadu_ps(m, C + i * ldc + j);
+      for (int t = 0; t < kn; ++t) {
+        const __m512 b = _mm512_maskz_loadu_ps(m, B + (k0 + t) * ldb + j);
+        for (int i = 0; i < R; ++i) c[i] = _mm512_fmadd_ps(a[i][t], b, c[i]);
+      }
+      for (int i = 0; i < R; ++i) _mm512_mask_storeu_ps(C + i * ldc + j, m, c[i]);
+    }
+  }
+}
+
+// B stored (N, K): C[i][j] = alpha * dot(op(A) row i, B row j) + beta * C[i][j], four B rows
+// at a time, each dot as 16 lane partial sums over k, then a fixed-order lane reduction.
+template <int R>
+SLLM_AVX512 void skinny_dots(bool trans_a, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
+                             int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  constexpr int kRowsB = 4;
+  for (int64_t j = j0; j < j1; j += kRowsB) {
+    const int nb = int(j1 - j < kRowsB ? j1 - j : kRowsB);
+    __m512 acc[R][kRowsB];
+    for (int i = 0; i < R; ++i)
+      for (int q = 0; q < kRowsB; ++q) acc[i][q] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) {
+      const __mmask16 m = lanes(K - k);
+      __m512 b[kRowsB];
+      for (int q = 0; q < kRowsB; ++q)
+        b[q] = q < nb ? _mm512_maskz_loadu_ps(m, B + (j + q) * ldb + k) : _mm512_setzero_ps();
+      for (int i = 0; i < R; ++i) {
+        __m512 a;
+        if (!trans_a) {
+          a = _mm512_maskz_loadu_ps(m, A + i * lda + k);
+        } else {
+          alignas(64) float col[16] = {};  // op(A)[i][k : k+16], strided in A
+          for (int t = 0; t < 16 && k + t < K; ++t) col[t] = A[(k + t) * lda + i];
+          a = _mm512_load_ps(col);
+        }
+        for (int q = 0; q < kRowsB; ++q) acc[i][q] = _mm512_fmadd_ps(a, b[q], acc[i][q]);
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      for (int q = 0; q < nb; ++q) {
+        float* c = C + i * ldc + j + q;
+        const float dot = _mm512_reduce_add_ps(acc[i][q]);
+        *c = beta == 0.0f ? alpha * dot : alpha * dot + beta * *c;
+      }
+    }
+  }
+}
+
+template <int R>
+SLLM_AVX512 void skinny_rows(bool trans_a, bool trans_b, int64_t j0, int64_t j1, int64_t K, float alpha,
+                             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                             int64_t ldc) {
+  if (trans_b) {
+    skinny_dots<R>(trans_a, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    skinny_rows_of_b<R>(trans_a, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+SLLM_AVX512 void skinny(bool trans_a, bool trans_b, int64_t M, int64_t j0, int64_t j1, int64_t K, float alpha,
+                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                        int64_t ldc) {
+  switch (M) {
+    case 1: return skinny_rows<1>(trans_a, trans_b, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    case 2: return skinny_rows<2>(trans_a, trans_b, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    case 3: return skinny_rows<3>(trans_a, trans_b, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    default: return skinny_rows<4>(trans_a, trans_b, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
 }  // namespace
 
-const Isa kIsaAvx512 = {"avx512", kMR, kNR, /*KC=*/384, /*MC=*/4096, /*NC=*/640, pack, kernel_14x32};
+const Isa kIsaAvx512 = {"avx512", kMR, kNR, /*KC=*/384, /*MC=*/4096, /*NC=*/640, pack, kernel_14x32,
+                        skinny, /*skinny_max_m=*/4, /*skinny_cols=*/64};
 
 }  // namespace sllm::kernels::gemm_detail

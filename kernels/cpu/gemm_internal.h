@@ -36,12 +36,23 @@ using PackFn = void (*)(bool trans, const float* X, int64_t ld, int64_t i0, int6
 using MicroKernelFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
                                int mr, int nr, float alpha, float beta);
 
+// Skinny path for M <= Isa::skinny_max_m (e.g. one token at a time in inference): packing
+// op(B) and filling a 14-row tile for 1 row would cost more than the product itself, so
+// this computes C[0:M, j0:j1] straight from the unpacked operands, reading B once.
+// Same contract as sgemm on the column range [j0, j1).
+using SkinnyFn = void (*)(bool trans_a, bool trans_b, int64_t M, int64_t j0, int64_t j1, int64_t K, float alpha,
+                          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                          int64_t ldc);
+
 struct Isa {
   const char* name;  // "avx512", "avx2", "scalar"
   int MR, NR;        // register tile
   int64_t KC, MC, NC;
   PackFn pack;
   MicroKernelFn kernel;
+  SkinnyFn skinny = nullptr;  // optional
+  int skinny_max_m = 0;
+  int skinny_cols = 1;  // column-chunk granularity the threads split [0, N) into
 };
 
 // Each ISA file defines its table; the avx512/avx2 ones must only run where the CPU has it.

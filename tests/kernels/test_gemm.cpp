@@ -36,8 +36,12 @@ std::vector<float> random_vector(int64_t n, uint32_t seed) {
   return v;
 }
 
+// Floats after the end of C that must stay untouched (catches stray writes past the last row).
+constexpr int64_t kGuard = 64;
+
 // Stored operands of one problem: A is (M, K) or (K, M) when trans_a, with row stride lda
-// >= its columns; likewise B; C is (M, ldc). Padding holds random values that must not matter.
+// >= its columns; likewise B; C is (M, ldc) + kGuard. Padding holds random values that must
+// not matter (inputs) or not change (C).
 struct Problem {
   bool trans_a = false, trans_b = false;
   int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
@@ -51,14 +55,14 @@ struct Problem {
     ldc = N + pad;
     A = random_vector((ta ? K : M) * lda, seed);
     B = random_vector((tb ? N : K) * ldb, seed + 1);
-    C0 = random_vector(M * ldc, seed + 2);
+    C0 = random_vector(M * ldc + kGuard, seed + 2);
   }
   float a(int64_t i, int64_t k) const { return trans_a ? A[k * lda + i] : A[i * lda + k]; }
   float b(int64_t k, int64_t j) const { return trans_b ? B[j * ldb + k] : B[k * ldb + j]; }
 };
 
 // Checks C against the reference element by element with the error bound above, and that
-// the padding columns of C (j >= N) are untouched.
+// the padding columns of C (j >= N) and the guard floats after C are untouched.
 void expect_close(const Problem& p, const std::vector<float>& C, const std::vector<float>& C_ref,
                   const std::string& label) {
   const double u = std::ldexp(1.0, -24);
@@ -81,6 +85,9 @@ void expect_close(const Problem& p, const std::vector<float>& C, const std::vect
                       << ", |err| " << err << " > tol " << tol;
     }
   }
+  for (int64_t at = p.M * p.ldc; at < int64_t(C.size()); ++at)
+    if (std::memcmp(&C[at], &p.C0[at], sizeof(float)) != 0 && bad++ < 5)
+      ADD_FAILURE() << label << ": wrote past the end of C, at guard float " << at - p.M * p.ldc;
   EXPECT_EQ(bad, 0) << label;
 }
 
@@ -117,8 +124,10 @@ struct Shape {
 
 // Sizes around every tile and block edge: 1, primes, MR/NR +- 1 for each ISA (14/32,
 // 6/16, 4/8), K past the KC slices (256, 384) so several slices accumulate.
-const Shape kShapes[] = {{1, 1, 1},   {1, 7, 33},   {7, 1, 5},     {13, 33, 2},   {15, 31, 17},
-                         {33, 257, 7}, {29, 65, 129}, {257, 33, 70}, {6, 17, 800},  {45, 47, 385}};
+// M <= 4 (1, 2, 3, 4 rows) takes the skinny path where the ISA has one.
+const Shape kShapes[] = {{1, 1, 1},     {1, 7, 33},    {7, 1, 5},     {13, 33, 2},  {15, 31, 17},
+                         {33, 257, 7},  {29, 65, 129}, {257, 33, 70}, {6, 17, 800}, {45, 47, 385},
+                         {2, 131, 37},  {3, 70, 300},  {4, 5, 19},    {1, 300, 17}};
 
 TEST(Gemm, MatchesReferenceAllLayoutsAndIsas) {
   uint32_t seed = 1;
@@ -134,7 +143,8 @@ TEST(Gemm, AlphaBetaVariants) {
   for (const Isa* isa : runnable_isas())
     for (const auto& ab : alpha_beta)
       for (int layout = 0; layout < 4; ++layout)
-        check(*isa, Problem(layout & 1, layout & 2, 23, 41, 401, ab[0], ab[1], 0, seed++));
+        for (int64_t M : {23, 3})  // the blocked and the skinny path
+          check(*isa, Problem(layout & 1, layout & 2, M, 41, 401, ab[0], ab[1], 0, seed++));
 }
 
 TEST(Gemm, StridedOperandsLeavePaddingAlone) {
@@ -146,6 +156,7 @@ TEST(Gemm, StridedOperandsLeavePaddingAlone) {
         check(*isa, Problem(layout & 1, layout & 2, 19, 35, 27, 1.0f, beta, 5, seed++));
         check(*isa, Problem(layout & 1, layout & 2, 9, 50, 33, 1.0f, beta, 3, seed++));
         check(*isa, Problem(layout & 1, layout & 2, 31, 20, 300, 0.5f, beta, 13, seed++));
+        check(*isa, Problem(layout & 1, layout & 2, 2, 50, 21, 1.0f, beta, 7, seed++));
       }
     }
 }
@@ -159,11 +170,11 @@ TEST(Gemm, ZeroKScalesC) {
 
 // Big enough for the parallel path (> 2^21 flops), with shapes that make the driver split
 // C over N (wide), over M (N below one NR panel), use several NC chunks (N > 640) and
-// several MC blocks (M > 4096).
+// several MC blocks (M > 4096), and the skinny path split over columns (M = 3).
 TEST(Gemm, ThreadSplitsMatchReference) {
   const int saved = omp_get_max_threads();
   omp_set_num_threads(2);
-  const Shape shapes[] = {{90, 700, 200}, {600, 20, 300}, {4200, 40, 15}, {64, 1500, 40}};
+  const Shape shapes[] = {{90, 700, 200}, {600, 20, 300}, {4200, 40, 15}, {64, 1500, 40}, {3, 3000, 500}};
   uint32_t seed = 400;
   for (const Shape& s : shapes)
     for (int layout = 0; layout < 4; ++layout)
@@ -175,8 +186,9 @@ TEST(Gemm, ThreadSplitsMatchReference) {
 // never K, and the K slicing does not depend on the thread count).
 TEST(Gemm, BitwiseDeterministic) {
   const int saved = omp_get_max_threads();
-  for (int layout = 0; layout < 4; ++layout) {
-    const Problem p(layout & 1, layout & 2, 203, 517, 450, 1.0f, 0.0f, 0, 500 + layout);
+  for (int layout = 0; layout < 8; ++layout) {
+    // Layouts 4..7 repeat 0..3 with M = 2 (the skinny path).
+    const Problem p(layout & 1, layout & 2, layout < 4 ? 203 : 2, 517, 450, 1.0f, 0.0f, 0, 500 + layout);
     std::vector<std::vector<float>> runs;
     for (int threads : {2, 2, 1}) {
       omp_set_num_threads(threads);
