@@ -121,14 +121,32 @@ inline int64_t visible_keys(const Shape& s, int64_t t, int64_t j0, int64_t nc) {
 
 // ---- forward -----------------------------------------------------------------------------
 
+// Transposing a kv head's keys costs about HD moves per key; it pays off once at least this
+// many query rows (G heads x T rows) reuse them. Fewer rows (KV-cache decoding) take dot
+// products against the key rows instead.
+constexpr int64_t kMinRowsToTranspose = 16;
+
+// S (nr, Bc) = qs (nr, HD) · k_rows (nc, HD)ᵀ as dot products (lane_sum vectorizes over HD);
+// columns [nc, Bc) are left as they are (the caller masks them).
+void scores_by_dot(float* S, const float* qs, const float* k_rows, int64_t ldkv, int64_t nr, int64_t nc,
+                   int64_t HD) {
+  for (int64_t r = 0; r < nr; ++r)
+    for (int64_t c = 0; c < nc; ++c) {
+      const float* qr = qs + r * HD;
+      const float* kc = k_rows + c * ldkv;
+      S[r * kBc + c] = lane_sum(HD, [&](int64_t d) { return qr[d] * kc[d]; });
+    }
+}
+
 // Query rows [i0, i0 + nr) of head h in batch b: out rows and lse entries. kt (HD, ldkt):
-// the keys of kv head h / G transposed, zero past the last key.
+// the keys of kv head h / G transposed and zero past the last key, or nullptr to use k.
 template <int64_t HDC>
-void forward_tile(float* out, float* lse, const float* q, const float* kt, int64_t ldkt, const float* v,
-                  const Shape& s, int64_t b, int64_t h, int64_t i0, int64_t nr) {
+void forward_tile(float* out, float* lse, const float* q, const float* k, const float* kt, int64_t ldkt,
+                  const float* v, const Shape& s, int64_t b, int64_t h, int64_t i0, int64_t nr) {
   const int64_t HD = HDC > 0 ? HDC : s.HD;
   const int64_t ldkv = s.ldkv();
   const int64_t kvh = h / (s.NH / s.NKV);
+  const float* k_rows = k + (b * s.Tk * s.NKV + kvh) * HD;  // (Tk, HD), ldkv apart
   const float* v_rows = v + (b * s.Tk * s.NKV + kvh) * HD;  // (Tk, HD), ldkv apart
 
   std::vector<float> qs(kBr * HD);     // (Br, HD) scale * q rows, contiguous
@@ -145,7 +163,10 @@ void forward_tile(float* out, float* lse, const float* q, const float* kt, int64
   const int64_t n_keys = s.q_offset + i0 + nr;  // the last row sees keys [0, n_keys)
   for (int64_t j0 = 0; j0 < n_keys; j0 += kBc) {
     const int64_t nc = std::min(kBc, n_keys - j0);
-    small_matmul<kBc>(p.data(), kBc, qs.data(), HD, 1, kt + j0, ldkt, nr, kBc, HD, false);
+    if (kt)
+      small_matmul<kBc>(p.data(), kBc, qs.data(), HD, 1, kt + j0, ldkt, nr, kBc, HD, false);
+    else
+      scores_by_dot(p.data(), qs.data(), k_rows + j0 * ldkv, ldkv, nr, nc, HD);
     for (int64_t r = 0; r < nr; ++r) {
       float* pr = p.data() + r * kBc;
       const int64_t nv = visible_keys(s, i0 + r, j0, nc);
@@ -179,10 +200,11 @@ template <int64_t HDC>
 void forward_all(float* out, float* lse, const float* q, const float* k, const float* v, const Shape& s) {
   // kt (B, NKV, HD, ldkt): every kv head's keys transposed once, so that scores vectorize
   // over keys; shared by the G query heads and all query tiles that read them.
+  const bool transpose = s.T * (s.NH / s.NKV) >= kMinRowsToTranspose;
   const int64_t n_keys = s.q_offset + s.T, ldkt = (n_keys + kBc - 1) / kBc * kBc;
-  std::vector<float> kt(s.B * s.NKV * s.HD * ldkt);
+  std::vector<float> kt(transpose ? s.B * s.NKV * s.HD * ldkt : 0);
 #pragma omp parallel for schedule(static)
-  for (int64_t bg = 0; bg < s.B * s.NKV; ++bg) {
+  for (int64_t bg = 0; bg < (transpose ? s.B * s.NKV : 0); ++bg) {
     const int64_t b = bg / s.NKV, g = bg % s.NKV;
     transpose_rows(kt.data() + bg * s.HD * ldkt, ldkt, ldkt, k + (b * s.Tk * s.NKV + g) * s.HD, s.ldkv(),
                    n_keys, s.HD);
@@ -195,8 +217,8 @@ void forward_all(float* out, float* lse, const float* q, const float* k, const f
 #pragma omp parallel for schedule(dynamic)
   for (int64_t task = 0; task < n_tasks; ++task) {
     const int64_t b = task / (s.NH * n_tiles), h = task / n_tiles % s.NH, i0 = task % n_tiles * kBr;
-    const float* kt_bh = kt.data() + (b * s.NKV + h / (s.NH / s.NKV)) * s.HD * ldkt;
-    forward_tile<HDC>(out, lse, q, kt_bh, ldkt, v, s, b, h, i0, std::min(kBr, s.T - i0));
+    const float* kt_bh = transpose ? kt.data() + (b * s.NKV + h / (s.NH / s.NKV)) * s.HD * ldkt : nullptr;
+    forward_tile<HDC>(out, lse, q, k, kt_bh, ldkt, v, s, b, h, i0, std::min(kBr, s.T - i0));
   }
 }
 

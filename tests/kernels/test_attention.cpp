@@ -136,7 +136,9 @@ TEST_P(AttentionVsRef, ForwardAndBackwardMatchReference) {
 
 // Training (Tk = T, q_offset = 0) and KV-cache (q_offset = Tk - T) shapes. T = 33 and 130
 // cut query and key tiles partway; HD 16/32/64/128 take the compiled-width paths, 7 and 8
-// the generic one; the GQA ratios cover 1, 2, 3 and 4 query heads per kv head.
+// the generic one; the GQA ratios cover 1, 2, 3 and 4 query heads per kv head. Forward
+// scores come from transposed keys when G*T >= 16 and from dot products below (decoding):
+// both paths appear.
 const Case kCases[] = {
     {1, 1, 1, 4, 4, 16, 0, 1.f},     {2, 1, 1, 4, 2, 7, 0, 1.f},      {1, 7, 7, 4, 4, 7, 0, 1.f},
     {3, 7, 7, 6, 2, 16, 0, 1.f},     {2, 7, 7, 4, 2, 8, 0, 1.f},      {2, 33, 33, 4, 2, 64, 0, 1.f},
