@@ -1,0 +1,39 @@
+// Pretraining loop: data shards → model → loss → backward → clip → AdamW, with metrics,
+// periodic evaluation, atomic checkpoints and bit-exact resume.
+//
+// A run directory holds:
+//   metrics.jsonl         one JSON object per step: step, loss, lr, tokens_per_s, grad_norm
+//                         (+ val_loss on evaluation steps)
+//   ckpt-<step>/          config.json, model.safetensors, tokenizer.json (when known),
+//                         optimizer.safetensors, trainer_state.json (step, options, loader state)
+//   latest                the name of the newest checkpoint directory
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace sllm::train {
+
+struct PretrainOptions {
+  std::string config = "small";  // preset or config.json
+  std::string data_dir;          // with train.bin and val.bin (sllm prepare)
+  std::string out_dir;           // the run directory
+  std::string tokenizer;         // optional; else meta.json's tokenizer in data_dir
+  int64_t steps = 1000;          // the run's total (the LR schedule's end)
+  int64_t batch = 8, seq = 256, grad_accum = 1;
+  double lr = 1e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;
+  int64_t warmup = -1;           // -1: 5% of steps
+  uint64_t seed = 1337;
+  int64_t eval_every = 100, eval_batches = 8, save_every = 0;  // 0: save only at the end
+  int64_t stop_at = 0;           // stop after this step as if interrupted (0: run to steps)
+  bool resume = false;
+  bool quiet = false;            // no progress bar
+};
+
+struct PretrainResult {
+  int64_t last_step = 0;
+  double last_loss = 0, first_val_loss = -1, last_val_loss = -1;
+};
+
+PretrainResult pretrain(const PretrainOptions& options);
+
+}  // namespace sllm::train
