@@ -13,10 +13,12 @@
 //
 // Every product inside a tile is a small matrix product C (M, N) += A (M, K) · Bm (K, N)
 // whose N (Bc, or HD when it is a common head dim) is a compile-time constant: 4 rows of C
-// then live in registers and the loop over N vectorizes (see small_matmul).
+// then live in registers and the loop over N vectorizes (see small_matmul). For that the
+// forward transposes each kv head's keys once per call; with only a few query rows per kv
+// head (KV-cache decoding) it takes dot products against the key rows instead.
 //
 // Parallelism and determinism: forward runs one task per (b, h, tile of query rows); no
-// value is shared between tasks. Backward runs one task per (b, kv head): a kv head's dk, dv
+// value is shared between tasks, so each output has one writer. Backward runs one task per (b, kv head): a kv head's dk, dv
 // rows get contributions from all G query heads of its group and from every query row, and
 // dq rows of those G heads only from this kv head, so every gradient element has exactly
 // one writer and a fixed summation order, whatever the thread count.
@@ -239,9 +241,7 @@ void backward_group(float* dq, float* dk, float* dv, const float* dout, const fl
   for (int64_t hg = 0; hg < G; ++hg)
     for (int64_t t = 0; t < s.T; ++t) {
       const int64_t row = ((b * s.T + t) * s.NH + g * G + hg) * HD;
-      float acc = 0.0f;
-      for (int64_t d = 0; d < HD; ++d) acc += dout[row + d] * out[row + d];
-      D[hg * s.T + t] = acc;
+      D[hg * s.T + t] = lane_sum(HD, [&](int64_t d) { return dout[row + d] * out[row + d]; });
     }
 
   std::vector<float> kt(HD * kBc), vt(HD * kBc);  // (HD, Bc) key / value tile, transposed
