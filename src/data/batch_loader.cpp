@@ -14,8 +14,11 @@ BatchLoader::BatchLoader(const TokenShard& shard, int64_t B, int64_t T, uint64_t
   SLLM_CHECK(shard.size() >= T + 1,
              str("token shard '", shard.path(), "' holds ", shard.size(), " tokens, fewer than the ", T + 1,
                  " needed for one window of sequence length ", T),
-             str("lower --seq (at most ", shard.size() - 1, " here) or add data (e.g. a lower --val-fraction "
-                 "in `sllm prepare`, or a bigger corpus)"));
+             shard.size() >= 2
+                 ? str("lower --seq (at most ", shard.size() - 1, " for this shard) or add data (a bigger corpus, or a "
+                       "higher --val-fraction in `sllm prepare` if this is the validation shard)")
+                 : std::string("the shard is empty: add data, or give `sllm prepare` more than one document so "
+                               "--val-fraction can fill val.bin"));
   windows_ = (shard.size() - 1) / T;
   window_.resize(static_cast<size_t>(T + 1));
   start_epoch(0);

@@ -72,6 +72,8 @@ PrepareSummary prepare_shards(const PrepareOptions& options, const DocumentEncod
     for (std::string_view doc : split_documents(text)) docs.push_back(doc);
   SLLM_CHECK(!docs.empty(), "sllm prepare: the input files hold no text", "check the --input paths");
   const auto n_docs = static_cast<int64_t>(docs.size());
+  int64_t doc_bytes = 0;  // progress is measured in document bytes (separators excluded)
+  for (std::string_view doc : docs) doc_bytes += static_cast<int64_t>(doc.size());
   const std::vector<bool> is_val = draw_validation(n_docs, options.val_fraction, options.seed);
 
   // Encode in chunks of documents: threads share a chunk (dynamic schedule, since documents
@@ -108,7 +110,7 @@ PrepareSummary prepare_shards(const PrepareOptions& options, const DocumentEncod
       last_report = now;
       std::fprintf(stderr, "prepare: %lld/%lld documents, %.1f/%.1f MiB, %lld tokens\n",
                    static_cast<long long>(begin + n), static_cast<long long>(n_docs), bytes_done / 1048576.0,
-                   summary.input_bytes / 1048576.0, static_cast<long long>(train.size() + val.size()));
+                   doc_bytes / 1048576.0, static_cast<long long>(train.size() + val.size()));
     }
   }
   summary.train_tokens = static_cast<int64_t>(train.size());
