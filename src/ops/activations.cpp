@@ -71,7 +71,9 @@ static Tensor softmax_like(const Tensor& x, bool log) {
   if (log) kernels::log_softmax_forward(out.mutable_f32(), x.f32(), N, C);
   else kernels::softmax_forward(out.mutable_f32(), x.f32(), N, C);
   if (autograd::needs_grad({x})) {
-    autograd::SavedTensor so(out, name);
+    // Save a detached alias of the output: same storage (so in-place changes are still
+    // caught), but no grad_fn, so output -> node -> closure -> output is not a cycle.
+    autograd::SavedTensor so(out.detach(), name);
     autograd::record(out, name, {x}, [so, log, N, C](const Tensor& g) {
       const Tensor& Y = so.get();
       Tensor dx = Tensor::zeros(Y.shape());

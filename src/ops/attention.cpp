@@ -35,7 +35,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
   kernels::attention_forward(out.mutable_f32(), lse.mutable_f32(), q.f32(), k.f32(), v.f32(), B, T, Tk, NH, NKV, HD,
                              q_offset, scale);
   if (autograd::needs_grad({q, k, v})) {
-    autograd::SavedTensor sq(q, "attention"), sk(k, "attention"), sv(v, "attention"), so(out, "attention");
+    // The output is saved detached (same storage, no grad_fn) so it does not own its own node.
+    autograd::SavedTensor sq(q, "attention"), sk(k, "attention"), sv(v, "attention"), so(out.detach(), "attention");
     autograd::record(out, "attention", {q, k, v},
                      [sq, sk, sv, so, lse, B, T, Tk, NH, NKV, HD, q_offset, scale](const Tensor& g) {
                        const Tensor &Q = sq.get(), &K = sk.get(), &V = sv.get(), &O = so.get();

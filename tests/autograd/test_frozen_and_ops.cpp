@@ -3,6 +3,10 @@
 // hand from the op's definition, not taken from the code under test.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
+#include <memory>
+
 #include "autograd/autograd.h"
 #include "core/error.h"
 #include "ops/ops.h"
@@ -74,6 +78,37 @@ TEST(OpsGraph, SavedInputOfARealOpModifiedInPlace) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("linear"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("HINT"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OpsGraph, GraphIsFreedWhenDroppedWithoutBackward) {
+  // A graph that is built but never walked (evaluation without NoGradGuard, an exception
+  // before backward, retain_graph) must be freed with its last handle. An op that saves its
+  // own output for backward must not keep it alive through output → node → closure → output.
+  Tensor x = Tensor::from_floats({0.5f, -1, 2, 0.25f, 1, -0.5f, 3, 0}, {1, 2, 4});
+  x.set_requires_grad(true);
+  const std::map<std::string, std::function<Tensor()>> ops_under_test = {
+      {"softmax", [&] { return ops::softmax(x); }},
+      {"log_softmax", [&] { return ops::log_softmax(x); }},
+      {"attention", [&] { return ops::attention(x, x, x, 2, 2); }},
+      {"gelu", [&] { return ops::gelu(x); }},
+      {"layernorm", [&] { return ops::layernorm(x, Tensor::full({4}, 1.0f), Tensor::zeros({4})); }},
+      {"matmul", [&] { return ops::matmul(x, x, false, true); }},
+  };
+  for (const auto& [name, make] : ops_under_test) {
+    std::weak_ptr<TensorImpl> out_impl;
+    {
+      Tensor y = make();
+      ASSERT_TRUE(y.requires_grad()) << name;
+      out_impl = y.impl_ptr();
+    }
+    EXPECT_TRUE(out_impl.expired()) << name << ": output (and its graph) leaked by a reference cycle";
+    {
+      Tensor y = make();
+      out_impl = y.impl_ptr();
+      autograd::backward(ops::sum(y), /*retain_graph=*/true);
+    }
+    EXPECT_TRUE(out_impl.expired()) << name << ": retained graph leaked";
   }
 }
 
