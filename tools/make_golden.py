@@ -3,6 +3,9 @@
 the committed files and never needs PyTorch).
 
     /usr/bin/python3 tools/make_golden.py            # needs torch (tested with 1.13) and numpy
+    python3 tools/make_golden.py --check-transformers
+        # optional: compares the committed model fixtures with transformers itself
+        # (made with transformers 4.38.2 in a venv with --system-site-packages)
 
 Outputs (described in tests/golden/README.md):
     tests/golden/ops.safetensors                    op inputs, outputs and input gradients
@@ -498,9 +501,48 @@ def make_model_fixture(name, cfg, make_params, forward, seed):
     print(f"  {name}: f32 vs f64 AdamW trajectory max |diff| {meta['adamw_f32_vs_f64_max_abs_loss_diff']}")
 
 
+def check_against_transformers():
+    """Optional: loads each committed model folder with transformers (float64, eager attention)
+    and prints how far its logits, gradients and AdamW losses are from golden.safetensors."""
+    from transformers import AutoModelForCausalLM
+
+    for name in ("gpt2_tiny", "llama_tiny"):
+        folder = os.path.join(GOLDEN, name)
+        golden, meta = read_safetensors(os.path.join(folder, "golden.safetensors"))
+        ids, targets = golden["input_ids"].long(), golden["targets"]
+        load = lambda: AutoModelForCausalLM.from_pretrained(folder, torch_dtype=REF, attn_implementation="eager")
+        model = load()
+        logits = model(input_ids=ids).logits
+        loss_fn(logits, targets).backward()
+        rel = lambda a, ref: ((a.float() - ref).abs().max() / ref.abs().max()).item()
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        assert set(grads) == {k[len("grad."):] for k in golden if k.startswith("grad.")}, name
+        worst_grad = max(rel(g, golden["grad." + n]) for n, g in grads.items())
+
+        model = load()
+        params = dict(model.named_parameters())
+        decay = meta["adamw_decay_params"].split(",")
+        groups = [{"params": [p for n, p in params.items() if n in decay], "weight_decay": ADAMW["weight_decay"]},
+                  {"params": [p for n, p in params.items() if n not in decay], "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=ADAMW["lr"], betas=(ADAMW["beta1"], ADAMW["beta2"]), eps=ADAMW["eps"])
+        losses = []
+        for _ in range(ADAMW["steps"]):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(input_ids=ids).logits, targets)
+            losses.append(loss.item())
+            loss.backward()
+            opt.step()
+        adamw_diff = (torch.tensor(losses) - golden["adamw_losses"].double()).abs().max().item()
+        print(f"transformers vs {name}: logits rel {rel(logits, golden['logits']):.1e}, "
+              f"worst grad rel {worst_grad:.1e}, AdamW losses max |diff| {adamw_diff:.1e}")
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    if "--check-transformers" in sys.argv[1:]:
+        check_against_transformers()
+        return
     make_ops_fixture()
     make_model_fixture("gpt2_tiny", gpt2_config(), gpt2_params, gpt2_forward, seed=2024)
     make_model_fixture("llama_tiny", llama_config(), llama_params, llama_forward, seed=2025)
