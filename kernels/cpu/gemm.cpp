@@ -124,11 +124,14 @@ void sgemm_blocked(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_
       const int64_t p_hi = std::min<int64_t>(pm1 - jc / MR, block_panels);
       for (int64_t pc = 0; pc < K; pc += kc_max) {
         const int64_t kc = std::min(kc_max, K - pc);
-        // Pack op(A)[jc : jc+mc, pc : pc+kc] together; the loop's barrier publishes it.
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < block_panels; ++p) {
-          isa.pack(trans_a, A, lda, jc + p * MR, std::min<int64_t>(MR, mc - p * MR), pc, kc, MR, Ap + p * MR * kc);
+        // Pack op(A)[jc : jc+mc, pc : pc+kc] together, each thread a contiguous run of
+        // panels (one pack call, so it can stream through A); the barrier publishes it.
+        {
+          const int64_t a0 = block_panels * tid / team, a1 = block_panels * (tid + 1) / team;
+          const int64_t rows = std::min(a1 * MR, mc) - a0 * MR;
+          if (rows > 0) isa.pack(trans_a, A, lda, jc + a0 * MR, rows, pc, kc, MR, Ap + a0 * MR * kc);
         }
+#pragma omp barrier
         // The first K slice applies beta; later ones accumulate onto it.
         const float beta_k = pc == 0 ? beta : 1.0f;
         for (int64_t q0 = qn0; q0 < qn1 && p_lo < p_hi; q0 += nc_panels) {

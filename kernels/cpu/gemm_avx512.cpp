@@ -60,42 +60,42 @@ SLLM_AVX512 inline void transpose16(__m512 v[16]) {
   }
 }
 
-// One micro-panel: dst[k*width + r] = op(X)[i0 + r][p0 + k], zero for r >= rows.
-SLLM_AVX512 void pack_panel(bool trans, const float* X, int64_t ld, int64_t i0, int64_t rows, int64_t p0,
-                            int64_t kc, int width, float* dst) {
+// Packs rows [i0, i0+rows) of op(X) into consecutive micro-panels (gemm_internal.h, PackFn).
+SLLM_AVX512 void pack(bool trans, const float* X, int64_t ld, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
+                      int width, float* dst) {
   if (trans) {
-    // op(X)[i][k] = X[k*ld + i]: each k is a contiguous run of `rows` floats.
+    // op(X)[i][k] = X[k*ld + i]: row k of X holds all our rows contiguously. Walk k outside
+    // and the panels inside, so X is read sequentially; reading one panel at a time would
+    // stride through X by ld (often a multiple of 4 KiB, which thrashes one L1 set).
     for (int64_t k = 0; k < kc; ++k) {
-      const float* src = X + (p0 + k) * ld + i0;
-      for (int r0 = 0; r0 < width; r0 += 16) {
-        __m512 x = _mm512_maskz_loadu_ps(lanes(rows - r0), src + r0);
-        _mm512_mask_storeu_ps(dst + k * width + r0, lanes(width - r0), x);
+      const float* src = X + (p0 + k) * ld + i0;  // (rows)
+      for (int64_t r = 0; r < rows; r += width) {
+        float* panel_k = dst + r * kc + k * width;  // (width)
+        for (int c = 0; c < width; c += 16) {
+          const __m512 x = _mm512_maskz_loadu_ps(lanes(rows - r - c), src + r + c);
+          _mm512_mask_storeu_ps(panel_k + c, lanes(width - c), x);
+        }
       }
     }
     return;
   }
   // op(X)[i][k] = X[i*ld + k]: rows are contiguous along k, so transpose 16x16 blocks.
-  for (int r0 = 0; r0 < width; r0 += 16) {
-    const __mmask16 store_mask = lanes(width - r0);
-    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
-      const __mmask16 k_mask = lanes(kc - k0);
-      __m512 v[16];
-      for (int r = 0; r < 16; ++r) {
-        v[r] = r0 + r < rows ? _mm512_maskz_loadu_ps(k_mask, X + (i0 + r0 + r) * ld + p0 + k0)
-                             : _mm512_setzero_ps();
-      }
-      transpose16(v);
-      const int kn = int(kc - k0 < 16 ? kc - k0 : 16);
-      for (int k = 0; k < kn; ++k) _mm512_mask_storeu_ps(dst + (k0 + k) * width + r0, store_mask, v[k]);
-    }
-  }
-}
-
-SLLM_AVX512 void pack(bool trans, const float* X, int64_t ld, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
-                      int width, float* dst) {
   for (int64_t r = 0; r < rows; r += width) {
-    const int64_t n = rows - r < width ? rows - r : width;
-    pack_panel(trans, X, ld, i0 + r, n, p0, kc, width, dst + r * kc);
+    float* panel = dst + r * kc;  // (kc, width)
+    for (int c = 0; c < width; c += 16) {
+      const __mmask16 store_mask = lanes(width - c);
+      for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+        const __mmask16 k_mask = lanes(kc - k0);
+        __m512 v[16];
+        for (int q = 0; q < 16; ++q) {
+          v[q] = r + c + q < rows ? _mm512_maskz_loadu_ps(k_mask, X + (i0 + r + c + q) * ld + p0 + k0)
+                                  : _mm512_setzero_ps();
+        }
+        transpose16(v);
+        const int kn = int(kc - k0 < 16 ? kc - k0 : 16);
+        for (int k = 0; k < kn; ++k) _mm512_mask_storeu_ps(panel + (k0 + k) * width + c, store_mask, v[k]);
+      }
+    }
   }
 }
 
