@@ -3,8 +3,8 @@
 //
 // minbpe recounts every pair of the whole corpus after each merge: O(merges * corpus). Here
 // the corpus is first reduced to its distinct pieces with counts (the pre-tokenizer never
-// lets a token cross a piece boundary), pair counts are updated only in the pieces that
-// contain the merged pair (an index pair -> pieces), and the next pair comes from a max-heap
+// lets a token cross a piece boundary), pair counts are updated only around the merge sites in the pieces
+// that contain the merged pair (an index pair -> pieces), and the next pair comes from a max-heap
 // with lazy deletion (an entry is current when its count equals the live count). This is
 // the scheme of Hugging Face's BpeTrainer and SentencePiece's BPE trainer.
 //
@@ -84,13 +84,10 @@ std::shared_ptr<Model> train_bpe(const std::vector<std::string>& texts, int64_t 
   const int64_t want_merges = vocab_size - base;
   std::vector<int32_t> last_visit(words.size(), -1);
   std::vector<uint64_t> touched;
-  auto add_pairs = [&](size_t w, int64_t sign) {
-    const auto& word = words[w];
-    for (size_t k = 0; k + 1 < word.size(); ++k) {
-      const uint64_t p = pair_key(word[k], word[k + 1]);
-      count[p] += sign * freq[w];
-      touched.push_back(p);
-    }
+  auto bump = [&](int32_t x, int32_t y, int64_t delta) {
+    const uint64_t p = pair_key(x, y);
+    count[p] += delta;
+    touched.push_back(p);
   };
   while (static_cast<int64_t>(m->merges.size()) < want_merges && !heap.empty()) {
     const Entry top = heap.top();
@@ -107,19 +104,30 @@ std::shared_ptr<Model> train_bpe(const std::vector<std::string>& texts, int64_t 
     for (int32_t w : list) {
       if (last_visit[static_cast<size_t>(w)] == id) continue;
       last_visit[static_cast<size_t>(w)] = id;
-      add_pairs(static_cast<size_t>(w), -1);
+      // Merge left to right, updating only the pairs around each merge site:
+      //   ... x a b y ...  ->  ... x N y ...   (x, a) -> (x, N) and (b, y) -> (N, y).
+      // When x is an N made just before (a b a b), that merge's right side already turned
+      // (b, a) into (N, a), and word[out - 1] == N here, so (N, a) becomes (N, N).
       auto& word = words[static_cast<size_t>(w)];
+      const int64_t f = freq[static_cast<size_t>(w)];
       size_t out = 0;
-      for (size_t k = 0; k < word.size(); ++k) {
+      for (size_t k = 0; k < word.size();) {
         if (k + 1 < word.size() && word[k] == a && word[k + 1] == b) {
+          if (out > 0) {
+            bump(word[out - 1], a, -f);
+            bump(word[out - 1], id, +f);
+          }
+          if (k + 2 < word.size()) {
+            bump(b, word[k + 2], -f);
+            bump(id, word[k + 2], +f);
+          }
           word[out++] = id;
-          ++k;
+          k += 2;
         } else {
-          word[out++] = word[k];
+          word[out++] = word[k++];
         }
       }
       word.resize(out);
-      add_pairs(static_cast<size_t>(w), +1);
       for (size_t k = 0; k + 1 < word.size(); ++k)  // index the pairs that the new token created
         if (word[k] == id || word[k + 1] == id) {
           auto& l = where[pair_key(word[k], word[k + 1])];

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
 #include "tests/tokenizer/test_data.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/pretokenizer.h"
 
 namespace sllm::tokenizer {
 namespace {
@@ -106,6 +108,67 @@ TEST(ChatTemplate, RendersChatMlWithAssistantMask) {
 TEST(ChatTemplate, NeedsChatSpecialTokens) {
   const Tokenizer tok = Tokenizer::train({"abc"}, 300, "gpt2");
   EXPECT_THROW(render_chatml(tok, {{"user", "hi"}}), sllm::Error);
+}
+
+}  // namespace
+}  // namespace sllm::tokenizer
+
+namespace sllm::tokenizer {
+namespace {
+
+// minbpe's loop, spelled out naively: recount every pair of every piece before each merge.
+std::vector<std::pair<std::string, std::string>> naive_merges(const std::vector<std::string>& texts, int merges, const std::string& pattern) {
+  std::vector<std::vector<std::string>> words;  // each piece as a list of token byte strings
+  for (const auto& t : texts)
+    split_pieces(parse_pattern(pattern), t, [&](std::string_view p) {
+      std::vector<std::string> w;
+      for (char c : p) w.emplace_back(1, c);
+      words.push_back(w);
+    });
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int m = 0; m < merges; ++m) {
+    std::map<std::pair<std::string, std::string>, int64_t> count;
+    for (const auto& w : words)
+      for (size_t k = 0; k + 1 < w.size(); ++k) ++count[{w[k], w[k + 1]}];
+    if (count.empty()) break;
+    // Highest count; ties to the pair made first... by id, which for byte tokens and earlier
+    // merges is creation order: compare (id(left), id(right)).
+    auto id_of = [&](const std::string& s) -> int64_t {
+      if (s.size() == 1) return static_cast<unsigned char>(s[0]);
+      for (size_t k = 0; k < out.size(); ++k)
+        if (out[k].first + out[k].second == s) return 256 + static_cast<int64_t>(k);
+      return -1;
+    };
+    std::pair<std::string, std::string> best;
+    int64_t best_count = -1;
+    for (const auto& [p, c] : count)
+      if (c > best_count || (c == best_count && std::make_pair(id_of(p.first), id_of(p.second)) < std::make_pair(id_of(best.first), id_of(best.second))))
+        best = p, best_count = c;
+    out.push_back(best);
+    for (auto& w : words) {
+      std::vector<std::string> nw;
+      for (size_t k = 0; k < w.size(); ++k) {
+        if (k + 1 < w.size() && w[k] == best.first && w[k + 1] == best.second) nw.push_back(w[k] + w[k + 1]), ++k;
+        else nw.push_back(w[k]);
+      }
+      w = nw;
+    }
+  }
+  return out;
+}
+
+TEST(TokenizerTrain, IncrementalCountsMatchNaiveRecount) {
+  // Repeated letters (aaaa, abab) stress the overlapping-merge bookkeeping.
+  const std::vector<std::string> texts = {"aaaa abab ababab aaaaaaa banana bandana", "the cat sat on the mat, the end. aaa bbb",
+                                          "abababab aabbaabb xyzzy xyzzy 1234 12 123", "abababab abababab abababab abababab abababab"};
+  for (const char* p : {"gpt2", "cl100k"}) {
+    const int merges = 40;
+    const Tokenizer tok = Tokenizer::train(texts, 256 + merges + 1, p);
+    const auto want = naive_merges(texts, merges, p);
+    ASSERT_EQ(tok.num_merges(), static_cast<int64_t>(want.size())) << p;
+    for (size_t k = 0; k < want.size(); ++k)
+      EXPECT_EQ(tok.token_bytes(256 + static_cast<int32_t>(k)), want[k].first + want[k].second) << p << " merge " << k;
+  }
 }
 
 }  // namespace
