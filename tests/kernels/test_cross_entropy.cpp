@@ -17,7 +17,8 @@ struct CeCase {
   int64_t N, V;
 };
 // 513 and 8192 cross the kernel's 512-logit chunks; 8192 is the training vocab.
-const CeCase kCases[] = {{1, 1}, {3, 7}, {5, 33}, {9, 257}, {4, 513}, {6, 8192}};
+// {32, 64}: a power-of-two vocab once exposed a miscompiled one-hot compare inside the vectorized loop.
+const CeCase kCases[] = {{1, 1}, {3, 7}, {5, 33}, {32, 64}, {9, 257}, {4, 513}, {6, 8192}};
 
 struct CeData {
   std::vector<float> logits, dlosses;
