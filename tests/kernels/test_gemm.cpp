@@ -203,26 +203,37 @@ TEST(Gemm, BitwiseDeterministic) {
   omp_set_num_threads(saved);
 }
 
+// Small problems run one per thread; big ones (2MNK >= 2^24) one after another, each on
+// all threads. Both must match the reference (and leave the gaps between matrices alone).
 TEST(Gemm, BatchedMatchesPerBatchReference) {
-  const int64_t batch = 5, M = 17, N = 39, K = 23;
-  for (int layout = 0; layout < 4; ++layout) {
-    const bool ta = layout & 1, tb = layout & 2;
-    const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
-    // Batch strides larger than one matrix, as for a slice of a bigger tensor.
-    const int64_t stride_a = M * K + 3, stride_b = K * N + 1, stride_c = M * N + 7;
-    const std::vector<float> A = random_vector(batch * stride_a, 600 + layout);
-    const std::vector<float> B = random_vector(batch * stride_b, 700 + layout);
-    const std::vector<float> C0 = random_vector(batch * stride_c, 800 + layout);
-    std::vector<float> C = C0, C_ref = C0;
-    sgemm_batched(ta, tb, batch, M, N, K, 0.5f, A.data(), lda, stride_a, B.data(), ldb, stride_b, 1.0f, C.data(),
-                  ldc, stride_c);
-    for (int64_t b = 0; b < batch; ++b)
-      sgemm_ref(ta, tb, M, N, K, 0.5f, A.data() + b * stride_a, lda, B.data() + b * stride_b, ldb, 1.0f,
-                C_ref.data() + b * stride_c, ldc);
-    // The header's bound with |a|, |b|, |c| <= 1: (K + 3) u (alpha K + beta).
-    const double tol = double(K + 3) * std::ldexp(1.0, -24) * (0.5 * K + 1.0);
-    for (size_t i = 0; i < C.size(); ++i) EXPECT_NEAR(C[i], C_ref[i], tol) << "at " << i;
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+  const int64_t configs[][4] = {{5, 17, 39, 23}, {2, 210, 90, 450}};  // batch, M, N, K
+  uint32_t seed = 600;
+  for (const auto& cfg : configs) {
+    const int64_t batch = cfg[0], M = cfg[1], N = cfg[2], K = cfg[3];
+    for (int layout = 0; layout < 4; ++layout) {
+      const bool ta = layout & 1, tb = layout & 2;
+      const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+      // Batch strides larger than one matrix, as for a slice of a bigger tensor.
+      const int64_t stride_a = M * K + 3, stride_b = K * N + 1, stride_c = M * N + 7;
+      const std::vector<float> A = random_vector(batch * stride_a, seed++);
+      const std::vector<float> B = random_vector(batch * stride_b, seed++);
+      const std::vector<float> C0 = random_vector(batch * stride_c, seed++);
+      std::vector<float> C = C0, C_ref = C0;
+      sgemm_batched(ta, tb, batch, M, N, K, 0.5f, A.data(), lda, stride_a, B.data(), ldb, stride_b, 1.0f,
+                    C.data(), ldc, stride_c);
+      for (int64_t b = 0; b < batch; ++b)
+        sgemm_ref(ta, tb, M, N, K, 0.5f, A.data() + b * stride_a, lda, B.data() + b * stride_b, ldb, 1.0f,
+                  C_ref.data() + b * stride_c, ldc);
+      // The header's bound with |a|, |b|, |c| <= 1: (K + 3) u (alpha K + beta).
+      const double tol = double(K + 3) * std::ldexp(1.0, -24) * (0.5 * K + 1.0);
+      int64_t bad = 0;
+      for (size_t i = 0; i < C.size(); ++i) bad += !(std::fabs(C[i] - C_ref[i]) <= tol);
+      EXPECT_EQ(bad, 0) << "batch " << batch << " M=" << M << " N=" << N << " K=" << K << " layout " << layout;
+    }
   }
+  omp_set_num_threads(saved);
 }
 
 TEST(Gemm, BadArgumentsThrow) {
