@@ -69,7 +69,7 @@ std::string mixed_text(size_t bytes, uint64_t seed) {
           std::string word = words[zipf(std::size(words))];
           if (w == 0) word[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[0])));
           s += word;
-          if (rng.below(20) == 0) s += " " + std::to_string(rng.below(100000));
+          if (rng.below(20) == 0) s += ' ', s += std::to_string(rng.below(100000));
           if (w + 1 < n) s += rng.below(12) == 0 ? ", " : " ";
         }
         s += rng.below(8) == 0 ? "? " : ". ";
@@ -77,7 +77,7 @@ std::string mixed_text(size_t bytes, uint64_t seed) {
       s += "\n\n";
     } else if (kind < 80) {  // code
       const int n = 3 + static_cast<int>(rng.below(10));
-      for (int k = 0; k < n; ++k) s += std::string(2 * rng.below(4), ' ') + code_lines[rng.below(std::size(code_lines))] + "\n";
+      for (int k = 0; k < n; ++k) s.append(2 * rng.below(4), ' ').append(code_lines[rng.below(std::size(code_lines))]).append("\n");
       s += "\n";
     } else if (kind < 92) {  // CJK: common Han characters, kana, CJK punctuation
       const int n = 20 + static_cast<int>(rng.below(100));

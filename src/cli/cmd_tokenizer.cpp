@@ -58,7 +58,10 @@ int encode(const std::vector<std::string>& argv) {
   const Tokenizer tok = Tokenizer::load(args.required("--tokenizer"), args.get("--pattern", ""));
   const auto ids = tok.encode(read_stdin(), args.has("--allow-special"));
   std::string out = "[";
-  for (size_t k = 0; k < ids.size(); ++k) out += (k ? "," : "") + std::to_string(ids[k]);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    if (k) out += ',';
+    out += std::to_string(ids[k]);
+  }
   out += "]\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
