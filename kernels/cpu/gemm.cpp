@@ -66,19 +66,17 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
-// How `threads` threads tile C: tm x tn threads over (M panels, N panels). Picks the split
-// whose largest per-thread tile is smallest; ties go to splitting N, since each thread then
-// packs only its own columns of op(B) while op(A) is packed once and shared.
+// How at most `threads` threads tile C: tm x tn threads over (M panels, N panels). Picks
+// the split whose largest per-thread tile is smallest; ties go to splitting N more, since
+// each thread then packs only its own columns of op(B) while op(A) is packed once, shared.
 struct Grid {
   int tm = 1, tn = 1;
 };
 Grid choose_grid(int threads, int64_t m_panels, int64_t n_panels, int MR, int NR) {
   Grid best;
   int64_t best_cost = -1;
-  for (int tn = threads; tn >= 1; --tn) {
-    if (threads % tn != 0) continue;
-    const int tm = threads / tn;
-    if (tn > n_panels || tm > m_panels) continue;
+  for (int tn = int(std::min<int64_t>(threads, n_panels)); tn >= 1; --tn) {
+    const int tm = int(std::min<int64_t>(threads / tn, m_panels));
     const int64_t cost = ceil_div(m_panels, tm) * MR * ceil_div(n_panels, tn) * NR;
     if (best_cost < 0 || cost < best_cost) {
       best_cost = cost;
@@ -101,19 +99,23 @@ void sgemm_blocked(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_
   const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
   const int64_t nc_panels_max = std::max<int64_t>(1, isa.NC / NR);
 
-  const Grid grid = choose_grid(threads, m_panels, n_panels, MR, NR);
-  const int team = grid.tm * grid.tn;
+  // Ask only for threads that will get a tile of C.
+  const Grid wanted = choose_grid(threads, m_panels, n_panels, MR, NR);
   float* Ap = tl_pack_a.get(mc_max * kc_max);  // (mc_max/MR panels, kc, MR), shared by the team
 
-#pragma omp parallel num_threads(team) if (team > 1)
+#pragma omp parallel num_threads(wanted.tm * wanted.tn) if (wanted.tm * wanted.tn > 1)
   {
-    const int tid = omp_get_thread_num();
+    // The runtime may grant fewer threads than asked (OMP_DYNAMIC, thread limits): split
+    // over the team we really have. Threads left outside the grid only help pack A.
+    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+    const Grid grid = choose_grid(team, m_panels, n_panels, MR, NR);
+    const bool has_tile = tid < grid.tm * grid.tn;
     const int tm = tid / grid.tn, tn = tid % grid.tn;
     // This thread's C tile, in micro-panels: rows [pm0, pm1) x columns [qn0, qn1).
-    const int64_t pm0 = m_panels * tm / grid.tm, pm1 = m_panels * (tm + 1) / grid.tm;
-    const int64_t qn0 = n_panels * tn / grid.tn, qn1 = n_panels * (tn + 1) / grid.tn;
-    const int64_t n_chunks = ceil_div(qn1 - qn0, nc_panels_max);
-    const int64_t nc_panels = ceil_div(qn1 - qn0, std::max<int64_t>(n_chunks, 1));
+    const int64_t pm0 = has_tile ? m_panels * tm / grid.tm : 0, pm1 = has_tile ? m_panels * (tm + 1) / grid.tm : 0;
+    const int64_t qn0 = has_tile ? n_panels * tn / grid.tn : 0, qn1 = has_tile ? n_panels * (tn + 1) / grid.tn : 0;
+    const int64_t n_chunks = std::max<int64_t>(ceil_div(qn1 - qn0, nc_panels_max), 1);
+    const int64_t nc_panels = std::max<int64_t>(ceil_div(qn1 - qn0, n_chunks), 1);
     float* Bp = tl_pack_b.get(nc_panels * NR * kc_max);  // (nc_panels, kc, NR)
 
     for (int64_t jc = 0; jc < M; jc += mc_max) {

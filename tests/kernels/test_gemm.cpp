@@ -173,12 +173,14 @@ TEST(Gemm, ZeroKScalesC) {
 // several MC blocks (M > 4096), and the skinny path split over columns (M = 3).
 TEST(Gemm, ThreadSplitsMatchReference) {
   const int saved = omp_get_max_threads();
-  omp_set_num_threads(2);
   const Shape shapes[] = {{90, 700, 200}, {600, 20, 300}, {4200, 40, 15}, {64, 1500, 40}, {3, 3000, 500}};
   uint32_t seed = 400;
-  for (const Shape& s : shapes)
-    for (int layout = 0; layout < 4; ++layout)
-      check(gemm_detail::best_isa(), Problem(layout & 1, layout & 2, s.M, s.N, s.K, 1.0f, 0.5f, 3, seed++));
+  for (int threads : {2, 3}) {  // 3: a team that splits C unevenly
+    omp_set_num_threads(threads);
+    for (const Shape& s : shapes)
+      for (int layout = 0; layout < 4; ++layout)
+        check(gemm_detail::best_isa(), Problem(layout & 1, layout & 2, s.M, s.N, s.K, 1.0f, 0.5f, 3, seed++));
+  }
   omp_set_num_threads(saved);
 }
 
