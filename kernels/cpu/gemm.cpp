@@ -50,8 +50,8 @@ class PackBuffer {
   int64_t capacity_ = 0;
 };
 
-thread_local PackBuffer tl_pack_a;  // the shared op(A) block, owned by the calling thread
-thread_local PackBuffer tl_pack_b;  // each thread's op(B) block
+thread_local PackBuffer tl_pack_a;  // each thread's op(A) block (MC x KC, stays in L3)
+thread_local PackBuffer tl_pack_b;  // each thread's op(B) block (KC x NC, stays in L2)
 
 // C = beta * C (beta == 0 overwrites, so NaNs in C do not survive): the whole GEMM when
 // K == 0 or alpha == 0.
@@ -66,9 +66,11 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
-// How at most `threads` threads tile C: tm x tn threads over (M panels, N panels). Picks
-// the split whose largest per-thread tile is smallest; ties go to splitting N more, since
-// each thread then packs only its own columns of op(B) while op(A) is packed once, shared.
+// How at most `threads` threads tile C: tm x tn threads over (M panels, N panels). Each
+// thread packs the op(A) rows and op(B) columns of its own tile, so the cost of a split is
+// its largest tile's flops plus its packing: per unit of K, tile_m * tile_n * 2 flops at
+// ~64 flops/cycle against (tile_m + tile_n) floats packed at ~4 floats/cycle, i.e.
+// tile_m * tile_n + 8 * (tile_m + tile_n). Ties go to splitting N (A rows are read once).
 struct Grid {
   int tm = 1, tn = 1;
 };
@@ -77,7 +79,8 @@ Grid choose_grid(int threads, int64_t m_panels, int64_t n_panels, int MR, int NR
   int64_t best_cost = -1;
   for (int tn = int(std::min<int64_t>(threads, n_panels)); tn >= 1; --tn) {
     const int tm = int(std::min<int64_t>(threads / tn, m_panels));
-    const int64_t cost = ceil_div(m_panels, tm) * MR * ceil_div(n_panels, tn) * NR;
+    const int64_t tile_m = ceil_div(m_panels, tm) * MR, tile_n = ceil_div(n_panels, tn) * NR;
+    const int64_t cost = tile_m * tile_n + 8 * (tile_m + tile_n);
     if (best_cost < 0 || cost < best_cost) {
       best_cost = cost;
       best = {tm, tn};
@@ -86,75 +89,62 @@ Grid choose_grid(int threads, int64_t m_panels, int64_t n_panels, int MR, int NR
   return best;
 }
 
-// The blocked GEMM on `threads` threads (alpha != 0, K > 0, M, N > 0).
+// One thread's share of the blocked GEMM: C[i0:i1, j0:j1] (i0 a multiple of MR, j0 of NR).
+// Packs its own op(A) rows and op(B) columns, so threads never wait for each other.
+void sgemm_tile(const Isa& isa, bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                float* C, int64_t ldc) {
+  const int MR = isa.MR, NR = isa.NR;
+  // K slices, row blocks and column chunks of near-equal size (K = 1000 gives 3 x 334,
+  // not 384 + 384 + 232), rounded up to whole micro-panels.
+  const int64_t kc_max = ceil_div(K, ceil_div(K, isa.KC));
+  const int64_t mc_max = ceil_div(ceil_div(i1 - i0, ceil_div(i1 - i0, isa.MC)), MR) * MR;
+  const int64_t nc_max = ceil_div(ceil_div(j1 - j0, ceil_div(j1 - j0, isa.NC)), NR) * NR;
+  float* Ap = tl_pack_a.get(mc_max * kc_max);  // (mc_max / MR panels, kc, MR)
+  float* Bp = tl_pack_b.get(nc_max * kc_max);  // (nc_max / NR panels, kc, NR)
+
+  for (int64_t ic = i0; ic < i1; ic += mc_max) {
+    const int64_t mc = std::min(mc_max, i1 - ic);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, K - pc);
+      const float beta_k = pc == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
+      isa.pack(trans_a, A, lda, ic, mc, pc, kc, MR, Ap);
+      for (int64_t jc = j0; jc < j1; jc += nc_max) {
+        const int64_t nc = std::min(nc_max, j1 - jc);
+        // op(B)[k][j] is row j of op(B)ᵀ, so B packs like A with the opposite trans flag.
+        isa.pack(!trans_b, B, ldb, jc, nc, pc, kc, NR, Bp);
+        // Each A micro-panel stays in L1 while the B micro-panels stream past it from L2.
+        for (int64_t p = 0; p < mc; p += MR) {
+          const int mr = int(std::min<int64_t>(MR, mc - p));
+          for (int64_t q = 0; q < nc; q += NR) {
+            const int nr = int(std::min<int64_t>(NR, nc - q));
+            isa.kernel(kc, Ap + p * kc, Bp + q * kc, C + (ic + p) * ldc + jc + q, ldc, mr, nr, alpha, beta_k);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The blocked GEMM on up to `threads` threads (alpha != 0, K > 0, M, N > 0).
 void sgemm_blocked(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                    int64_t ldc, int threads) {
   const int MR = isa.MR, NR = isa.NR;
-  // K slices and M blocks of near-equal size (K = 1000 gives 3 x 334, not 384 + 384 + 232).
-  const int64_t k_slices = ceil_div(K, isa.KC);
-  const int64_t kc_max = ceil_div(K, k_slices);
-  const int64_t m_blocks = ceil_div(M, isa.MC);
-  const int64_t mc_max = ceil_div(ceil_div(M, m_blocks), MR) * MR;
   const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
-  const int64_t nc_panels_max = std::max<int64_t>(1, isa.NC / NR);
-
-  // Ask only for threads that will get a tile of C.
-  const Grid wanted = choose_grid(threads, m_panels, n_panels, MR, NR);
-  float* Ap = tl_pack_a.get(mc_max * kc_max);  // (mc_max/MR panels, kc, MR), shared by the team
-
+  const Grid wanted = choose_grid(threads, m_panels, n_panels, MR, NR);  // ask only for useful threads
 #pragma omp parallel num_threads(wanted.tm * wanted.tn) if (wanted.tm * wanted.tn > 1)
   {
     // The runtime may grant fewer threads than asked (OMP_DYNAMIC, thread limits): split
-    // over the team we really have. Threads left outside the grid only help pack A.
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
-    const Grid grid = choose_grid(team, m_panels, n_panels, MR, NR);
-    const bool has_tile = tid < grid.tm * grid.tn;
-    const int tm = tid / grid.tn, tn = tid % grid.tn;
-    // This thread's C tile, in micro-panels: rows [pm0, pm1) x columns [qn0, qn1).
-    const int64_t pm0 = has_tile ? m_panels * tm / grid.tm : 0, pm1 = has_tile ? m_panels * (tm + 1) / grid.tm : 0;
-    const int64_t qn0 = has_tile ? n_panels * tn / grid.tn : 0, qn1 = has_tile ? n_panels * (tn + 1) / grid.tn : 0;
-    const int64_t n_chunks = std::max<int64_t>(ceil_div(qn1 - qn0, nc_panels_max), 1);
-    const int64_t nc_panels = std::max<int64_t>(ceil_div(qn1 - qn0, n_chunks), 1);
-    float* Bp = tl_pack_b.get(nc_panels * NR * kc_max);  // (nc_panels, kc, NR)
-
-    for (int64_t jc = 0; jc < M; jc += mc_max) {
-      const int64_t mc = std::min(mc_max, M - jc);
-      const int64_t block_panels = ceil_div(mc, MR);
-      // This thread's rows inside the block, in panels relative to jc.
-      const int64_t p_lo = std::max<int64_t>(pm0 - jc / MR, 0);
-      const int64_t p_hi = std::min<int64_t>(pm1 - jc / MR, block_panels);
-      for (int64_t pc = 0; pc < K; pc += kc_max) {
-        const int64_t kc = std::min(kc_max, K - pc);
-        // Pack op(A)[jc : jc+mc, pc : pc+kc] together, each thread a contiguous run of
-        // panels (one pack call, so it can stream through A); the barrier publishes it.
-        {
-          const int64_t a0 = block_panels * tid / team, a1 = block_panels * (tid + 1) / team;
-          const int64_t rows = std::min(a1 * MR, mc) - a0 * MR;
-          if (rows > 0) isa.pack(trans_a, A, lda, jc + a0 * MR, rows, pc, kc, MR, Ap + a0 * MR * kc);
-        }
-#pragma omp barrier
-        // The first K slice applies beta; later ones accumulate onto it.
-        const float beta_k = pc == 0 ? beta : 1.0f;
-        for (int64_t q0 = qn0; q0 < qn1 && p_lo < p_hi; q0 += nc_panels) {
-          const int64_t q1 = std::min(q0 + nc_panels, qn1);
-          const int64_t j0 = q0 * NR, nc = std::min(q1 * NR, N) - j0;
-          // op(B)[k][j] is row j of op(B)ᵀ, so B packs like A with the opposite trans flag.
-          isa.pack(!trans_b, B, ldb, j0, nc, pc, kc, NR, Bp);
-          for (int64_t p = p_lo; p < p_hi; ++p) {
-            const int64_t i = jc + p * MR;
-            const int mr = int(std::min<int64_t>(MR, M - i));
-            for (int64_t q = q0; q < q1; ++q) {
-              const int64_t j = q * NR;
-              const int nr = int(std::min<int64_t>(NR, N - j));
-              isa.kernel(kc, Ap + p * MR * kc, Bp + (q - q0) * NR * kc, C + i * ldc + j, ldc, mr, nr, alpha,
-                         beta_k);
-            }
-          }
-        }
-        // Nobody may repack Ap while another thread still reads it.
-#pragma omp barrier
-      }
+    // over the team we really have.
+    const int tid = omp_get_thread_num();
+    const Grid grid = choose_grid(omp_get_num_threads(), m_panels, n_panels, MR, NR);
+    if (tid < grid.tm * grid.tn) {
+      const int tm = tid / grid.tn, tn = tid % grid.tn;
+      const int64_t i0 = m_panels * tm / grid.tm * MR, i1 = std::min(m_panels * (tm + 1) / grid.tm * MR, M);
+      const int64_t j0 = n_panels * tn / grid.tn * NR, j1 = std::min(n_panels * (tn + 1) / grid.tn * NR, N);
+      if (i0 < i1 && j0 < j1)
+        sgemm_tile(isa, trans_a, trans_b, i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
   }
 }
