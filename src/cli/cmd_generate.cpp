@@ -40,13 +40,14 @@ int run_generate(const std::vector<std::string>& argv) {
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 
   infer::InferenceModel m = infer::load_inference_model(model_or_run, /*with_tokenizer=*/true);
+  const std::vector<int32_t> prompt_ids = infer::encode_prompt(m, prompt);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   auto t_first = t0;
   bool first = true;
-  const infer::TextGeneration g = infer::generate_text(m, prompt, max_new, sampling, [&](const std::string& text) {
+  const infer::TextGeneration g = infer::generate_text(m, prompt_ids, max_new, sampling, [&](const std::string& text) {
     if (first) t_first = clock::now(), first = false;
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);

@@ -1,5 +1,6 @@
 // `sllm score`: teacher-forced log-probabilities of a token sequence under a model, as one
-// JSON line {"loss": mean negative log-likelihood in nats, "logprobs": [log p(t_i+1 | t_0..t_i)]}.
+// JSON line {"loss": mean negative log-likelihood in nats, "logprobs": [log p(t_i+1 | t_0..t_i)]}
+// (keys in that order: ordered_json).
 #include <omp.h>
 
 #include <cstdio>
@@ -31,7 +32,7 @@ int run_score(const std::vector<std::string>& argv) {
   const std::vector<int32_t> ids = args.has("--ids") ? infer::parse_token_ids(args.get_list("--ids"), m.model->config().vocab_size)
                                                      : m.tokenizer->encode(args.get("--text", ""), /*allow_special=*/true);
   const std::vector<float> logprobs = infer::score_logprobs(*m.model, ids);
-  nlohmann::json out = {{"loss", infer::mean_loss(logprobs)}, {"logprobs", logprobs}};
+  nlohmann::ordered_json out = {{"loss", infer::mean_loss(logprobs)}, {"logprobs", logprobs}};
   const std::string line = out.dump() + "\n";
   std::fwrite(line.data(), 1, line.size(), stdout);
   return 0;

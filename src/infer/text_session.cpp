@@ -33,20 +33,31 @@ InferenceModel load_inference_model(const std::string& model_or_run, bool with_t
   return m;
 }
 
-TextGeneration generate_text(InferenceModel& m, const std::string& prompt, int64_t max_new_tokens,
+std::vector<int32_t> encode_prompt(const InferenceModel& m, const std::string& prompt) {
+  SLLM_ASSERT(m.model && m.tokenizer);
+  std::vector<int32_t> ids = m.tokenizer->encode(prompt, /*allow_special=*/true);
+  if (ids.empty()) {
+    // GPT-2 convention for unconditional samples: documents are separated by <|endoftext|>,
+    // so it is the natural "start of a document" context.
+    const std::optional<int32_t> eot = m.tokenizer->special_id("<|endoftext|>");
+    SLLM_CHECK(eot.has_value(), "generate: the prompt is empty and the tokenizer has no <|endoftext|> to start from",
+               "give a non-empty --prompt");
+    ids = {*eot};
+  }
+  const int64_t n_ctx = m.model->config().n_ctx;
+  SLLM_CHECK(static_cast<int64_t>(ids.size()) <= n_ctx,
+             str("the prompt is ", ids.size(), " tokens long but the model's context is ", n_ctx, " tokens"),
+             str("use a shorter prompt (at most ", n_ctx, " tokens, fewer to leave room for new ones)"));
+  return ids;
+}
+
+TextGeneration generate_text(InferenceModel& m, const std::vector<int32_t>& prompt_ids, int64_t max_new_tokens,
                              const SamplingConfig& config, const std::function<void(const std::string&)>& on_text) {
   SLLM_ASSERT(m.model && m.tokenizer);
   const tokenizer::Tokenizer& tok = *m.tokenizer;
   const std::optional<int32_t> eot = tok.special_id("<|endoftext|>");
   TextGeneration g;
-  g.prompt_ids = tok.encode(prompt, /*allow_special=*/true);
-  if (g.prompt_ids.empty()) {
-    // GPT-2 convention for unconditional samples: documents are separated by <|endoftext|>,
-    // so it is the natural "start of a document" context.
-    SLLM_CHECK(eot.has_value(), "generate: the prompt is empty and the tokenizer has no <|endoftext|> to start from",
-               "give a non-empty --prompt");
-    g.prompt_ids = {*eot};
-  }
+  g.prompt_ids = prompt_ids;
   SamplingConfig c = config;
   c.vocab_limit = c.vocab_limit > 0 ? std::min(c.vocab_limit, tok.vocab_size()) : tok.vocab_size();
   std::vector<int32_t> stop_ids;

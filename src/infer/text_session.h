@@ -32,12 +32,16 @@ struct TextGeneration {
   StopReason reason = StopReason::MaxTokens;
 };
 
-// Encodes `prompt` (special-token text such as <|endoftext|> becomes its id, as in Hugging
-// Face tokenizers; an empty prompt starts from <|endoftext|>), generates, and calls
-// on_text once per new token with the text that token completed ("" while a multi-byte
-// character is unfinished) and once more at the end with the rest. Generation stops at
-// <|endoftext|> when the tokenizer has it, and never draws ids the tokenizer cannot decode.
-TextGeneration generate_text(InferenceModel& m, const std::string& prompt, int64_t max_new_tokens,
+// The prompt's ids: special-token text such as <|endoftext|> becomes its id (as in Hugging
+// Face tokenizers); an empty prompt starts from <|endoftext|>. sllm::Error with a hint when
+// the prompt does not fit the model's context, so a caller can fail before printing anything.
+std::vector<int32_t> encode_prompt(const InferenceModel& m, const std::string& prompt);
+
+// Generates after prompt_ids and calls on_text once per new token with the text that token
+// completed ("" while a multi-byte character is unfinished) and once more at the end with
+// the rest. Generation stops at <|endoftext|> when the tokenizer has it, and never draws
+// ids the tokenizer cannot decode.
+TextGeneration generate_text(InferenceModel& m, const std::vector<int32_t>& prompt_ids, int64_t max_new_tokens,
                              const SamplingConfig& config, const std::function<void(const std::string&)>& on_text);
 
 // Token ids from command-line words: each word a comma-separated list ("1,2,3" or "1, 2"

@@ -132,7 +132,7 @@ TEST(TextSession, GeneratesFromARunDirectoryEndToEnd) {
   greedy.temperature = 0.0f;
   std::string text;
   int calls = 0;
-  const TextGeneration g = generate_text(m, "hello", 12, greedy, [&](const std::string& piece) {
+  const TextGeneration g = generate_text(m, encode_prompt(m, "hello"), 12, greedy, [&](const std::string& piece) {
     text += piece;
     ++calls;
   });
@@ -144,9 +144,11 @@ TEST(TextSession, GeneratesFromARunDirectoryEndToEnd) {
   EXPECT_EQ(text, saved.tok.decode(g.new_ids));
   EXPECT_EQ(calls, static_cast<int>(g.new_ids.size()) + 1);  // one per token, one to finish
 
-  // An empty prompt starts from <|endoftext|>.
-  const TextGeneration unconditional = generate_text(m, "", 3, greedy, [](const std::string&) {});
-  EXPECT_EQ(unconditional.prompt_ids, std::vector<int32_t>{eot});
+  // An empty prompt starts from <|endoftext|>; one beyond the context fails before generating.
+  EXPECT_EQ(encode_prompt(m, ""), std::vector<int32_t>{eot});
+  std::string long_prompt;
+  for (int i = 0; i < 100; ++i) long_prompt += "cat ";
+  EXPECT_THROW(encode_prompt(m, long_prompt), Error);
 }
 
 TEST(TextSession, ScoresTextThroughTheSavedTokenizer) {
