@@ -50,6 +50,7 @@ TEST(Generate, StopsAtAStopIdWithoutEmittingIt) {
   ASSERT_EQ(free_run.size(), 12u);
   const int32_t stop = free_run[6];
   const size_t first = static_cast<size_t>(std::find(free_run.begin(), free_run.end(), stop) - free_run.begin());
+  ASSERT_GT(first, 0u) << "the fixture should stop mid-way, after some emitted tokens";
   const std::vector<int32_t> want(free_run.begin(), free_run.begin() + static_cast<std::ptrdiff_t>(first));
   std::vector<int32_t> seen;
   StopReason reason = StopReason::MaxTokens;
