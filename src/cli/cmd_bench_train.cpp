@@ -1,0 +1,117 @@
+// `sllm bench train`: training throughput of one full step, the same step as the pretraining
+// loop (src/train/trainer.cpp): forward, cross-entropy, backward, gradient clipping at norm
+// 1.0, AdamW update, zero_grad. The model is built from a preset or config.json and
+// initialized with seed 0; the token batches are uniform random ids from a fixed seed, drawn
+// before the clock starts. Two untimed warm-up steps, then N timed steps; the figures are
+// medians over the timed steps (tokens/s = B * T / median step time).
+//
+// tools/bench_vs_pytorch.py runs this next to the same model in PyTorch.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "autograd/autograd.h"
+#include "cli/command.h"
+#include "core/args.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "nn/config.h"
+#include "nn/transformer.h"
+#include "ops/ops.h"
+#include "optim/optim.h"
+
+namespace sllm::cli {
+namespace {
+
+int run_bench_train(const std::vector<std::string>& argv) {
+  Args args("bench train", argv,
+            {{"--config", FlagSpec::Value, "model preset (tiny, small, small-llama, gpt2-124m) or config.json (default small)"},
+             {"--steps", FlagSpec::Value, "timed steps (default 10; 5 for gpt2-124m)"},
+             {"--batch", FlagSpec::Value, "sequences per step (default 8; 4 for gpt2-124m)"},
+             {"--seq", FlagSpec::Value, "tokens per sequence (default 256, at most the model's context)"},
+             {"--threads", FlagSpec::Value, "OpenMP threads (default: all cores)"},
+             {"--json", FlagSpec::Switch, "print one JSON line"}});
+  const std::string config_name = args.get("--config", "small");
+  const bool big = config_name == "gpt2-124m";
+  const int64_t steps = args.get_int("--steps", big ? 5 : 10);
+  const int64_t B = args.get_int("--batch", big ? 4 : 8);
+  const int64_t T = args.get_int("--seq", 256);
+  const int64_t threads = args.get_int("--threads", omp_get_max_threads());
+  SLLM_CHECK(steps >= 1 && steps <= 100000, str("sllm bench train: --steps must be in [1, 100000], got ", steps), "e.g. --steps 10");
+  SLLM_CHECK(B >= 1, str("sllm bench train: --batch must be >= 1, got ", B), "e.g. --batch 8");
+  SLLM_CHECK(T >= 1, str("sllm bench train: --seq must be >= 1, got ", T), "e.g. --seq 256");
+  SLLM_CHECK(threads >= 1 && threads <= 4096, str("sllm bench train: --threads must be in [1, 4096], got ", threads),
+             "e.g. --threads 2");
+  omp_set_num_threads(static_cast<int>(threads));
+
+  nn::Transformer model(nn::load_config(config_name));
+  const nn::ModelConfig& cfg = model.config();
+  SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
+             "lower --seq");
+  model.init(0);
+  std::vector<optim::ParamRef> refs;
+  for (auto& p : model.parameters()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
+  optim::AdamW opt(refs, optim::AdamWConfig{});
+  const float lr = 1e-3f, grad_clip = 1.0f;
+
+  // Fresh random ids for every step (warm-up included), all drawn before timing.
+  const int64_t total = steps + 2;
+  Rng rng(1234);
+  std::vector<Tensor> inputs, targets;  // each (B, T) i32
+  for (int64_t s = 0; s < total; ++s) {
+    Tensor in = Tensor::empty({B, T}, DType::I32), tg = Tensor::empty({B, T}, DType::I32);
+    int32_t* pi = in.mutable_i32();
+    int32_t* pt = tg.mutable_i32();
+    for (int64_t i = 0; i < B * T; ++i) {
+      pi[i] = static_cast<int32_t>(rng.below(static_cast<uint64_t>(cfg.vocab_size)));
+      pt[i] = static_cast<int32_t>(rng.below(static_cast<uint64_t>(cfg.vocab_size)));
+    }
+    inputs.push_back(in);
+    targets.push_back(tg);
+  }
+
+  std::vector<double> ms;
+  double first_loss = 0, last_loss = 0;
+  for (int64_t s = 0; s < total; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Tensor loss = ops::cross_entropy(model.forward(inputs[s]), targets[s]);
+    autograd::backward(loss);
+    optim::clip_grad_norm(refs, grad_clip);
+    opt.step(lr);
+    opt.zero_grad();
+    const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double l = loss.item();
+    if (s == 0) first_loss = l;
+    last_loss = l;
+    if (s >= 2) ms.push_back(elapsed);
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median_ms = ms.size() % 2 == 1 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  const double tokens_per_s = static_cast<double>(B * T) / (median_ms / 1000.0);
+
+  if (args.has("--json")) {
+    std::printf(
+        "{\"config\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"ms_per_step\":%.2f,\"tokens_per_s\":%.1f,\"threads\":%lld,"
+        "\"steps\":%lld,\"params\":%lld,\"min_ms\":%.2f,\"max_ms\":%.2f,\"first_loss\":%.4f,\"last_loss\":%.4f}\n",
+        config_name.c_str(), static_cast<long long>(B), static_cast<long long>(T), median_ms, tokens_per_s,
+        static_cast<long long>(threads), static_cast<long long>(steps), static_cast<long long>(cfg.num_parameters()),
+        ms.front(), ms.back(), first_loss, last_loss);
+  } else {
+    std::printf("bench train: %s (%lld params), batch %lld x seq %lld, %lld threads, %lld timed steps\n",
+                config_name.c_str(), static_cast<long long>(cfg.num_parameters()), static_cast<long long>(B),
+                static_cast<long long>(T), static_cast<long long>(threads), static_cast<long long>(steps));
+    std::printf("  %.1f ms/step (median; min %.1f, max %.1f)  %.0f tokens/s  loss %.4f -> %.4f\n", median_ms,
+                ms.front(), ms.back(), tokens_per_s, first_loss, last_loss);
+  }
+  return 0;
+}
+
+CommandRegistrar registrar("bench train", "training-step throughput (forward, backward, AdamW) of a model preset",
+                           run_bench_train);
+
+}  // namespace
+}  // namespace sllm::cli
