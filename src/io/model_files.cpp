@@ -65,7 +65,10 @@ void load_weights(nn::Transformer& model, const std::string& path) {
     if (is_ignored_buffer(e.name)) continue;
     std::string name = canonical_name(cfg, e.name);
     if (name == "lm_head.weight" && cfg.tie_embeddings) continue;  // tied: the embedding is the head
-    by_name[name] = &e;
+    // Two spellings of one GPT-2 name ("wte.weight", "transformer.wte.weight") are ambiguous.
+    SLLM_CHECK(by_name.emplace(name, &e).second,
+               str(path, ": parameter '", name, "' appears twice, as '", by_name.at(name)->name, "' and '", e.name, "'"),
+               "keep one copy; GPT-2 names may carry the \"transformer.\" prefix or not, but not both");
   }
   std::set<std::string> used;
   for (auto& prm : model.parameters()) {

@@ -228,6 +228,35 @@ TEST(ModelFilesErrors, MissingConfigOrWeights) {
   expect_error([&] { io::load_model(w.dir.file("no_such_dir")); }, {"no_such_dir", "does not exist"});
 }
 
+// The same parameter under both GPT-2 spellings ("wte.weight" and "transformer.wte.weight")
+// is ambiguous: which copy is meant cannot be known, so loading refuses instead of picking one.
+TEST(ModelFilesErrors, SameParameterUnderTwoNames) {
+  EditableModel m;
+  FileTensor dup = *find_tensor(m.tensors, "transformer.wte.weight");
+  dup.name = "wte.weight";
+  dup.bytes.assign(dup.bytes.size(), '\0');  // different values: silently taking either is a bug
+  m.tensors.push_back(dup);
+  m.rewrite();
+  expect_error([&] { io::load_model(m.dir.str()); }, {"wte.weight", "twice"});
+}
+
+TEST(ModelFilesErrors, TruncatedWeightsFile) {
+  EditableModel m;
+  const std::string bytes = read_file(m.dir.file("model.safetensors"));
+  write_file_atomic(m.dir.file("model.safetensors"), bytes.substr(0, bytes.size() - 100));
+  expect_error([&] { io::load_model(m.dir.str()); }, {"model.safetensors"});
+}
+
+TEST(ModelFilesErrors, ForwardRejectsBadInputs) {
+  Transformer model(small_gpt2());
+  const int64_t V = model.config().vocab_size, T = model.config().n_ctx;
+  expect_error([&] { model.forward(Tensor::from_ints({1, 2, static_cast<int32_t>(V)}, {1, 3})); },
+               {"token id", "outside the vocabulary"});
+  expect_error([&] { model.forward(Tensor::from_ints({1, 2, -1}, {1, 3})); }, {"-1"});
+  expect_error([&] { model.forward(Tensor::zeros({1, T + 1}, DType::I32)); }, {"exceeds the model's context"});
+  expect_error([&] { model.forward(Tensor::zeros({2, 3})); }, {"ids"});  // f32 ids
+}
+
 // Writes `json_text` as the directory's config.json and expects load_model to refuse it.
 void expect_config_error(const std::string& json_text, std::initializer_list<std::string> needles) {
   EditableModel m;
@@ -340,6 +369,29 @@ TEST(ModelFiles, LoadsGpt2FileWithoutPrefixAndWithHfBuffers) {
   auto loaded = io::load_model(dir.str());
   for (size_t p = 0; p < model.parameters().size(); ++p)
     EXPECT_TRUE(bitwise_equal(loaded->parameters()[p].value, model.parameters()[p].value)) << model.parameters()[p].name;
+}
+
+// HF Llama checkpoints written by older transformers hold the RoPE buffer
+// model.layers.<l>.self_attn.rotary_emb.inv_freq: it is recomputed from rope_theta, not loaded.
+TEST(ModelFiles, LoadsLlamaFileWithRotaryBuffer) {
+  ScratchDir dir("hf");
+  const ModelConfig c = small_llama();
+  Transformer model(c);
+  model.init(10);
+  std::vector<FileTensor> tensors = file_tensors(model);
+  const int64_t half = c.head_dim() / 2;
+  std::vector<float> inv_freq(static_cast<size_t>(half), 0.25f);
+  for (int64_t l = 0; l < c.n_layer; ++l)
+    tensors.push_back({"model.layers." + std::to_string(l) + ".self_attn.rotary_emb.inv_freq", "F32", {half},
+                       std::string(reinterpret_cast<const char*>(inv_freq.data()), inv_freq.size() * 4)});
+  write_tensors(tensors, dir.file("model.safetensors"));
+  io::save_config(c, dir.file("config.json"));
+  auto loaded = io::load_model(dir.str());
+  for (size_t p = 0; p < model.parameters().size(); ++p)
+    EXPECT_TRUE(bitwise_equal(loaded->parameters()[p].value, model.parameters()[p].value)) << model.parameters()[p].name;
+  autograd::NoGradGuard no_grad;
+  const Tensor ids = random_ids(1, 7, c.vocab_size, 4);
+  EXPECT_TRUE(bitwise_equal(loaded->forward(ids), model.forward(ids)));
 }
 
 }  // namespace
