@@ -90,6 +90,13 @@ static ModelConfig parse_config(const json& j, const std::string& where) {
     SLLM_CHECK(act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu",
                str(where, ": unsupported activation_function '", act, "'"), "use gelu_new (GPT-2) or gelu");
     c.gelu_tanh = act != "gelu";
+    // transformers' GPT2Attention options that change the function (not just its numerics).
+    SLLM_CHECK(j.value("scale_attn_weights", true),
+               str(where, ": scale_attn_weights = false (unscaled attention scores) is not supported"),
+               "sllm's GPT-2 scales scores by 1/sqrt(head_dim); remove the key or set it true");
+    SLLM_CHECK(!j.value("scale_attn_by_inverse_layer_idx", false),
+               str(where, ": scale_attn_by_inverse_layer_idx = true is not supported"),
+               "sllm's GPT-2 scales scores by 1/sqrt(head_dim) only; remove the key or set it false");
     SLLM_CHECK(c.tie_embeddings, str(where, ": untied GPT-2 embeddings are not supported"),
                "GPT-2 ties lm_head to wte; set tie_word_embeddings true");
   } else if (type == "llama") {

@@ -291,6 +291,16 @@ TEST(ModelFilesErrors, BadConfigs) {
     j["num_key_value_heads"] = 3;  // 4 heads are not a multiple of 3
     expect_config_error(j.dump(), {"key/value heads"});
   }
+  {
+    // GPT-2 variants whose attention scores are not scaled by 1/sqrt(HD) compute another
+    // function with the same weights: loading them as plain GPT-2 would be silently wrong.
+    nlohmann::json j = good;
+    j["scale_attn_weights"] = false;
+    expect_config_error(j.dump(), {"scale_attn_weights"});
+    j = good;
+    j["scale_attn_by_inverse_layer_idx"] = true;
+    expect_config_error(j.dump(), {"scale_attn_by_inverse_layer_idx"});
+  }
   expect_config_error("{\"model_type\": \"gpt2\", \"n_embd\": 24,", {"config.json", "invalid JSON"});
   expect_config_error("[1, 2]", {"config must be a JSON object"});
 }
