@@ -1,0 +1,148 @@
+// Every CUDA kernel of sllm, as plain C++ declarations: the same names, argument order and
+// contracts as kernels/kernels.h, on device pointers. No CUDA type leaks out of this header,
+// so src/ops can include it from ordinary .cpp files.
+//
+// Dimension legend: B batch, T time, C channels, NH query heads, NKV key/value heads,
+// HD head dim, V vocab, N rows (= B*T unless said).
+//
+// Conventions (in addition to kernels/kernels.h's, which all hold here):
+//  - Every pointer argument is a device pointer unless its comment says "host".
+//  - Work runs in order on one stream held by a small per-process context (the legacy
+//    default stream of device 0), so a kernel may read what the previous one wrote without
+//    any synchronization; `synchronize()` waits for all of it. Calls return before the GPU
+//    finishes, except those that hand a value back to the host (copy_d2h, sum_forward's
+//    float overload), which wait.
+//  - Backward kernels ACCUMULATE (+=) into every gradient they are given; nullptr = skip.
+//  - Reductions use a fixed partition of the work (never atomics), so results are bitwise
+//    reproducible run to run on the same GPU.
+//  - A CUDA or cuBLAS failure raises sllm::Error with the CUDA error string and a hint.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"  // BinaryOp
+
+namespace sllm {
+class Allocator;
+}
+
+namespace sllm::kernels::cuda {
+
+// ---- device and memory (kernels/cuda/device.cu) ---------------------------------------
+// Number of visible CUDA devices; 0 when there is none or no usable driver. Never throws.
+int device_count();
+// "NVIDIA H100 80GB HBM3 (sm_90)" for device 0; throws without a device.
+const char* device_name();
+// Raw device memory (cudaMalloc / cudaFree): for long-lived buffers and tests. Tensors use
+// the caching allocator below instead, so no cudaMalloc happens per op.
+void* device_alloc(size_t nbytes);
+void device_free(void* ptr);
+void copy_h2d(void* dst, const void* host_src, size_t nbytes);
+void copy_d2h(void* host_dst, const void* src, size_t nbytes);  // waits for the copy
+void copy_d2d(void* dst, const void* src, size_t nbytes);
+void memset_zero(void* ptr, size_t nbytes);
+void synchronize();
+
+// ---- caching allocator (kernels/cuda/caching_allocator.cpp) ---------------------------
+// The sllm::Allocator for Device::CUDA: freed blocks go to size-bucketed free lists and are
+// handed out again, so a training step reuses the previous step's blocks.
+sllm::Allocator& caching_allocator();
+// Makes caching_allocator() the allocator of Device::CUDA (tensor/storage.h).
+void register_cuda_allocator();
+struct CacheStats {
+  size_t cuda_mallocs;    // blocks obtained from cudaMalloc so far
+  size_t bytes_in_use;    // held by live allocations (rounded sizes)
+  size_t bytes_cached;    // held in the free lists
+};
+CacheStats cache_stats();
+// Returns every cached block to the driver (cudaFree).
+void empty_cache();
+
+// ---- GEMM (kernels/cuda/gemm.cu, cuBLAS) ----------------------------------------------
+// Same contract as kernels::sgemm: row-major, C (M, N) = alpha op(A) op(B) + beta C,
+// lda/ldb/ldc are row strides; beta == 0 means C is write-only.
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc);
+void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B,
+                   int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
+                   int64_t stride_c);
+// TF32 tensor cores for sgemm / sgemm_batched (10-bit mantissa inputs, fp32 accumulate):
+// off by default, so fp32 results match the CPU to ~1e-6 unless a caller opts in.
+void set_tf32(bool enabled);
+bool tf32_enabled();
+// A and B hold bfloat16 bits (tensor/dtype.h's f32_to_bf16); accumulation and C are fp32.
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+               int64_t ldc);
+
+// ---- elementwise (kernels/cuda/elementwise.cu) ----------------------------------------
+void binary_forward(BinaryOp op, float* out, const float* a, const float* b, int64_t n, int64_t nb);
+void binary_backward(BinaryOp op, float* da, float* db, const float* dout, const float* a,
+                     const float* b, int64_t n, int64_t nb);
+void scale_forward(float* out, const float* a, float s, int64_t n);
+// out (1, device) = sum of a's n elements, in double with a fixed partition; no host wait.
+void sum_forward(float* out, const float* a, int64_t n);
+// The same, returned to the host (waits for the GPU), as kernels::sum_forward.
+float sum_forward(const float* a, int64_t n);
+void sum_rows_forward(float* out, const float* a, int64_t rows, int64_t cols);
+
+// ---- embedding (kernels/cuda/embedding.cu) --------------------------------------------
+void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t V, int64_t C);
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t V, int64_t C);
+
+// ---- layernorm (kernels/cuda/layernorm.cu) --------------------------------------------
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C);
+
+// ---- rmsnorm (kernels/cuda/rmsnorm.cu) ------------------------------------------------
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C, float eps);
+void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
+                      const float* rstd, int64_t N, int64_t C);
+
+// ---- activations (kernels/cuda/activations.cu) ----------------------------------------
+void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx);
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool tanh_approx);
+void silu_forward(float* out, const float* inp, int64_t n);
+void silu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n);
+
+// ---- softmax (kernels/cuda/softmax.cu) ------------------------------------------------
+void softmax_forward(float* out, const float* inp, int64_t N, int64_t C);
+void softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C);
+void log_softmax_forward(float* out, const float* inp, int64_t N, int64_t C);
+void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C);
+
+// ---- fused softmax + cross-entropy (kernels/cuda/cross_entropy.cu) --------------------
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
+                           int64_t N, int64_t V, int32_t ignore_index);
+void cross_entropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
+                            const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index);
+
+// ---- causal GQA attention (kernels/cuda/attention.cu) ---------------------------------
+// Layouts as kernels::attention_forward: q (B, T, NH, HD), k and v (B, Tk, NKV, HD),
+// out (B, T, NH, HD), lse (B, NH, T). HD <= 128.
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       int64_t B, int64_t T, int64_t Tk, int64_t NH, int64_t NKV, int64_t HD,
+                       int64_t q_offset, float scale);
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                        const float* k, const float* v, const float* out, const float* lse,
+                        int64_t B, int64_t T, int64_t Tk, int64_t NH, int64_t NKV, int64_t HD,
+                        int64_t q_offset, float scale);
+
+// ---- rotary position embedding (kernels/cuda/rope.cu) ---------------------------------
+// cos, sin (T_max, HD/2) are device copies of the tables kernels::rope_table builds.
+void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int64_t B, int64_t T,
+                  int64_t NH, int64_t HD, int64_t pos0, bool interleaved);
+void rope_backward(float* dinp, const float* dout, const float* cos, const float* sin, int64_t B, int64_t T,
+                   int64_t NH, int64_t HD, int64_t pos0, bool interleaved);
+
+// ---- AdamW (kernels/cuda/adamw.cu) ----------------------------------------------------
+void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int64_t step);
+
+}  // namespace sllm::kernels::cuda
