@@ -110,6 +110,26 @@ void truncate_metrics(const fs::path& path, int64_t step) {
   write_file_atomic(path.string(), kept);
 }
 
+// A process that died mid-write leaves its temp names "<name>.tmp.<pid>.<n>" (atomic_file.h)
+// in the run directory: never complete, never read. They are removed before the run writes
+// anything, because a restarted process may get the same pid (containers reuse low pids) and
+// then draw exactly those names for its own temp files, which would make its writes fail.
+void remove_crash_litter(const fs::path& run) {
+  std::error_code ec;
+  if (!fs::is_directory(run, ec)) return;
+  std::vector<fs::path> litter;
+  for (const auto& entry : fs::directory_iterator(run, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t tag = name.rfind(".tmp.");
+    if (tag == std::string::npos || tag == 0) continue;
+    const std::string suffix = name.substr(tag + 5);  // "<pid>.<n>"
+    const size_t dot = suffix.find('.');
+    auto digits = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; };
+    if (dot != std::string::npos && digits(suffix.substr(0, dot)) && digits(suffix.substr(dot + 1))) litter.push_back(entry.path());
+  }
+  for (const auto& path : litter) fs::remove_all(path, ec);
+}
+
 std::string read_latest(const std::string& run) {
   const fs::path latest = fs::path(run) / "latest";
   SLLM_CHECK(fs::exists(latest), str("--resume: '", run, "' has no checkpoint (no 'latest' file)"),
@@ -129,12 +149,14 @@ PretrainResult pretrain(const PretrainOptions& options) {
   validate(o);
   const fs::path run = o.out_dir;
   int64_t start_step = 0;
-  json resume_state;
+  json loader_state;
   fs::path ckpt;
   if (o.resume) {
     ckpt = run / read_latest(o.out_dir);
+    const std::string state_path = (ckpt / "trainer_state.json").string();
+    const std::string damaged_hint = "the checkpoint is damaged; resume from an earlier ckpt-<step> by editing RUN/latest";
     try {
-      resume_state = json::parse(read_file((ckpt / "trainer_state.json").string()));
+      const json resume_state = json::parse(read_file(state_path));
       const json saved = resume_state.at("options");
       o.batch = saved.at("batch");
       o.seq = saved.at("seq");
@@ -146,6 +168,8 @@ PretrainResult pretrain(const PretrainOptions& options) {
       o.warmup = saved.at("warmup");
       o.seed = saved.at("seed");
       start_step = resume_state.at("step");
+      loader_state = resume_state.at("loader");
+      SLLM_CHECK(start_step >= 1, str(state_path, ": step ", start_step, " is not a step a checkpoint is saved after"), damaged_hint);
       if (resume_state.at("total_steps").get<int64_t>() != o.steps)
         std::fprintf(stderr, "note: --steps %ld differs from the run's %ld; the LR schedule now targets %ld\n",
                      static_cast<long>(o.steps), static_cast<long>(resume_state.at("total_steps").get<int64_t>()),
@@ -154,8 +178,7 @@ PretrainResult pretrain(const PretrainOptions& options) {
         std::fprintf(stderr, "note: the run used %d threads, now %d: results stay valid but are no longer bit-identical\n",
                      resume_state.at("threads").get<int>(), omp_get_max_threads());
     } catch (const json::exception& e) {
-      fail(str((ckpt / "trainer_state.json").string(), ": malformed trainer state: ", e.what()),
-           "the checkpoint is damaged; resume from an earlier ckpt-<step> by editing RUN/latest");
+      fail(str(state_path, ": malformed trainer state: ", e.what()), damaged_hint);
     }
     SLLM_CHECK(start_step < o.steps, str("--resume: the run already reached step ", start_step, " of ", o.steps),
                "raise --steps to train further");
@@ -218,12 +241,21 @@ PretrainResult pretrain(const PretrainOptions& options) {
     auto it = f.metadata().find("step_count");
     SLLM_CHECK(it != f.metadata().end(), "optimizer.safetensors lacks step_count", "the checkpoint is damaged");
     opt.load_state(state, std::stoll(it->second));
-    loader.restore(resume_state.at("loader"));
+    try {
+      loader.restore(loader_state);
+    } catch (const Error& e) {
+      fail(str((ckpt / "trainer_state.json").string(), ": ", e.message()), e.hint());
+    }
+    remove_crash_litter(run);
     truncate_metrics(run / "metrics.jsonl", start_step);
   } else {
     std::error_code ec;
     fs::create_directories(run, ec);
     SLLM_CHECK(!ec, str("cannot create run directory '", o.out_dir, "': ", ec.message()), "check the path and permissions");
+    remove_crash_litter(run);
+    // No `latest` here, so any metrics.jsonl is the log of a run that died before its first
+    // checkpoint: nothing can resume it, and appending would mix its steps with ours.
+    truncate_metrics(run / "metrics.jsonl", 0);
   }
 
   std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
