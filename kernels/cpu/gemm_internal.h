@@ -3,15 +3,15 @@
 //
 // Dimension legend: M rows of op(A) and C, N columns of op(B) and C, K the reduction.
 // MR x NR is the register tile of one micro-kernel call, KC the K slice packed at once,
-// NC the columns of op(B) one thread packs at once (its L2 block), MC the rows of op(A)
-// packed at once (shared by all threads).
+// MC the rows of op(A) and NC the columns of op(B) a thread packs at once.
 //
 // The scheme is GotoBLAS / BLIS (Goto & van de Geijn, "Anatomy of High-Performance Matrix
-// Multiplication", ACM TOMS 2008; Van Zee & van de Geijn, "BLIS", ACM TOMS 2015):
-//   for each MC block of rows, for each KC slice of K:
-//     pack op(A)[MC rows, KC] into micro-panels of MR rows      (shared; lives in L3)
-//     for each NC block of columns (per thread):
-//       pack op(B)[KC, NC] into micro-panels of NR columns      (private; lives in L2)
+// Multiplication", ACM TOMS 2008; Van Zee & van de Geijn, "BLIS", ACM TOMS 2015). Each
+// thread owns a tile of C (gemm.cpp: choose_grid) and runs, on its own packing buffers:
+//   for each MC block of its rows, for each KC slice of K:
+//     pack op(A)[MC rows, KC] into micro-panels of MR rows      (lives in L2/L3)
+//     for each NC block of its columns:
+//       pack op(B)[KC, NC] into micro-panels of NR columns      (lives in L2)
 //       for each MR micro-panel of A:                           (stays in L1)
 //         for each NR micro-panel of B:                         (streams from L2)
 //           C[MR, NR] (+)= alpha * Ap . Bp                      (micro-kernel, registers)
@@ -23,8 +23,9 @@
 
 namespace sllm::kernels::gemm_detail {
 
-// Packs rows [i0, i0+rows) x k-range [p0, p0+kc) of op(X) into `panels` consecutive
-// micro-panels of `width` rows each (zero-padding the last one): dst[k*width + r].
+// Packs rows [i0, i0+rows) x k-range [p0, p0+kc) of op(X) into ceil(rows / width)
+// consecutive micro-panels of `width` rows each (zero-padding the last one):
+// dst[(r / width) * width * kc + k * width + r % width] = op(X)[i0 + r][p0 + k].
 // op(X)[i][k] is X[i*ld + k] when !trans, X[k*ld + i] when trans. The same routine packs
 // op(A) (width MR) and op(B)ᵀ (width NR): op(B)[k][j] = (op(B)ᵀ)[j][k], so B is packed
 // as "rows = columns of C" with the opposite trans flag.
