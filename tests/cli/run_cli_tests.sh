@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# CLI-level checks of the `sllm` binary: flag errors exit 1 with a hint (never a crash, i.e.
+# never a status >= 128 from a signal), and the pipeline synth -> tokenizer -> prepare ->
+# pretrain -> plot writes the files each step promises. Usage: run_cli_tests.sh path/to/sllm
+set -u
+SLLM=${1:?usage: run_cli_tests.sh path/to/sllm}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sllm_cli_test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect_error NAME NEEDLE -- ARGS...: sllm ARGS exits 1 and stderr holds "HINT" and NEEDLE.
+expect_error() {
+  local name=$1 needle=$2
+  shift 3
+  "$SLLM" "$@" >"$WORK/out" 2>"$WORK/err"
+  local rc=$?
+  if [ "$rc" -ne 1 ]; then fail "$name: exit status $rc, expected 1"; cat "$WORK/err" >&2; return; fi
+  grep -q "HINT" "$WORK/err" || { fail "$name: no HINT on stderr"; cat "$WORK/err" >&2; }
+  grep -qF -- "$needle" "$WORK/err" || { fail "$name: stderr lacks '$needle'"; cat "$WORK/err" >&2; }
+}
+
+# expect_ok NAME -- ARGS...: sllm ARGS exits 0.
+expect_ok() {
+  local name=$1
+  shift 2
+  "$SLLM" "$@" >"$WORK/out" 2>"$WORK/err"
+  local rc=$?
+  [ "$rc" -eq 0 ] || { fail "$name: exit status $rc"; cat "$WORK/err" >&2; }
+}
+
+expect_file() { [ -s "$1" ] || fail "missing or empty: $1"; }
+
+# ---- errors ------------------------------------------------------------------------------
+"$SLLM" >/dev/null 2>"$WORK/err"; rc=$?
+[ "$rc" -eq 1 ] || fail "no command: exit status $rc, expected 1"
+expect_error "unknown command"      "frobnicate" -- frobnicate
+expect_error "unknown data command" "data nope"  -- data nope
+expect_error "unknown flag"         "--stpes"    -- pretrain --data "$WORK" --out "$WORK/r" --stpes 3
+expect_error "non-integer --steps"  "--steps"    -- pretrain --data "$WORK" --out "$WORK/r" --steps ten
+expect_error "missing --data"       "--data"     -- pretrain --out "$WORK/r"
+expect_error "missing value"        "--out"      -- pretrain --data "$WORK" --out
+expect_error "no shards"            "train.bin"  -- pretrain --data "$WORK/none" --out "$WORK/r" --steps 2
+expect_error "resume, no run"       "no checkpoint" -- pretrain --data "$WORK" --out "$WORK/none" --resume
+expect_error "plot, no run"         "$WORK/none" -- plot "$WORK/none"
+expect_error "synth, bad size"      "--size-mb"  -- data synth --out "$WORK/s" --size-mb lots
+[ -e "$WORK/r" ] && fail "a failed pretrain left $WORK/r behind"
+
+# ---- the pipeline --------------------------------------------------------------------------
+expect_ok "data synth" -- data synth --out "$WORK/synth" --size-mb 0.2 --seed 7
+expect_file "$WORK/synth/train.txt"
+expect_ok "tokenizer train" -- tokenizer train --input "$WORK/synth/train.txt" --vocab-size 300 --out "$WORK/tok"
+expect_file "$WORK/tok/tokenizer.json"
+expect_ok "prepare" -- prepare --tokenizer "$WORK/tok" --input "$WORK/synth/train.txt" --out "$WORK/data"
+for f in train.bin val.bin meta.json; do expect_file "$WORK/data/$f"; done
+cat >"$WORK/tiny.json" <<'JSON'
+{"model_type": "gpt2", "vocab_size": 320, "n_positions": 64, "n_embd": 32, "n_layer": 2, "n_head": 4}
+JSON
+expect_ok "pretrain" -- pretrain --config "$WORK/tiny.json" --data "$WORK/data" --out "$WORK/run" \
+  --steps 3 --batch 2 --seq 32 --eval-batches 1 --threads 2 --quiet
+for f in metrics.jsonl latest ckpt-3/config.json ckpt-3/model.safetensors ckpt-3/tokenizer.json \
+         ckpt-3/optimizer.safetensors ckpt-3/trainer_state.json; do
+  expect_file "$WORK/run/$f"
+done
+[ "$(wc -l <"$WORK/run/metrics.jsonl")" -eq 3 ] || fail "metrics.jsonl should hold 3 lines"
+[ "$(cat "$WORK/run/latest")" = "ckpt-3" ] || fail "latest should name ckpt-3"
+expect_error "pretrain into a run" "already holds a run" -- pretrain --config "$WORK/tiny.json" \
+  --data "$WORK/data" --out "$WORK/run" --steps 3 --batch 2 --seq 32 --quiet
+expect_error "seq over context" "--seq 65" -- pretrain --config "$WORK/tiny.json" --data "$WORK/data" \
+  --out "$WORK/run2" --steps 3 --batch 2 --seq 65 --quiet
+expect_error "unknown preset" "config 'huge'" -- pretrain --config huge --data "$WORK/data" --out "$WORK/run3" --quiet
+expect_ok "plot" -- plot "$WORK/run"
+expect_file "$WORK/run/loss.svg"
+grep -q "<svg" "$WORK/run/loss.svg" || fail "loss.svg is not an SVG"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures CLI check(s) failed" >&2
+  exit 1
+fi
+echo "all CLI checks passed"
