@@ -195,8 +195,9 @@ TEST(Init, DeterministicForASeed) {
     other.init(42);
     EXPECT_TRUE(same_parameters(a, other));
     // Distinct matrices get distinct draws (no stream restarted per parameter).
-    const Tensor& q = a.parameters()[c.family == Family::GPT2 ? 4 : 2].value;  // first layer's c_attn / q_proj
-    const Tensor& emb = a.parameters()[0].value;
+    const bool gpt2 = c.family == Family::GPT2;
+    const Tensor& q = a.param(gpt2 ? "transformer.h.0.attn.c_attn.weight" : "model.layers.0.self_attn.q_proj.weight");
+    const Tensor& emb = a.param(gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight");
     EXPECT_NE(std::memcmp(q.raw(), emb.raw(), std::min(q.nbytes(), emb.nbytes())), 0);
   }
 }
