@@ -84,7 +84,7 @@ static ModelConfig parse_config(const json& j, const std::string& where) {
     c.n_head = get_int(j, {"n_head"}, where);
     c.n_kv_head = c.n_head;
     c.n_inner = get_int(j, {"n_inner"}, where, 4 * c.n_embd);
-    c.norm_eps = static_cast<float>(get_num(j, "layer_norm_epsilon", 1e-5, where));
+    c.norm_eps = get_num(j, "layer_norm_epsilon", 1e-5, where);
     c.tie_embeddings = !j.contains("tie_word_embeddings") || j["tie_word_embeddings"].get<bool>();
     const std::string act = j.value("activation_function", std::string("gelu_new"));
     SLLM_CHECK(act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu",
@@ -108,8 +108,8 @@ static ModelConfig parse_config(const json& j, const std::string& where) {
     c.n_head = get_int(j, {"num_attention_heads"}, where);
     c.n_kv_head = get_int(j, {"num_key_value_heads"}, where, c.n_head);
     c.n_inner = get_int(j, {"intermediate_size"}, where);
-    c.norm_eps = static_cast<float>(get_num(j, "rms_norm_eps", 1e-6, where));
-    c.rope_theta = static_cast<float>(get_num(j, "rope_theta", 10000.0, where));
+    c.norm_eps = get_num(j, "rms_norm_eps", 1e-6, where);
+    c.rope_theta = get_num(j, "rope_theta", 10000.0, where);
     c.tie_embeddings = j.value("tie_word_embeddings", false);
     const std::string act = j.value("hidden_act", std::string("silu"));
     SLLM_CHECK(act == "silu", str(where, ": unsupported hidden_act '", act, "'"), "Llama uses silu (SwiGLU)");
@@ -191,7 +191,7 @@ ModelConfig preset(const std::string& name) {
   } else if (name == "small-llama") {
     c = {Family::Llama, 8192, 256, 384, 6, 6, 2, 1024};
     c.tie_embeddings = false;
-    c.norm_eps = 1e-5f;
+    c.norm_eps = 1e-5;
   } else if (name == "gpt2-124m") {
     c = {Family::GPT2, 50257, 1024, 768, 12, 12, 12, 3072};
   } else {

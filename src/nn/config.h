@@ -20,8 +20,8 @@ struct ModelConfig {
   int64_t n_head = 0;       // NH
   int64_t n_kv_head = 0;    // NKV (== NH for GPT-2)
   int64_t n_inner = 0;      // MLP hidden size (4C for GPT-2; intermediate_size for Llama)
-  float norm_eps = 1e-5f;
-  float rope_theta = 10000.0f;
+  double norm_eps = 1e-5;   // double so config.json gets the written value back, not a widened float
+  double rope_theta = 10000.0;
   bool tie_embeddings = true;
   bool gelu_tanh = true;    // GPT-2 activation: gelu_new (tanh approximation) or exact gelu
 

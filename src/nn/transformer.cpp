@@ -56,7 +56,7 @@ Transformer::Transformer(const ModelConfig& config) : config_(config) {
     const int64_t HD = config_.head_dim();
     rope_cos_ = Tensor::empty({config_.n_ctx, HD / 2});
     rope_sin_ = Tensor::empty({config_.n_ctx, HD / 2});
-    kernels::rope_table(rope_cos_.mutable_f32(), rope_sin_.mutable_f32(), config_.n_ctx, HD, config_.rope_theta);
+    kernels::rope_table(rope_cos_.mutable_f32(), rope_sin_.mutable_f32(), config_.n_ctx, HD, static_cast<float>(config_.rope_theta));
   }
   init(0);
 }
@@ -166,7 +166,7 @@ Tensor Transformer::mlp(int64_t l, const Tensor& h) {
 }
 
 Tensor Transformer::block(int64_t l, const Tensor& x, KVCache* cache, int64_t pos0) {
-  const float eps = config_.norm_eps;
+  const float eps = static_cast<float>(config_.norm_eps);
   if (config_.family == Family::GPT2) {
     Tensor a = attention(l, ops::layernorm(x, p(l, "ln_1.weight"), p(l, "ln_1.bias"), eps), cache, pos0);
     Tensor x1 = ops::add(x, a);
@@ -202,10 +202,11 @@ Tensor Transformer::forward(const Tensor& ids, KVCache* cache) {
   for (int64_t l = 0; l < config_.n_layer; ++l) x = block(l, x, cache, pos0);
   if (cache) cache->length += T;
   if (config_.family == Family::GPT2) {
-    x = ops::layernorm(x, param("transformer.ln_f.weight"), param("transformer.ln_f.bias"), config_.norm_eps);
+    x = ops::layernorm(x, param("transformer.ln_f.weight"), param("transformer.ln_f.bias"),
+                      static_cast<float>(config_.norm_eps));
     return ops::linear(x, param("transformer.wte.weight"));  // tied lm_head
   }
-  x = ops::rmsnorm(x, param("model.norm.weight"), config_.norm_eps);
+  x = ops::rmsnorm(x, param("model.norm.weight"), static_cast<float>(config_.norm_eps));
   return ops::linear(x, param(config_.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
 }
 
