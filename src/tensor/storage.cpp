@@ -1,8 +1,13 @@
 #include "tensor/storage.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <list>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 
@@ -12,25 +17,106 @@ const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 namespace {
 
+// Host blocks, with a cache of freed large blocks reused by exact size.
+//
+// Why: a training step allocates the same activation and gradient sizes every step, and
+// glibc serves blocks above its mmap threshold (128 KiB, adaptive up to 32 MiB) with a
+// fresh mmap and returns them with munmap. Every step then pays a page fault and a kernel
+// page clear per 4 KiB of every large tensor, and the page-table teardown on free (seen in
+// perf as exc_page_fault / clear_page_erms / unmap_page_range, ~8% of a CPU step of the
+// `small` preset). Keeping freed blocks and handing them out again for the same size makes
+// the steady state free of system calls: the cache never holds more than the process
+// already used at its peak, plus nothing at all below kCacheMinBytes (glibc's own bins
+// handle small blocks well). The same idea as PyTorch's CUDA caching allocator, reduced to
+// exact-size reuse because a training loop repeats its sizes exactly.
+//
+// Blocks that stop being asked for (e.g. the growing KV-cache views of generation) age out:
+// the cache holds at most kCacheMaxBytes and frees its least recently cached blocks first.
+// When the system allocator fails, the cache is released and the allocation retried.
 class HostAllocator final : public Allocator {
  public:
   void* allocate(size_t nbytes) override {
     // aligned_alloc needs a size that is a multiple of the alignment.
-    const size_t rounded = (nbytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    const size_t rounded = nbytes == 0 ? 64 : (nbytes + 63) / 64 * 64;
+    if (rounded >= kCacheMinBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = by_size_.find(rounded);
+      if (it != by_size_.end() && !it->second.empty()) {
+        const auto block = it->second.back();  // the most recently freed: likeliest still in cache
+        it->second.pop_back();
+        if (it->second.empty()) by_size_.erase(it);
+        void* p = block->ptr;
+        cached_bytes_ -= rounded;
+        lru_.erase(block);
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, rounded);
+    if (p == nullptr) {
+      release_cache();
+      p = std::aligned_alloc(64, rounded);
+    }
     SLLM_CHECK(p != nullptr, str("out of host memory allocating ", nbytes, " bytes"),
                "use a smaller batch, sequence length or model");
     return p;
   }
-  void deallocate(void* ptr, size_t) override { std::free(ptr); }
+
+  void deallocate(void* ptr, size_t nbytes) override {
+    const size_t rounded = nbytes == 0 ? 64 : (nbytes + 63) / 64 * 64;
+    if (ptr == nullptr || rounded < kCacheMinBytes || rounded > kCacheMaxBytes) {
+      std::free(ptr);
+      return;
+    }
+    std::vector<void*> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lru_.push_back({ptr, rounded});
+      by_size_[rounded].push_back(std::prev(lru_.end()));
+      cached_bytes_ += rounded;
+      while (cached_bytes_ > kCacheMaxBytes) {  // age out the least recently cached blocks
+        const Block oldest = lru_.front();
+        auto same = by_size_.find(oldest.nbytes);
+        same->second.erase(std::find(same->second.begin(), same->second.end(), lru_.begin()));
+        if (same->second.empty()) by_size_.erase(same);
+        lru_.pop_front();
+        cached_bytes_ -= oldest.nbytes;
+        evicted.push_back(oldest.ptr);
+      }
+    }
+    for (void* p : evicted) std::free(p);
+  }
+
   void copy_to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
   void copy_from_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
   void fill_zero(void* ptr, size_t n) override { std::memset(ptr, 0, n); }
+
+ private:
+  static constexpr size_t kCacheMinBytes = size_t(64) << 10;  // 64 KiB
+  static constexpr size_t kCacheMaxBytes = size_t(4) << 30;   // 4 GiB
+
+  struct Block {
+    void* ptr;
+    size_t nbytes;
+  };
+
+  void release_cache() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Block& b : lru_) std::free(b.ptr);
+    lru_.clear();
+    by_size_.clear();
+    cached_bytes_ = 0;
+  }
+
+  std::mutex mutex_;
+  std::list<Block> lru_;  // cached blocks, least recently cached first
+  std::unordered_map<size_t, std::vector<std::list<Block>::iterator>> by_size_;
+  size_t cached_bytes_ = 0;
 };
 
 Allocator*& slot(Device d) {
-  static HostAllocator host;
-  static Allocator* table[2] = {&host, nullptr};
+  // Never destroyed: tensors in other static objects may be freed after it would be.
+  static HostAllocator* host = new HostAllocator;
+  static Allocator* table[2] = {host, nullptr};
   return table[static_cast<int>(d)];
 }
 
