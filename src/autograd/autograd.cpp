@@ -79,10 +79,21 @@ static std::vector<std::shared_ptr<Node>> topological_order(const std::shared_pt
   return {order.rbegin(), order.rend()};
 }
 
+// True when nothing but `t` itself can see its values: one handle to the impl, one impl on
+// the storage, no autograd history. Such a gradient can be kept or updated in place
+// instead of copied. The caller's own handle counts as the one.
+static bool sole_owner(const Tensor& t) {
+  const TensorImpl& m = t.impl();
+  return t.impl_ptr().use_count() == 1 && m.storage.use_count() == 1 && m.offset == 0 && !m.requires_grad &&
+         !m.grad_fn && !m.grad;
+}
+
 static void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
   TensorImpl& m = leaf.impl();
   if (!m.grad) {
-    m.grad = g.clone().impl_ptr();
+    // The first gradient to arrive becomes .grad(); a fresh buffer from a backward closure
+    // is adopted as is (the common case: every weight gradient), anything shared is copied.
+    m.grad = sole_owner(g) ? g.impl_ptr() : g.clone().impl_ptr();
   } else {
     Tensor acc(m.grad);
     accumulate(acc, g);
@@ -133,6 +144,8 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         auto slot = pending.find(child);
         if (slot == pending.end()) {
           pending.emplace(child, grads[i]);
+        } else if (sole_owner(slot->second)) {
+          accumulate(slot->second, grads[i]);  // nobody else sees this buffer: add in place
         } else {
           // Out of place: backward closures may return the same tensor for several inputs
           // (add passes g through to both), so an in-place += could corrupt a sibling.
