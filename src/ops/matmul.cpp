@@ -10,6 +10,7 @@
 namespace sllm::ops {
 
 using detail::check_f32_cpu;
+using detail::grad_buffer_for;
 using detail::grad_for;
 using detail::ptr;
 
@@ -77,7 +78,10 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     autograd::record(out, "matmul", {a, b}, [sa, sb, d, ta, tb, lda, ldb, stride_b](const Tensor& g) {
       const Tensor& A = sa.get();
       const Tensor& B = sb.get();
-      Tensor da = grad_for(A), db = grad_for(B);
+      // Each batch entry's da/db is written whole by one GEMM with beta = 0, except a
+      // shared b, whose gradient sums over the batch (beta = 1 after the first entry; with
+      // no batch entries at all it stays zero).
+      Tensor da = grad_buffer_for(A), db = d.batch == 0 ? grad_for(B) : grad_buffer_for(B);
       const int64_t sa_ = d.M * d.K, sc = d.M * d.N;
       for (int64_t i = 0; i < d.batch; ++i) {
         const float* Ai = A.f32() + i * sa_;
@@ -85,13 +89,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
         const float* Gi = g.f32() + i * sc;
         if (da.defined()) {
           float* dAi = da.mutable_f32() + i * sa_;
-          if (!ta) kernels::sgemm(false, !tb, d.M, d.K, d.N, 1.0f, Gi, d.N, Bi, ldb, 1.0f, dAi, lda);
-          else kernels::sgemm(tb, true, d.K, d.M, d.N, 1.0f, Bi, ldb, Gi, d.N, 1.0f, dAi, lda);
+          if (!ta) kernels::sgemm(false, !tb, d.M, d.K, d.N, 1.0f, Gi, d.N, Bi, ldb, 0.0f, dAi, lda);
+          else kernels::sgemm(tb, true, d.K, d.M, d.N, 1.0f, Bi, ldb, Gi, d.N, 0.0f, dAi, lda);
         }
         if (db.defined()) {
           float* dBi = db.mutable_f32() + i * stride_b;
-          if (!tb) kernels::sgemm(!ta, false, d.K, d.N, d.M, 1.0f, Ai, lda, Gi, d.N, 1.0f, dBi, ldb);
-          else kernels::sgemm(true, ta, d.N, d.K, d.M, 1.0f, Gi, d.N, Ai, lda, 1.0f, dBi, ldb);
+          const float beta_b = (d.shared_b && i > 0) ? 1.0f : 0.0f;
+          if (!tb) kernels::sgemm(!ta, false, d.K, d.N, d.M, 1.0f, Ai, lda, Gi, d.N, beta_b, dBi, ldb);
+          else kernels::sgemm(true, ta, d.N, d.K, d.M, 1.0f, Gi, d.N, Ai, lda, beta_b, dBi, ldb);
         }
       }
       return std::vector<Tensor>{da, db};
@@ -133,12 +138,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     autograd::record(out, "linear", {x, weight, bias}, [sx, sw, bias_in, N, in, out_features](const Tensor& g) {
       const Tensor& X = sx.get();
       const Tensor& W = sw.get();
-      Tensor dx = grad_for(X), dw = grad_for(W), db = grad_for(bias_in);
-      if (dx.defined())  // dx (N, in) += g (N, out) · W (out, in)
-        kernels::sgemm(false, false, N, in, out_features, 1.0f, g.f32(), out_features, W.f32(), in, 1.0f,
+      // dx and dW are written by GEMM with beta = 0, so they need no zeroing first.
+      Tensor dx = grad_buffer_for(X), dw = grad_buffer_for(W), db = grad_for(bias_in);
+      if (dx.defined())  // dx (N, in) = g (N, out) · W (out, in)
+        kernels::sgemm(false, false, N, in, out_features, 1.0f, g.f32(), out_features, W.f32(), in, 0.0f,
                        dx.mutable_f32(), in);
-      if (dw.defined())  // dW (out, in) += gᵀ · X; skipped entirely for a frozen weight
-        kernels::sgemm(true, false, out_features, in, N, 1.0f, g.f32(), out_features, X.f32(), in, 1.0f,
+      if (dw.defined())  // dW (out, in) = gᵀ · X; skipped entirely for a frozen weight
+        kernels::sgemm(true, false, out_features, in, N, 1.0f, g.f32(), out_features, X.f32(), in, 0.0f,
                        dw.mutable_f32(), in);
       if (db.defined()) add_column_sums(db.mutable_f32(), g.f32(), N, out_features);
       return std::vector<Tensor>{dx, dw, db};

@@ -29,6 +29,13 @@ inline Tensor grad_for(const Tensor& input) {
   return Tensor::zeros(input.shape());
 }
 
+// Like grad_for but uninitialized, for a backward that writes every element itself
+// (GEMM with beta = 0, a copy) instead of accumulating into it.
+inline Tensor grad_buffer_for(const Tensor& input) {
+  if (!input.defined() || !input.requires_grad()) return Tensor();
+  return Tensor::empty(input.shape());
+}
+
 inline float* ptr(Tensor& t) { return t.defined() ? t.mutable_f32() : nullptr; }
 
 // The product of all dims but the last (the number of rows an op treats independently).
