@@ -19,7 +19,8 @@ const char* hint_for(cudaError_t err) {
     case cudaErrorNoDevice:
       return "no CUDA GPU is visible: check nvidia-smi and CUDA_VISIBLE_DEVICES, or run on the CPU";
     case cudaErrorInsufficientDriver:
-      return "the NVIDIA driver is older than the CUDA runtime sllm was built with: update the driver";
+      return "no usable NVIDIA driver: none is installed (no GPU here?), or it is older than the CUDA "
+             "runtime sllm was built with; check nvidia-smi, update the driver, or run on the CPU";
     case cudaErrorNoKernelImageForDevice:
     case cudaErrorUnsupportedPtxVersion:
       return "this GPU's architecture was not compiled in: rebuild with -DSLLM_CUDA_ARCHS=<sm> "

@@ -147,15 +147,15 @@ TEST_F(CudaAttention, ForwardBackwardMatchTheReference) {
     DeviceArray<float> q_d(q), k_d(k), v_d(v), dout_d(dout), out_d{size_t(nq)}, lse_d{size_t(nl)};
     attention_forward(out_d.get(), lse_d.get(), q_d.get(), k_d.get(), v_d.get(), a.B, a.T, a.Tk, a.NH, a.NKV, a.HD,
                       a.q_offset, scale);
-    expect_close(out_d.host(), out_ref, kReduction, what + " out");
-    expect_close(lse_d.host(), lse_ref, kReduction, what + " lse");
+    expect_close(out_d.host(), out_ref, kAttention, what + " out");
+    expect_close(lse_d.host(), lse_ref, kAttention, what + " lse");
 
     DeviceArray<float> dq_d(dq0), dk_d(dk0), dv_d(dv0);
     attention_backward(dq_d.get(), dk_d.get(), dv_d.get(), dout_d.get(), q_d.get(), k_d.get(), v_d.get(),
                        out_d.get(), lse_d.get(), a.B, a.T, a.Tk, a.NH, a.NKV, a.HD, a.q_offset, scale);
-    expect_close(dq_d.host(), dq_ref, kReduction, what + " dq (+=)");
-    expect_close(dk_d.host(), dk_ref, kReduction, what + " dk (+=)");
-    expect_close(dv_d.host(), dv_ref, kReduction, what + " dv (+=)");
+    expect_close(dq_d.host(), dq_ref, kAttention, what + " dq (+=)");
+    expect_close(dk_d.host(), dk_ref, kAttention, what + " dk (+=)");
+    expect_close(dv_d.host(), dv_ref, kAttention, what + " dv (+=)");
 
     // Deterministic (one writer per element, fixed order), and a nullptr gradient is skipped
     // without changing the others.
