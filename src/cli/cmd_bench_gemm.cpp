@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,24 +80,38 @@ std::vector<Case> gpt2_cases() {
   return cases;
 }
 
-// Median seconds of `reps` timed runs after one untimed warm-up run.
-template <typename Fn>
-double median_seconds(int reps, Fn&& run) {
+double seconds_of(const std::function<void()>& run) {
+  const auto t0 = std::chrono::steady_clock::now();
   run();
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Both libraries keep their worker threads spinning for a while after a call (OpenBLAS for
-// up to ~2^28 cycles); on a machine with few cores that would steal time from the other
-// library's next measurement, so we pause between them.
-void let_spinning_threads_sleep() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Median seconds of each contender over `reps` rounds, after one untimed warm-up each. The
+// contenders alternate inside every round, so a change in machine load (other processes
+// on shared cores) hits both alike. Both libraries keep their worker threads spinning for a
+// while after a call (OpenBLAS for ~2^28 cycles), which would steal cores from the other's
+// next call, so with several threads we pause between them.
+std::vector<double> median_seconds(int reps, int threads, const std::vector<std::function<void()>>& contenders) {
+  const auto pause = [&] {
+    if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  };
+  std::vector<std::vector<double>> times(contenders.size());
+  for (int r = -1; r < reps; ++r) {
+    for (size_t c = 0; c < contenders.size(); ++c) {
+      const double t = seconds_of(contenders[c]);
+      if (r >= 0) times[c].push_back(t);
+      if (contenders.size() > 1) pause();
+    }
+  }
+  std::vector<double> out;
+  for (const auto& t : times) out.push_back(median(t));
+  return out;
+}
 
 int run_bench_gemm(const std::vector<std::string>& argv) {
   Args args("bench gemm", argv,
@@ -140,20 +155,23 @@ int run_bench_gemm(const std::vector<std::string>& argv) {
       for (auto& x : B) x = rng.uniform() - 0.5f;
       const double flops = 2.0 * double(c.M) * double(c.N) * double(c.K);
 
-      const double ours = flops / median_seconds(int(reps), [&] {
+      std::vector<float> C_blas(blas.loaded() ? C.size() : 0);  // (M, N)
+      std::vector<std::function<void()>> contenders = {[&] {
         kernels::sgemm(c.trans_a(), c.trans_b(), c.M, c.N, c.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(),
                        ldc);
-      }) / 1e9;
-      double theirs = NAN;
+      }};
       if (blas.loaded()) {
-        std::vector<float> C_blas(C.size());  // (M, N)
-        let_spinning_threads_sleep();
-        theirs = flops / median_seconds(int(reps), [&] {
+        contenders.push_back([&] {
           blas.sgemm(OpenBlas::kRowMajor, c.trans_a() ? OpenBlas::kTrans : OpenBlas::kNoTrans,
                      c.trans_b() ? OpenBlas::kTrans : OpenBlas::kNoTrans, int(c.M), int(c.N), int(c.K), 1.0f,
                      A.data(), int(lda), B.data(), int(ldb), 0.0f, C_blas.data(), int(ldc));
-        }) / 1e9;
-        let_spinning_threads_sleep();
+        });
+      }
+      const std::vector<double> seconds = median_seconds(int(reps), threads, contenders);
+      const double ours = flops / seconds[0] / 1e9;
+      double theirs = NAN;
+      if (blas.loaded()) {
+        theirs = flops / seconds[1] / 1e9;
         // A speed comparison is only meaningful if both computed the same product.
         double max_diff = 0.0, max_abs = 0.0;
         for (size_t i = 0; i < C.size(); ++i) {
