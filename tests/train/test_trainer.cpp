@@ -5,7 +5,7 @@
 //     past the last checkpoint, do not stop or change a resumed run;
 //   - the model learns a deterministic sequence;
 //   - bad inputs raise sllm::Error with a hint.
-// Data are token shards written directly (no tokenizer), so each test runs in well under a second.
+// Data are token shards written directly (no tokenizer), so each test takes about a second.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -217,8 +217,8 @@ TEST(PretrainCrash, HalfWrittenCheckpointAndLoggedStepsAreRecoveredFrom) {
   pretrain(b);
   // The crashed process left temp names "<name>.tmp.<pid>.<n>" behind. A restarted process
   // (in a container, often with the same pid) draws the same names for its own temp files,
-  // so the litter must not make those writes fail: we leave it under our own pid for every
-  // counter value this test process can reach.
+  // so the litter must not make those writes fail: we leave it under our own pid for the
+  // first 1024 counter values (this test draws far fewer temp names than that).
   const std::string weights = read_file((ws.run / "ckpt-6" / "model.safetensors").string());
   std::vector<fs::path> litter;
   for (int k = 0; k < 1024; ++k) {
