@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure test bench demo clean
+.PHONY: all deps configure binary test bench demo clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -14,17 +14,21 @@ deps:
 configure: deps
 	@if [ ! -f $(BUILD)/CMakeCache.txt ]; then cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS); fi
 
+# Only the CLI binary (no tests, no CUDA library): what `make demo` needs.
+binary: configure
+	cmake --build $(BUILD) -j $(JOBS) --target sllm
+
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-bench: all
+bench: binary
 	$(BUILD)/sllm bench gemm --threads 1
 	$(BUILD)/sllm bench gemm --threads $(JOBS)
 	$(BUILD)/sllm bench tokenizer
 	$(BUILD)/sllm bench train --config small --steps 5
 
-demo: all
-	bash tools/demo.sh
+demo: binary
+	SLLM=$(BUILD)/sllm bash tools/demo.sh
 
 clean:
 	rm -rf $(BUILD)
