@@ -91,21 +91,30 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Median seconds of each contender over `reps` rounds, after one untimed warm-up each. The
-// contenders alternate inside every round, so a change in machine load (other processes
-// on shared cores) hits both alike. Both libraries keep their worker threads spinning for a
-// while after a call (OpenBLAS for ~2^28 cycles), which would steal cores from the other's
-// next call, so with several threads we pause between them.
+// Median seconds per call of each contender over `reps` rounds. One timed sample is a
+// burst of back-to-back calls lasting >= 0.1 s (sized by an untimed warm-up call), so a
+// short GEMM is not dominated by waking sleeping worker threads. The contenders alternate
+// inside every round, so a change in machine load (other processes on shared cores) hits
+// both alike. Both libraries keep their worker threads spinning for a while after a call
+// (OpenBLAS for ~2^28 cycles), which would steal cores from the other's next burst, so with
+// several threads we pause between them.
 std::vector<double> median_seconds(int reps, int threads, const std::vector<std::function<void()>>& contenders) {
   const auto pause = [&] {
-    if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    if (threads > 1 && contenders.size() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
   };
+  std::vector<int> calls;
+  for (const auto& run : contenders) {
+    calls.push_back(int(std::clamp(std::ceil(0.1 / std::max(seconds_of(run), 1e-9)), 1.0, 1000.0)));
+    pause();
+  }
   std::vector<std::vector<double>> times(contenders.size());
-  for (int r = -1; r < reps; ++r) {
+  for (int r = 0; r < reps; ++r) {
     for (size_t c = 0; c < contenders.size(); ++c) {
-      const double t = seconds_of(contenders[c]);
-      if (r >= 0) times[c].push_back(t);
-      if (contenders.size() > 1) pause();
+      const double t = seconds_of([&] {
+        for (int i = 0; i < calls[c]; ++i) contenders[c]();
+      });
+      times[c].push_back(t / calls[c]);
+      pause();
     }
   }
   std::vector<double> out;
