@@ -42,21 +42,43 @@ inline float grad_b(float a, float b) {
   return -a / (b * b);
 }
 
+// Runs body(i, j, len) over [0, n) in fixed chunks of the flat index, split at row ends:
+// elements i .. i+len-1 of a pair with elements j .. j+len-1 of b. Chunking the flat index
+// rather than the rows keeps every thread busy both for many short rows (a bias) and for
+// one long row (b the same shape as a: the residual adds of a transformer have rows == 1).
+// Each element is computed alone, so the split does not change any result.
+constexpr int64_t kElemChunk = 1 << 13;
+
+template <class Body>
+void for_each_chunk(int64_t n, int64_t nb, Body body) {
+  const int64_t chunks = (n + kElemChunk - 1) / kElemChunk;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t end = std::min(n, (c + 1) * kElemChunk);
+    int64_t i = c * kElemChunk, j = i % nb;
+    while (i < end) {
+      const int64_t len = std::min(end - i, nb - j);
+      body(i, j, len);
+      i += len;
+      j = 0;
+    }
+  }
+}
+
 template <BinaryOp op>
 void binary_forward_impl(float* out, const float* a, const float* b, int64_t n, int64_t nb) {
-  const int64_t rows = n / nb;
   if (nb == 1) {
     const float b0 = b[0];
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) out[i] = apply<op>(a[i], b0);
     return;
   }
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* a_r = a + r * nb;  // (nb)
-    float* out_r = out + r * nb;    // (nb)
-    for (int64_t j = 0; j < nb; ++j) out_r[j] = apply<op>(a_r[j], b[j]);
-  }
+  for_each_chunk(n, nb, [=](int64_t i, int64_t j, int64_t len) {
+    const float* a_i = a + i;  // (len)
+    const float* b_j = b + j;  // (len)
+    float* out_i = out + i;    // (len)
+    for (int64_t k = 0; k < len; ++k) out_i[k] = apply<op>(a_i[k], b_j[k]);
+  });
 }
 
 // db[j] += sum over rows r of dout[r, j] * grad_b(a[r, j], b[j]).
@@ -100,13 +122,13 @@ template <BinaryOp op>
 void binary_backward_impl(float* da, float* db, const float* dout, const float* a, const float* b,
                           int64_t n, int64_t nb) {
   if (da) {
-    const int64_t rows = n / nb;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < nb; ++j) {
-        const int64_t i = r * nb + j;
-        da[i] += dout[i] * grad_a<op>(a[i], b[j]);
-      }
+    for_each_chunk(n, nb, [=](int64_t i, int64_t j, int64_t len) {
+      float* da_i = da + i;              // (len)
+      const float* dout_i = dout + i;    // (len)
+      const float* a_i = a + i;          // (len)
+      const float* b_j = b + j;          // (len)
+      for (int64_t k = 0; k < len; ++k) da_i[k] += dout_i[k] * grad_a<op>(a_i[k], b_j[k]);
+    });
   }
   if (db) binary_backward_db<op>(db, dout, a, b, n, nb);
 }
