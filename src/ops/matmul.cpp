@@ -2,6 +2,7 @@
 // dB' = op(A)ᵀ·dC; when an operand was used transposed, its gradient is the transpose of
 // that product, which GEMM computes directly by swapping operands (no transposed copies).
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/kernels.h"
 #include "ops/op_common.h"
@@ -53,8 +54,15 @@ void add_column_sums(float* dbias, const float* g, int64_t rows, int64_t cols) {
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t j0 = blk * kBlock, j1 = std::min(cols, j0 + kBlock);
     float acc[kBlock] = {0};
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += g[i * cols + j];
+    if (j1 - j0 == kBlock) {  // a full block: a fixed trip count the compiler unrolls into registers
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* g_i = g + i * cols + j0;  // (kBlock)
+        for (int64_t j = 0; j < kBlock; ++j) acc[j] += g_i[j];
+      }
+    } else {
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = j0; j < j1; ++j) acc[j - j0] += g[i * cols + j];
+    }
     for (int64_t j = j0; j < j1; ++j) dbias[j] += acc[j - j0];
   }
 }
@@ -127,8 +135,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (bias.defined()) {  // start from the bias rows and let GEMM accumulate onto them
     const float* b = bias.f32();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < out_features; ++j) y[i * out_features + j] = b[j];
+    for (int64_t i = 0; i < N; ++i) std::memcpy(y + i * out_features, b, size_t(out_features) * sizeof(float));
     beta = 1.0f;
   }
   kernels::sgemm(false, true, N, out_features, in, 1.0f, x.f32(), in, weight.f32(), in, beta, y, out_features);
