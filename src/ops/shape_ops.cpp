@@ -149,10 +149,18 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   if (autograd::needs_grad({x})) {
     Shape in_shape = x.shape();
     autograd::record(out, "slice", {x}, [in_shape, outer, inner, size, start, len](const Tensor& g) {
-      Tensor dx = Tensor::zeros(in_shape);
-      for (int64_t o = 0; o < outer; ++o)
-        std::memcpy(dx.mutable_f32() + (o * size + start) * inner, g.f32() + o * len * inner,
-                    static_cast<size_t>(len * inner) * sizeof(float));
+      // Each element of dx is written once: the slice's gradient inside [start, start+len),
+      // zeros on either side (no zero fill of the whole buffer first).
+      Tensor dx = Tensor::empty(in_shape);
+      float* d = dx.mutable_f32();
+      const float* gp = g.f32();
+      const size_t before = size_t(start * inner), part = size_t(len * inner), after = size_t((size - start - len) * inner);
+      for (int64_t o = 0; o < outer; ++o) {
+        float* row = d + o * size * inner;  // (size, inner)
+        std::memset(row, 0, before * sizeof(float));
+        std::memcpy(row + before, gp + o * len * inner, part * sizeof(float));
+        std::memset(row + before + part, 0, after * sizeof(float));
+      }
       return std::vector<Tensor>{dx};
     });
   }
