@@ -47,6 +47,22 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
     autograd::record(out, name, {a, b}, [op, sa, sb, n, nb](const Tensor& g) {
       const Tensor& A = sa.get();
       const Tensor& B = sb.get();
+      if (op == BinaryOp::Add) {
+        // d(a + b)/da = 1: a's gradient is g itself, and so is b's when b is not broadcast.
+        // Passing g through (instead of zero-filling and accumulating copies) saves two
+        // passes over memory per residual add; autograd copies a gradient that more than
+        // one holder shares before it ever adds into it.
+        Tensor da = A.requires_grad() ? g : Tensor(), db;
+        if (B.requires_grad()) {
+          if (nb == n) {
+            db = g.reshape(B.shape());
+          } else {
+            db = grad_for(B);
+            if (nb > 0) kernels::binary_backward(op, nullptr, ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
+          }
+        }
+        return std::vector<Tensor>{da, db};
+      }
       Tensor da = grad_for(A), db = grad_for(B);
       if (nb > 0) kernels::binary_backward(op, ptr(da), ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
       return std::vector<Tensor>{da, db};
