@@ -20,6 +20,10 @@ int64_t normalize_dim(const Tensor& x, int64_t dim, const char* op) {
   return d;
 }
 
+// Copies of at least this many elements are split over the threads (rows are independent);
+// below it a parallel region costs more than the copy.
+constexpr int64_t kParallelCopyMin = 1 << 16;
+
 int64_t outer_of(const Shape& s, int64_t d) { return shape_numel(Shape(s.begin(), s.begin() + d)); }
 int64_t inner_of(const Shape& s, int64_t d) { return shape_numel(Shape(s.begin() + d + 1, s.end())); }
 
@@ -143,9 +147,11 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   out_shape[d] = end - start;
   const int64_t outer = outer_of(x.shape(), d), inner = inner_of(x.shape(), d), len = end - start;
   Tensor out = Tensor::empty(out_shape);
+  float* y = out.mutable_f32();
+  const float* xp = x.f32();
+#pragma omp parallel for schedule(static) if (outer * size * inner >= kParallelCopyMin)
   for (int64_t o = 0; o < outer; ++o)
-    std::memcpy(out.mutable_f32() + o * len * inner, x.f32() + (o * size + start) * inner,
-                static_cast<size_t>(len * inner) * sizeof(float));
+    std::memcpy(y + o * len * inner, xp + (o * size + start) * inner, static_cast<size_t>(len * inner) * sizeof(float));
   if (autograd::needs_grad({x})) {
     Shape in_shape = x.shape();
     autograd::record(out, "slice", {x}, [in_shape, outer, inner, size, start, len](const Tensor& g) {
@@ -155,6 +161,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
       float* d = dx.mutable_f32();
       const float* gp = g.f32();
       const size_t before = size_t(start * inner), part = size_t(len * inner), after = size_t((size - start - len) * inner);
+#pragma omp parallel for schedule(static) if (outer * size * inner >= kParallelCopyMin)
       for (int64_t o = 0; o < outer; ++o) {
         float* row = d + o * size * inner;  // (size, inner)
         std::memset(row, 0, before * sizeof(float));
