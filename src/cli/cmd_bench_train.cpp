@@ -48,14 +48,15 @@ int run_bench_train(const std::vector<std::string>& argv) {
             {{"--config", FlagSpec::Value, "model preset (tiny, small, small-llama, gpt2-124m) or config.json (default small)"},
              {"--steps", FlagSpec::Value, "timed steps (default 10; 5 for gpt2-124m)"},
              {"--batch", FlagSpec::Value, "sequences per step (default 8; 4 for gpt2-124m)"},
-             {"--seq", FlagSpec::Value, "tokens per sequence (default 256, at most the model's context)"},
+             {"--seq", FlagSpec::Value, "tokens per sequence (default 256, or the model's context if shorter)"},
              {"--threads", FlagSpec::Value, "OpenMP threads (default: all cores)"},
              {"--json", FlagSpec::Switch, "print one JSON line"}});
   const std::string config_name = args.get("--config", "small");
   const bool big = config_name == "gpt2-124m";
   const int64_t steps = args.get_int("--steps", big ? 5 : 10);
   const int64_t B = args.get_int("--batch", big ? 4 : 8);
-  const int64_t T = args.get_int("--seq", 256);
+  const nn::ModelConfig cfg = nn::load_config(config_name);
+  const int64_t T = args.get_int("--seq", std::min<int64_t>(256, cfg.n_ctx));
   const int64_t threads = args.get_int("--threads", omp_get_max_threads());
   SLLM_CHECK(steps >= 1 && steps <= 100000, str("sllm bench train: --steps must be in [1, 100000], got ", steps), "e.g. --steps 10");
   SLLM_CHECK(B >= 1, str("sllm bench train: --batch must be >= 1, got ", B), "e.g. --batch 8");
@@ -64,8 +65,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
              "e.g. --threads 2");
   omp_set_num_threads(static_cast<int>(threads));
 
-  nn::Transformer model(nn::load_config(config_name));
-  const nn::ModelConfig& cfg = model.config();
+  nn::Transformer model(cfg);
   SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
              "lower --seq");
   model.init(0);
