@@ -65,9 +65,9 @@ int run_bench_train(const std::vector<std::string>& argv) {
              "e.g. --threads 2");
   omp_set_num_threads(static_cast<int>(threads));
 
-  nn::Transformer model(cfg);
   SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
              "lower --seq");
+  nn::Transformer model(cfg);
   model.init(0);
   std::vector<optim::ParamRef> refs;
   for (auto& p : model.parameters()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
