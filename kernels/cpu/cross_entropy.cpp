@@ -7,10 +7,6 @@
 #include <algorithm>
 #include <cmath>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include "kernels/cpu/vec_math.h"
 #include "kernels/kernels.h"
 
@@ -33,29 +29,6 @@ constexpr int64_t kParallelMin = 1 << 14;
 // element so only one exp per logit is paid).
 constexpr int64_t kChunk = 512;  // 2 KiB of logits
 
-// Largest of x[0, n). GCC keeps lane_max's select form scalar here (without -ffast-math
-// it does not vectorize a float max), so AVX-512 builds take 16 lanes at a time. A max is
-// exact in any order, so both paths give the same value; NaNs are skipped (maxps returns
-// its second operand, the running max, when the new element is NaN) and surface in the
-// exps that follow, as with lane_max.
-#if defined(__AVX512F__)
-float chunk_max(const float* x, int64_t n) {
-  __m512 acc = _mm512_set1_ps(-INFINITY);
-  int64_t i = 0;
-  // maskz forms: the plain _mm512_max_ps and _mm512_reduce_max_ps trip a false
-  // -Wmaybe-uninitialized in GCC 12 (as _mm512_sqrt_ps does in adamw.cpp).
-  for (; i + 16 <= n; i += 16) acc = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_loadu_ps(x + i), acc);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, acc);
-  float mx = lanes[0];
-  for (int j = 1; j < 16; ++j) mx = lanes[j] > mx ? lanes[j] : mx;
-  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  return mx;
-}
-#else
-float chunk_max(const float* x, int64_t n) { return lane_max(x, n); }
-#endif
-
 // The exps of a chunk go to a small buffer in their own loop first: GCC vectorizes that
 // plain loop, but not exp inside lane_sum's term (it would stay scalar, ~4x slower). The
 // sum then adds the same values in the same order.
@@ -65,7 +38,7 @@ float row_logsumexp(const float* x, int64_t V) {
   for (int64_t c0 = 0; c0 < V; c0 += kChunk) {
     const int64_t len = std::min(kChunk, V - c0);
     const float* xc = x + c0;
-    const float m_new = std::max(m, chunk_max(xc, len));
+    const float m_new = std::max(m, lane_max(xc, len));
     if (m_new != m) s *= std::exp(m - m_new);
     m = m_new;
     for (int64_t i = 0; i < len; ++i) e[i] = exp_approx(xc[i] - m_new);

@@ -13,6 +13,10 @@
 #include <cstdint>
 #include <limits>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace sllm::kernels {
 
 // exp_approx(x): Cephes expf (S. Moshier, cephes/single/expf.c): x = n ln2 + r with
@@ -66,6 +70,24 @@ inline float lane_sum(int64_t n, Term term) {
 }
 
 // Largest element of x (n >= 1); NaNs are skipped here and surface in the exp that follows.
+// Without -ffast-math GCC does not vectorize a float max (the select below stays scalar),
+// so AVX-512 builds take 16 lanes at a time with maxps, which returns its second operand
+// (the running max) when the element is NaN: NaNs are skipped the same way. A max is exact
+// in any order, so both paths return the same value.
+#if defined(__AVX512F__)
+inline float lane_max(const float* x, int64_t n) {
+  __m512 acc = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  // maskz form: the plain _mm512_max_ps trips a false -Wmaybe-uninitialized in GCC 12.
+  for (; i + kLanes <= n; i += kLanes) acc = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_loadu_ps(x + i), acc);
+  alignas(64) float lanes[kLanes];
+  _mm512_store_ps(lanes, acc);
+  float mx = lanes[0];
+  for (int j = 1; j < kLanes; ++j) mx = lanes[j] > mx ? lanes[j] : mx;
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  return mx;
+}
+#else
 inline float lane_max(const float* x, int64_t n) {
   float acc[kLanes];
   for (int j = 0; j < kLanes; ++j) acc[j] = -std::numeric_limits<float>::infinity();
@@ -77,5 +99,6 @@ inline float lane_max(const float* x, int64_t n) {
     for (int j = 0; j < width; ++j) acc[j] = acc[j + width] > acc[j] ? acc[j + width] : acc[j];
   return acc[0];
 }
+#endif
 
 }  // namespace sllm::kernels
