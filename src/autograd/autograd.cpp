@@ -165,4 +165,27 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   }
 }
 
+// Moves out of `node` the producer nodes that nothing else references, so that destroying
+// `node` does not recurse into them; the closure goes first, since its saved tensors share
+// the inputs' TensorImpls.
+static void detach_sole_producers(Node& node, std::vector<std::shared_ptr<Node>>& out) {
+  node.backward = nullptr;
+  for (Tensor& in : node.inputs) {
+    if (!in.defined()) continue;
+    const std::shared_ptr<TensorImpl>& impl = in.impl_ptr();
+    if (impl.use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1) out.push_back(std::move(impl->grad_fn));
+  }
+  node.inputs.clear();
+}
+
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  detach_sole_producers(*this, pending);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> next = std::move(pending.back());
+    pending.pop_back();
+    detach_sole_producers(*next, pending);
+  }  // `next` dies here with no inputs left: no recursion
+}
+
 }  // namespace sllm::autograd

@@ -38,6 +38,10 @@ struct Node {
   std::vector<Tensor> inputs;    // differentiable inputs; gradients returned in this order
   BackwardFn backward;           // empty once the graph has been freed
   bool freed = false;
+  // Tears down the nodes only this one keeps alive with an explicit stack: the implicit
+  // destructor chain (node → input tensor → its node → ...) recurses once per node and
+  // overflows the stack on graphs a few hundred thousand ops deep.
+  ~Node();
 };
 
 // True unless a NoGradGuard is alive on this thread.

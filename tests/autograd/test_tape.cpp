@@ -254,6 +254,18 @@ TEST(Autograd, DeepGraphCanBeDroppedWithoutBackward) {
   SUCCEED();
 }
 
+TEST(Autograd, VeryDeepUnwalkedGraphIsFreedWithoutRecursion) {
+  // Dropping a never-walked chain used to recurse once per node through the destructors and
+  // overflowed the 8 MB stack somewhere past 150,000 nodes.
+  constexpr int kDepth = 400000;
+  Tensor x = leaf({1.0f});
+  {
+    Tensor y = x;
+    for (int i = 0; i < kDepth; ++i) y = times(y, 1.0f);
+  }
+  SUCCEED();
+}
+
 TEST(Autograd, AccumulateChecksShapes) {
   Tensor a = Tensor::zeros({3});
   autograd::accumulate(a, Tensor::full({3}, 2.0f));
