@@ -70,6 +70,28 @@ expect_error "pretrain into a run" "already holds a run" -- pretrain --config "$
 expect_error "seq over context" "--seq 65" -- pretrain --config "$WORK/tiny.json" --data "$WORK/data" \
   --out "$WORK/run2" --steps 3 --batch 2 --seq 65 --quiet
 expect_error "unknown preset" "config 'huge'" -- pretrain --config huge --data "$WORK/data" --out "$WORK/run3" --quiet
+# ---- tokenizer, generate and score on the pipeline's outputs --------------------------------
+echo "Once upon a time" | "$SLLM" tokenizer encode --tokenizer "$WORK/tok" >"$WORK/ids.json" 2>"$WORK/err" ||
+  fail "tokenizer encode: exit status $?"
+grep -q '^\[[0-9, ]*\]$' "$WORK/ids.json" || fail "tokenizer encode should print one JSON array"
+[ "$("$SLLM" tokenizer decode --tokenizer "$WORK/tok" <"$WORK/ids.json")" = "Once upon a time" ] ||
+  fail "tokenizer decode(encode(x)) != x"
+expect_ok "tokenizer info" -- tokenizer info --tokenizer "$WORK/tok"
+expect_error "tokenizer verb"     "nope"          -- tokenizer nope
+expect_error "tokenizer pattern"  "gpt5"          -- tokenizer train --input "$WORK/synth/train.txt" --vocab-size 300 --pattern gpt5 --out "$WORK/t2"
+expect_error "tokenizer vocab"    "--vocab-size"  -- tokenizer train --input "$WORK/synth/train.txt" --vocab-size many --out "$WORK/t2"
+expect_error "tokenizer path"     "$WORK/none"    -- tokenizer info --tokenizer "$WORK/none"
+printf 'not json' >"$WORK/bad_ids"
+"$SLLM" tokenizer decode --tokenizer "$WORK/tok" <"$WORK/bad_ids" >/dev/null 2>"$WORK/err"; rc=$?
+[ "$rc" -eq 1 ] && grep -q HINT "$WORK/err" || fail "tokenizer decode of non-JSON: exit status $rc"
+[ -e "$WORK/t2" ] && fail "a failed tokenizer train left $WORK/t2 behind"
+expect_ok "generate" -- generate --model "$WORK/run" --prompt "Once upon" --max-new-tokens 5 --seed 1 --threads 1
+grep -q "^Once upon" "$WORK/out" || fail "generate should print the prompt first"
+expect_ok "score" -- score --model "$WORK/run" --text "Once upon a time" --threads 1
+grep -q '"loss"' "$WORK/out" && grep -q '"logprobs"' "$WORK/out" || fail "score should print loss and logprobs"
+expect_error "score, bad ids"     "--ids"         -- score --model "$WORK/run" --ids 1,x,3
+expect_error "generate, no model" "$WORK/none"    -- generate --model "$WORK/none" --prompt hi
+
 expect_ok "plot" -- plot "$WORK/run"
 expect_file "$WORK/run/loss.svg"
 grep -q "<svg" "$WORK/run/loss.svg" || fail "loss.svg is not an SVG"
