@@ -80,6 +80,7 @@ class CachingAllocator final : public Allocator {
   void copy_to_host(void* host_dst, const void* src, size_t nbytes) override { copy_d2h(host_dst, src, nbytes); }
   void copy_from_host(void* dst, const void* host_src, size_t nbytes) override { copy_h2d(dst, host_src, nbytes); }
   void fill_zero(void* ptr, size_t nbytes) override { memset_zero(ptr, nbytes); }
+  void copy_within(void* dst, const void* src, size_t nbytes) override { copy_d2d(dst, src, nbytes); }
 
   CacheStats stats() {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -151,6 +151,12 @@ Allocator& allocator_for(Device d) {
 
 void register_allocator(Device d, Allocator* allocator) { slot(d) = allocator; }
 
+void Allocator::copy_within(void* dst, const void* src, size_t nbytes) {
+  std::vector<unsigned char> host(nbytes);
+  copy_to_host(host.data(), src, nbytes);
+  copy_from_host(dst, host.data(), nbytes);
+}
+
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   data_ = allocator_for(device).allocate(nbytes);
 }

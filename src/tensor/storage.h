@@ -23,6 +23,9 @@ class Allocator {
   virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes) = 0;
   virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes) = 0;
   virtual void fill_zero(void* ptr, size_t nbytes) = 0;
+  // Copy between two blocks of this device (clone() of a device tensor). The default goes
+  // through a host buffer; a device backend overrides it with a device-to-device copy.
+  virtual void copy_within(void* dst, const void* src, size_t nbytes);
 };
 
 // The allocator for a device; a sllm::Error with a hint when the backend isn't built in.

@@ -168,6 +168,8 @@ void Tensor::copy_from(const Tensor& src) {
     std::memcpy(mutable_raw(), src.raw(), nbytes());
   } else if (src.device() == Device::CPU) {
     allocator_for(device()).copy_from_host(mutable_raw(), src.raw(), nbytes());
+  } else if (device() == src.device()) {
+    allocator_for(device()).copy_within(mutable_raw(), src.raw(), nbytes());
   } else {
     SLLM_CHECK(device() == Device::CPU, "copy between two devices is not supported",
                "copy through the host with .to(Device::CPU)");
