@@ -40,6 +40,9 @@ void device_free(void* ptr);
 void copy_h2d(void* dst, const void* host_src, size_t nbytes);
 void copy_d2h(void* host_dst, const void* src, size_t nbytes);  // waits for the copy
 void copy_d2d(void* dst, const void* src, size_t nbytes);
+// `height` rows of `width` bytes, row i from src + i * src_pitch to dst + i * dst_pitch
+// (cudaMemcpy2D): a slice or concat along an inner dim in one call. width <= both pitches.
+void copy_d2d_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width, size_t height);
 void memset_zero(void* ptr, size_t nbytes);
 void synchronize();
 

@@ -88,6 +88,11 @@ void copy_d2d(void* dst, const void* src, size_t nbytes) {
   if (nbytes) SLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
 }
 
+void copy_d2d_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width, size_t height) {
+  if (width && height)
+    SLLM_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, height, cudaMemcpyDeviceToDevice, stream()));
+}
+
 void memset_zero(void* ptr, size_t nbytes) {
   if (nbytes) SLLM_CUDA_CHECK(cudaMemsetAsync(ptr, 0, nbytes, stream()));
 }

@@ -43,11 +43,25 @@ void record(Tensor& output, const std::string& op, std::vector<Tensor> inputs, B
   output.set_grad_fn(std::move(node));
 }
 
+static DeviceAccumulateFn g_cuda_accumulate = nullptr;
+
+void register_device_accumulate(Device device, DeviceAccumulateFn fn) {
+  SLLM_ASSERT(device == Device::CUDA);
+  g_cuda_accumulate = fn;
+}
+
 void accumulate(Tensor& dst, const Tensor& src) {
   check_shape(src, dst.shape(), "gradient accumulation");
   check_dtype(src, DType::F32, "gradient accumulation");
-  SLLM_CHECK(dst.device() == Device::CPU && src.device() == Device::CPU,
-             "gradient accumulation on a device tensor reached the CPU path", "this is a bug in device dispatch");
+  SLLM_CHECK(dst.device() == src.device(),
+             str("gradient accumulation across devices (", device_name(dst.device()), " += ", device_name(src.device()), ")"),
+             "all tensors of one graph must be on one device; move the model and its inputs with .to(device)");
+  if (dst.device() != Device::CPU) {
+    SLLM_CHECK(g_cuda_accumulate != nullptr, "gradient accumulation on a CUDA tensor, but the device is not initialized",
+               "call ops::init_device(Device::CUDA) before using CUDA tensors");
+    g_cuda_accumulate(dst.mutable_f32(), src.f32(), dst.numel());
+    return;
+  }
   float* d = dst.mutable_f32();
   const float* s = src.f32();
   const int64_t n = dst.numel();

@@ -5,21 +5,22 @@
 
 namespace sllm::ops {
 
-using detail::check_f32_cpu;
+using detail::check_f32;
 using detail::grad_for;
 using detail::ptr;
 using detail::rows_of;
 
 Tensor gelu(const Tensor& x, bool tanh_approx) {
-  check_f32_cpu(x, "gelu");
-  Tensor out = Tensor::empty(x.shape());
-  kernels::gelu_forward(out.mutable_f32(), x.f32(), x.numel(), tanh_approx);
+  const Device dev = x.device();
+  check_f32(x, "gelu", dev);
+  Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
+  SLLM_KERNEL(dev, gelu_forward, out.mutable_f32(), x.f32(), x.numel(), tanh_approx);
   if (autograd::needs_grad({x})) {
     autograd::SavedTensor sx(x, "gelu");
     autograd::record(out, "gelu", {x}, [sx, tanh_approx](const Tensor& g) {
       const Tensor& X = sx.get();
-      Tensor dx = Tensor::zeros(X.shape());
-      kernels::gelu_backward(dx.mutable_f32(), g.f32(), X.f32(), X.numel(), tanh_approx);
+      Tensor dx = Tensor::zeros(X.shape(), DType::F32, X.device());
+      SLLM_KERNEL(X.device(), gelu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel(), tanh_approx);
       return std::vector<Tensor>{dx};
     });
   }
@@ -27,15 +28,16 @@ Tensor gelu(const Tensor& x, bool tanh_approx) {
 }
 
 Tensor silu(const Tensor& x) {
-  check_f32_cpu(x, "silu");
-  Tensor out = Tensor::empty(x.shape());
-  kernels::silu_forward(out.mutable_f32(), x.f32(), x.numel());
+  const Device dev = x.device();
+  check_f32(x, "silu", dev);
+  Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
+  SLLM_KERNEL(dev, silu_forward, out.mutable_f32(), x.f32(), x.numel());
   if (autograd::needs_grad({x})) {
     autograd::SavedTensor sx(x, "silu");
     autograd::record(out, "silu", {x}, [sx](const Tensor& g) {
       const Tensor& X = sx.get();
-      Tensor dx = Tensor::zeros(X.shape());
-      kernels::silu_backward(dx.mutable_f32(), g.f32(), X.f32(), X.numel());
+      Tensor dx = Tensor::zeros(X.shape(), DType::F32, X.device());
+      SLLM_KERNEL(X.device(), silu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel());
       return std::vector<Tensor>{dx};
     });
   }
@@ -43,18 +45,19 @@ Tensor silu(const Tensor& x) {
 }
 
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
-  check_f32_cpu(gate, "swiglu gate");
-  check_f32_cpu(up, "swiglu up");
+  const Device dev = gate.device();
+  check_f32(gate, "swiglu gate", dev);
+  check_f32(up, "swiglu up", dev);
   check_shape(up, gate.shape(), "swiglu up (must match gate)");
-  Tensor out = Tensor::empty(gate.shape());
-  kernels::swiglu_forward(out.mutable_f32(), gate.f32(), up.f32(), gate.numel());
+  Tensor out = Tensor::empty(gate.shape(), DType::F32, dev);
+  SLLM_KERNEL(dev, swiglu_forward, out.mutable_f32(), gate.f32(), up.f32(), gate.numel());
   if (autograd::needs_grad({gate, up})) {
     autograd::SavedTensor sg(gate, "swiglu"), su(up, "swiglu");
     autograd::record(out, "swiglu", {gate, up}, [sg, su](const Tensor& g) {
       const Tensor& G = sg.get();
       const Tensor& U = su.get();
       Tensor dgate = grad_for(G), dup = grad_for(U);
-      kernels::swiglu_backward(ptr(dgate), ptr(dup), g.f32(), G.f32(), U.f32(), G.numel());
+      SLLM_KERNEL(G.device(), swiglu_backward, ptr(dgate), ptr(dup), g.f32(), G.f32(), U.f32(), G.numel());
       return std::vector<Tensor>{dgate, dup};
     });
   }
@@ -63,22 +66,23 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
 
 static Tensor softmax_like(const Tensor& x, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
-  check_f32_cpu(x, name);
+  const Device dev = x.device();
+  check_f32(x, name, dev);
   SLLM_CHECK(x.ndim() >= 1 && x.dim(-1) > 0, str(name, ": needs a non-empty last dim, got ", shape_str(x.shape())),
              "softmax runs over the last dimension");
   const int64_t N = rows_of(x), C = x.dim(-1);
-  Tensor out = Tensor::empty(x.shape());
-  if (log) kernels::log_softmax_forward(out.mutable_f32(), x.f32(), N, C);
-  else kernels::softmax_forward(out.mutable_f32(), x.f32(), N, C);
+  Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
+  if (log) SLLM_KERNEL(dev, log_softmax_forward, out.mutable_f32(), x.f32(), N, C);
+  else SLLM_KERNEL(dev, softmax_forward, out.mutable_f32(), x.f32(), N, C);
   if (autograd::needs_grad({x})) {
     // Save a detached alias of the output: same storage (so in-place changes are still
     // caught), but no grad_fn, so output -> node -> closure -> output is not a cycle.
     autograd::SavedTensor so(out.detach(), name);
     autograd::record(out, name, {x}, [so, log, N, C](const Tensor& g) {
       const Tensor& Y = so.get();
-      Tensor dx = Tensor::zeros(Y.shape());
-      if (log) kernels::log_softmax_backward(dx.mutable_f32(), g.f32(), Y.f32(), N, C);
-      else kernels::softmax_backward(dx.mutable_f32(), g.f32(), Y.f32(), N, C);
+      Tensor dx = Tensor::zeros(Y.shape(), DType::F32, Y.device());
+      if (log) SLLM_KERNEL(Y.device(), log_softmax_backward, dx.mutable_f32(), g.f32(), Y.f32(), N, C);
+      else SLLM_KERNEL(Y.device(), softmax_backward, dx.mutable_f32(), g.f32(), Y.f32(), N, C);
       return std::vector<Tensor>{dx};
     });
   }
@@ -89,9 +93,10 @@ Tensor softmax(const Tensor& x) { return softmax_like(x, false); }
 Tensor log_softmax(const Tensor& x) { return softmax_like(x, true); }
 
 Tensor dropout(const Tensor& x, float p, bool training, uint64_t seed, uint64_t offset) {
-  check_f32_cpu(x, "dropout");
+  check_f32(x, "dropout", x.device());
   SLLM_CHECK(p >= 0.0f && p < 1.0f, str("dropout: p = ", p, " is outside [0, 1)"), "use a probability like 0.1");
   if (!training || p == 0.0f) return x;
+  detail::check_cpu_only(x.device(), "dropout");
   const int64_t n = x.numel();
   Tensor out = Tensor::empty(x.shape()), mask = Tensor::empty(x.shape(), DType::U8);
   kernels::dropout_forward(out.mutable_f32(), mask.mutable_data<uint8_t>(), x.f32(), n, p, seed, offset);

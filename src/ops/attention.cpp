@@ -7,15 +7,16 @@
 
 namespace sllm::ops {
 
-using detail::check_f32_cpu;
+using detail::check_f32;
 using detail::grad_for;
 using detail::ptr;
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV, int64_t q_offset,
                  float scale) {
-  check_f32_cpu(q, "attention q");
-  check_f32_cpu(k, "attention k");
-  check_f32_cpu(v, "attention v");
+  const Device dev = q.device();
+  check_f32(q, "attention q", dev);
+  check_f32(k, "attention k", dev);
+  check_f32(v, "attention v", dev);
   check_ndim(q, 3, "attention q (B, T, NH*HD)");
   check_ndim(k, 3, "attention k (B, Tk, NKV*HD)");
   SLLM_CHECK(NH > 0 && NKV > 0 && NH % NKV == 0,
@@ -31,9 +32,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
              str("attention: queries at positions [", q_offset, ", ", q_offset + T, ") need that many keys, have ", Tk),
              "q_offset + T must not exceed the key length");
   if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  Tensor out = Tensor::empty(q.shape()), lse = Tensor::empty({B, NH, T});
-  kernels::attention_forward(out.mutable_f32(), lse.mutable_f32(), q.f32(), k.f32(), v.f32(), B, T, Tk, NH, NKV, HD,
-                             q_offset, scale);
+  Tensor out = Tensor::empty(q.shape(), DType::F32, dev), lse = Tensor::empty({B, NH, T}, DType::F32, dev);
+  SLLM_KERNEL(dev, attention_forward, out.mutable_f32(), lse.mutable_f32(), q.f32(), k.f32(), v.f32(), B, T, Tk, NH, NKV,
+              HD, q_offset, scale);
   if (autograd::needs_grad({q, k, v})) {
     // The output is saved detached (same storage, no grad_fn) so it does not own its own node.
     autograd::SavedTensor sq(q, "attention"), sk(k, "attention"), sv(v, "attention"), so(out.detach(), "attention");
@@ -41,8 +42,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
                      [sq, sk, sv, so, lse, B, T, Tk, NH, NKV, HD, q_offset, scale](const Tensor& g) {
                        const Tensor &Q = sq.get(), &K = sk.get(), &V = sv.get(), &O = so.get();
                        Tensor dq = grad_for(Q), dk = grad_for(K), dv = grad_for(V);
-                       kernels::attention_backward(ptr(dq), ptr(dk), ptr(dv), g.f32(), Q.f32(), K.f32(), V.f32(),
-                                                   O.f32(), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
+                       SLLM_KERNEL(Q.device(), attention_backward, ptr(dq), ptr(dk), ptr(dv), g.f32(), Q.f32(), K.f32(),
+                                   V.f32(), O.f32(), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
                        return std::vector<Tensor>{dq, dk, dv};
                      });
   }
@@ -50,24 +51,27 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
 }
 
 Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, int64_t pos0, bool interleaved) {
-  check_f32_cpu(x, "rope input");
+  const Device dev = x.device();
+  check_f32(x, "rope input", dev);
   check_ndim(x, 3, "rope input (B, T, NH*HD)");
   const int64_t B = x.dim(0), T = x.dim(1), C = x.dim(2);
   SLLM_CHECK(NH > 0 && C % NH == 0 && (C / NH) % 2 == 0,
              str("rope: width ", C, " does not split into ", NH, " heads of even size"), "head_dim must be even for RoPE");
   const int64_t HD = C / NH;
+  check_f32(cos, "rope cos table", dev);
+  check_f32(sin, "rope sin table", dev);
   check_ndim(cos, 2, "rope cos table (T_max, HD/2)");
   check_shape(sin, cos.shape(), "rope sin table");
   SLLM_CHECK(cos.dim(1) == HD / 2, str("rope: table width ", cos.dim(1), " != head_dim/2 = ", HD / 2), "rebuild the table");
   SLLM_CHECK(pos0 >= 0 && pos0 + T <= cos.dim(0),
              str("rope: positions up to ", pos0 + T, " exceed the table's ", cos.dim(0)),
              "the sequence is longer than max_position_embeddings");
-  Tensor out = Tensor::empty(x.shape());
-  kernels::rope_forward(out.mutable_f32(), x.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
+  Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
+  SLLM_KERNEL(dev, rope_forward, out.mutable_f32(), x.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
   if (autograd::needs_grad({x})) {
-    autograd::record(out, "rope", {x}, [cos, sin, B, T, NH, HD, pos0, interleaved](const Tensor& g) {
-      Tensor dx = Tensor::zeros(g.shape());
-      kernels::rope_backward(dx.mutable_f32(), g.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
+    autograd::record(out, "rope", {x}, [cos, sin, B, T, NH, HD, pos0, interleaved, dev](const Tensor& g) {
+      Tensor dx = Tensor::zeros(g.shape(), DType::F32, dev);
+      SLLM_KERNEL(dev, rope_backward, dx.mutable_f32(), g.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
       return std::vector<Tensor>{dx};
     });
   }

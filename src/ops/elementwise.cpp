@@ -5,7 +5,7 @@
 
 namespace sllm::ops {
 
-using detail::check_f32_cpu;
+using detail::check_f32;
 using detail::grad_for;
 using detail::ptr;
 using kernels::BinaryOp;
@@ -36,15 +36,16 @@ void check_broadcast(const Tensor& a, const Tensor& b, const char* op) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
-  check_f32_cpu(a, str(name, " a"));
-  check_f32_cpu(b, str(name, " b"));
+  const Device dev = a.device();
+  check_f32(a, str(name, " a"), dev);
+  check_f32(b, str(name, " b"), dev);
   check_broadcast(a, b, name);
   const int64_t n = a.numel(), nb = b.numel();
-  Tensor out = Tensor::empty(a.shape());
-  if (nb > 0) kernels::binary_forward(op, out.mutable_f32(), a.f32(), b.f32(), n, nb);
+  Tensor out = Tensor::empty(a.shape(), DType::F32, dev);
+  if (nb > 0) SLLM_KERNEL(dev, binary_forward, op, out.mutable_f32(), a.f32(), b.f32(), n, nb);
   if (autograd::needs_grad({a, b})) {
     autograd::SavedTensor sa(a, name), sb(b, name);
-    autograd::record(out, name, {a, b}, [op, sa, sb, n, nb](const Tensor& g) {
+    autograd::record(out, name, {a, b}, [op, sa, sb, n, nb, dev](const Tensor& g) {
       const Tensor& A = sa.get();
       const Tensor& B = sb.get();
       if (op == BinaryOp::Add) {
@@ -58,13 +59,13 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
             db = g.reshape(B.shape());
           } else {
             db = grad_for(B);
-            if (nb > 0) kernels::binary_backward(op, nullptr, ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
+            if (nb > 0) SLLM_KERNEL(dev, binary_backward, op, nullptr, ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
           }
         }
         return std::vector<Tensor>{da, db};
       }
       Tensor da = grad_for(A), db = grad_for(B);
-      if (nb > 0) kernels::binary_backward(op, ptr(da), ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
+      if (nb > 0) SLLM_KERNEL(dev, binary_backward, op, ptr(da), ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
       return std::vector<Tensor>{da, db};
     });
   }
@@ -79,13 +80,14 @@ Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b
 Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
 
 Tensor scale(const Tensor& a, float s) {
-  check_f32_cpu(a, "scale");
-  Tensor out = Tensor::empty(a.shape());
-  kernels::scale_forward(out.mutable_f32(), a.f32(), s, a.numel());
+  const Device dev = a.device();
+  check_f32(a, "scale", dev);
+  Tensor out = Tensor::empty(a.shape(), DType::F32, dev);
+  SLLM_KERNEL(dev, scale_forward, out.mutable_f32(), a.f32(), s, a.numel());
   if (autograd::needs_grad({a})) {
-    autograd::record(out, "scale", {a}, [s](const Tensor& g) {
-      Tensor da = Tensor::empty(g.shape());
-      kernels::scale_forward(da.mutable_f32(), g.f32(), s, g.numel());
+    autograd::record(out, "scale", {a}, [s, dev](const Tensor& g) {
+      Tensor da = Tensor::empty(g.shape(), DType::F32, dev);
+      SLLM_KERNEL(dev, scale_forward, da.mutable_f32(), g.f32(), s, g.numel());
       return std::vector<Tensor>{da};
     });
   }
@@ -94,15 +96,18 @@ Tensor scale(const Tensor& a, float s) {
 
 static Tensor reduce_all(const Tensor& a, bool average) {
   const char* name = average ? "mean" : "sum";
-  check_f32_cpu(a, name);
+  const Device dev = a.device();
+  check_f32(a, name, dev);
   const int64_t n = a.numel();
   SLLM_CHECK(!average || n > 0, "mean of an empty tensor", "mean needs at least one element");
   const float factor = average ? 1.0f / static_cast<float>(n) : 1.0f;
-  Tensor out = Tensor::full({1}, kernels::sum_forward(a.f32(), n) * factor);
+  // The sum comes back to the host (on a GPU that waits for it) and the (1) result goes to
+  // the op's device: the same float arithmetic on both devices.
+  Tensor out = Tensor::full({1}, SLLM_KERNEL(dev, sum_forward, a.f32(), n) * factor).to(dev);
   if (autograd::needs_grad({a})) {
     Shape shape = a.shape();
-    autograd::record(out, name, {a}, [shape, factor](const Tensor& g) {
-      return std::vector<Tensor>{Tensor::full(shape, g.item() * factor)};
+    autograd::record(out, name, {a}, [shape, factor, dev](const Tensor& g) {
+      return std::vector<Tensor>{Tensor::full(shape, g.item() * factor).to(dev)};
     });
   }
   return out;

@@ -6,7 +6,7 @@
 
 namespace sllm::ops {
 
-using detail::check_f32_cpu;
+using detail::check_f32;
 using detail::rows_of;
 
 namespace {
@@ -14,11 +14,13 @@ namespace {
 struct CrossEntropyResult {
   Tensor losses;  // (...) per token, 0 where ignored
   Tensor lse;     // (N)
+  Tensor targets; // (N) the validated targets, a private copy on the logits' device
   int64_t count;  // targets that are not ignore_index
 };
 
 CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
-  check_f32_cpu(logits, "cross_entropy logits");
+  const Device dev = logits.device();
+  check_f32(logits, "cross_entropy logits", dev);
   detail::check_ids(targets, "cross_entropy targets");
   SLLM_CHECK(logits.ndim() >= 1, "cross_entropy: logits need a vocabulary dim", "pass logits (..., V)");
   Shape row_shape(logits.shape().begin(), logits.shape().end() - 1);
@@ -32,30 +34,37 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target
                str("targets must be token ids below the vocabulary size, or ignore_index (", ignore_index, ")"));
     ++count;
   }
-  CrossEntropyResult r{Tensor::empty(row_shape), Tensor::empty({N}), count};
-  kernels::cross_entropy_forward(r.losses.mutable_f32(), r.lse.mutable_f32(), logits.f32(), t, N, V, ignore_index);
+  CrossEntropyResult r{Tensor::empty(row_shape, DType::F32, dev), Tensor::empty({N}, DType::F32, dev),
+                       detail::device_ids(targets, dev), count};
+  SLLM_KERNEL(dev, cross_entropy_forward, r.losses.mutable_f32(), r.lse.mutable_f32(), logits.f32(), r.targets.i32(), N,
+              V, ignore_index);
   return r;
 }
 
 // Records the backward: dlogits = dlosses ⊙ (softmax - onehot), rows scaled per token.
-void record_cross_entropy(Tensor& out, const std::string& op, const Tensor& logits, const Tensor& targets,
-                          const Tensor& lse, int32_t ignore_index, bool mean_reduced, int64_t count) {
+// The per-row loss gradients are assembled on the host (N floats) and uploaded on a GPU.
+void record_cross_entropy(Tensor& out, const std::string& op, const Tensor& logits, const CrossEntropyResult& r,
+                          int32_t ignore_index, bool mean_reduced) {
   autograd::SavedTensor sl(logits, op);
-  Tensor tgt = targets.clone();
-  const int64_t N = rows_of(logits), V = logits.dim(-1);
+  const Tensor tgt = r.targets, lse = r.lse;
+  const int64_t N = rows_of(logits), V = logits.dim(-1), count = r.count;
   autograd::record(out, op, {logits}, [sl, tgt, lse, ignore_index, mean_reduced, count, N, V](const Tensor& g) {
     const Tensor& L = sl.get();
+    const Device dev = L.device();
     Tensor dlosses = Tensor::empty({N});
     float* dl = dlosses.mutable_f32();
     if (mean_reduced) {
       const float each = count > 0 ? g.item() / static_cast<float>(count) : 0.0f;
       for (int64_t i = 0; i < N; ++i) dl[i] = each;
     } else {
-      const float* gp = g.f32();
+      const Tensor g_host = g.to(Device::CPU);
+      const float* gp = g_host.f32();
       for (int64_t i = 0; i < N; ++i) dl[i] = gp[i];
     }
-    Tensor dlogits = Tensor::zeros(L.shape());
-    kernels::cross_entropy_backward(dlogits.mutable_f32(), dl, L.f32(), lse.f32(), tgt.i32(), N, V, ignore_index);
+    const Tensor dlosses_dev = dlosses.to(dev);
+    Tensor dlogits = Tensor::zeros(L.shape(), DType::F32, dev);
+    SLLM_KERNEL(dev, cross_entropy_backward, dlogits.mutable_f32(), dlosses_dev.f32(), L.f32(), lse.f32(), tgt.i32(), N,
+                V, ignore_index);
     return std::vector<Tensor>{dlogits};
   });
 }
@@ -64,17 +73,18 @@ void record_cross_entropy(Tensor& out, const std::string& op, const Tensor& logi
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
   CrossEntropyResult r = cross_entropy_rows(logits, targets, ignore_index);
-  const float total = kernels::sum_forward(r.losses.f32(), r.losses.numel());
-  Tensor out = Tensor::full({1}, r.count > 0 ? total / static_cast<float>(r.count) : 0.0f);
-  if (autograd::needs_grad({logits}))
-    record_cross_entropy(out, "cross_entropy", logits, targets, r.lse, ignore_index, true, r.count);
+  // The total comes back to the host (on a GPU that waits for it); the (1) loss goes to the
+  // logits' device, so both devices do the same float division.
+  const float total = SLLM_KERNEL(logits.device(), sum_forward, r.losses.f32(), r.losses.numel());
+  Tensor out = Tensor::full({1}, r.count > 0 ? total / static_cast<float>(r.count) : 0.0f).to(logits.device());
+  if (autograd::needs_grad({logits})) record_cross_entropy(out, "cross_entropy", logits, r, ignore_index, true);
   return out;
 }
 
 Tensor cross_entropy_per_token(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
   CrossEntropyResult r = cross_entropy_rows(logits, targets, ignore_index);
   if (autograd::needs_grad({logits}))
-    record_cross_entropy(r.losses, "cross_entropy_per_token", logits, targets, r.lse, ignore_index, false, r.count);
+    record_cross_entropy(r.losses, "cross_entropy_per_token", logits, r, ignore_index, false);
   return r.losses;
 }
 

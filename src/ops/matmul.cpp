@@ -10,7 +10,7 @@
 
 namespace sllm::ops {
 
-using detail::check_f32_cpu;
+using detail::check_f32;
 using detail::grad_buffer_for;
 using detail::grad_for;
 using detail::ptr;
@@ -70,20 +70,21 @@ void add_column_sums(float* dbias, const float* g, int64_t rows, int64_t cols) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  check_f32_cpu(a, "matmul a");
-  check_f32_cpu(b, "matmul b");
+  const Device dev = a.device();
+  check_f32(a, "matmul a", dev);
+  check_f32(b, "matmul b", dev);
   const MatmulDims d = matmul_dims(a, b, ta, tb);
   Shape out_shape(a.shape().begin(), a.shape().end() - 2);
   out_shape.push_back(d.M);
   out_shape.push_back(d.N);
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
   const int64_t lda = ta ? d.M : d.K, ldb = tb ? d.K : d.N;
   const int64_t stride_b = d.shared_b ? 0 : d.K * d.N;
-  kernels::sgemm_batched(ta, tb, d.batch, d.M, d.N, d.K, 1.0f, a.f32(), lda, d.M * d.K, b.f32(), ldb, stride_b,
+  SLLM_KERNEL(dev, sgemm_batched, ta, tb, d.batch, d.M, d.N, d.K, 1.0f, a.f32(), lda, d.M * d.K, b.f32(), ldb, stride_b,
                          0.0f, out.mutable_f32(), d.N, d.M * d.N);
   if (autograd::needs_grad({a, b})) {
     autograd::SavedTensor sa(a, "matmul"), sb(b, "matmul");
-    autograd::record(out, "matmul", {a, b}, [sa, sb, d, ta, tb, lda, ldb, stride_b](const Tensor& g) {
+    autograd::record(out, "matmul", {a, b}, [sa, sb, d, ta, tb, lda, ldb, stride_b, dev](const Tensor& g) {
       const Tensor& A = sa.get();
       const Tensor& B = sb.get();
       // Each batch entry's da/db is written whole by one GEMM with beta = 0, except a
@@ -97,14 +98,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
         const float* Gi = g.f32() + i * sc;
         if (da.defined()) {
           float* dAi = da.mutable_f32() + i * sa_;
-          if (!ta) kernels::sgemm(false, !tb, d.M, d.K, d.N, 1.0f, Gi, d.N, Bi, ldb, 0.0f, dAi, lda);
-          else kernels::sgemm(tb, true, d.K, d.M, d.N, 1.0f, Bi, ldb, Gi, d.N, 0.0f, dAi, lda);
+          if (!ta) SLLM_KERNEL(dev, sgemm, false, !tb, d.M, d.K, d.N, 1.0f, Gi, d.N, Bi, ldb, 0.0f, dAi, lda);
+          else SLLM_KERNEL(dev, sgemm, tb, true, d.K, d.M, d.N, 1.0f, Bi, ldb, Gi, d.N, 0.0f, dAi, lda);
         }
         if (db.defined()) {
           float* dBi = db.mutable_f32() + i * stride_b;
           const float beta_b = (d.shared_b && i > 0) ? 1.0f : 0.0f;
-          if (!tb) kernels::sgemm(!ta, false, d.K, d.N, d.M, 1.0f, Ai, lda, Gi, d.N, beta_b, dBi, ldb);
-          else kernels::sgemm(true, ta, d.N, d.K, d.M, 1.0f, Gi, d.N, Ai, lda, beta_b, dBi, ldb);
+          if (!tb) SLLM_KERNEL(dev, sgemm, !ta, false, d.K, d.N, d.M, 1.0f, Ai, lda, Gi, d.N, beta_b, dBi, ldb);
+          else SLLM_KERNEL(dev, sgemm, true, ta, d.N, d.K, d.M, 1.0f, Gi, d.N, Ai, lda, beta_b, dBi, ldb);
         }
       }
       return std::vector<Tensor>{da, db};
@@ -114,8 +115,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_f32_cpu(x, "linear input");
-  check_f32_cpu(weight, "linear weight");
+  const Device dev = x.device();
+  check_f32(x, "linear input", dev);
+  check_f32(weight, "linear weight", dev);
   check_ndim(weight, 2, "linear weight (out, in)");
   const int64_t in = weight.dim(1), out_features = weight.dim(0);
   SLLM_CHECK(x.ndim() >= 1 && x.dim(-1) == in,
@@ -123,37 +125,53 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                  shape_str(weight.shape())),
              "the weight is (out_features, in_features), the nn.Linear layout");
   if (bias.defined()) {
-    check_f32_cpu(bias, "linear bias");
+    check_f32(bias, "linear bias", dev);
     check_shape(bias, {out_features}, "linear bias");
   }
   const int64_t N = detail::rows_of(x);
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
   float* y = out.mutable_f32();  // (N, out)
-  float beta = 0.0f;
-  if (bias.defined()) {  // start from the bias rows and let GEMM accumulate onto them
-    const float* b = bias.f32();
+  if (dev == Device::CPU) {
+    float beta = 0.0f;
+    if (bias.defined()) {  // start from the bias rows and let GEMM accumulate onto them
+      const float* b = bias.f32();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; ++i) std::memcpy(y + i * out_features, b, size_t(out_features) * sizeof(float));
-    beta = 1.0f;
+      for (int64_t i = 0; i < N; ++i) std::memcpy(y + i * out_features, b, size_t(out_features) * sizeof(float));
+      beta = 1.0f;
+    }
+    kernels::sgemm(false, true, N, out_features, in, 1.0f, x.f32(), in, weight.f32(), in, beta, y, out_features);
+  } else {
+    // GEMM, then the bias broadcast-added in place: y = fl(x·Wᵀ + b) with one rounding of
+    // the sum, the value the CPU's beta = 1 accumulation produces.
+    SLLM_KERNEL(dev, sgemm, false, true, N, out_features, in, 1.0f, x.f32(), in, weight.f32(), in, 0.0f, y,
+                out_features);
+    if (bias.defined() && N * out_features > 0)
+      SLLM_KERNEL(dev, binary_forward, kernels::BinaryOp::Add, y, y, bias.f32(), N * out_features, out_features);
   }
-  kernels::sgemm(false, true, N, out_features, in, 1.0f, x.f32(), in, weight.f32(), in, beta, y, out_features);
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::SavedTensor sx(x, "linear"), sw(weight, "linear");
     Tensor bias_in = bias;
-    autograd::record(out, "linear", {x, weight, bias}, [sx, sw, bias_in, N, in, out_features](const Tensor& g) {
+    autograd::record(out, "linear", {x, weight, bias}, [sx, sw, bias_in, N, in, out_features, dev](const Tensor& g) {
       const Tensor& X = sx.get();
       const Tensor& W = sw.get();
       // dx and dW are written by GEMM with beta = 0, so they need no zeroing first.
       Tensor dx = grad_buffer_for(X), dw = grad_buffer_for(W), db = grad_for(bias_in);
       if (dx.defined())  // dx (N, in) = g (N, out) · W (out, in)
-        kernels::sgemm(false, false, N, in, out_features, 1.0f, g.f32(), out_features, W.f32(), in, 0.0f,
-                       dx.mutable_f32(), in);
+        SLLM_KERNEL(dev, sgemm, false, false, N, in, out_features, 1.0f, g.f32(), out_features, W.f32(), in, 0.0f,
+                    dx.mutable_f32(), in);
       if (dw.defined())  // dW (out, in) = gᵀ · X; skipped entirely for a frozen weight
-        kernels::sgemm(true, false, out_features, in, N, 1.0f, g.f32(), out_features, X.f32(), in, 0.0f,
-                       dw.mutable_f32(), in);
-      if (db.defined()) add_column_sums(db.mutable_f32(), g.f32(), N, out_features);
+        SLLM_KERNEL(dev, sgemm, true, false, out_features, in, N, 1.0f, g.f32(), out_features, X.f32(), in, 0.0f,
+                    dw.mutable_f32(), in);
+      if (db.defined() && dev == Device::CPU) {
+        add_column_sums(db.mutable_f32(), g.f32(), N, out_features);
+      } else if (db.defined() && N * out_features > 0) {
+        // dbias += column sums of g: the bias gradient of a broadcast add, (N, out) onto
+        // (out). Add's derivative reads neither operand's value, but both must be valid.
+        SLLM_KERNEL(dev, binary_backward, kernels::BinaryOp::Add, nullptr, db.mutable_f32(), g.f32(), g.f32(),
+                    bias_in.f32(), N * out_features, out_features);
+      }
       return std::vector<Tensor>{dx, dw, db};
     });
   }

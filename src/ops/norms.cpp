@@ -5,14 +5,15 @@
 
 namespace sllm::ops {
 
-using detail::check_f32_cpu;
+using detail::check_f32;
 using detail::grad_for;
 using detail::ptr;
 using detail::rows_of;
 
 Tensor embedding(const Tensor& ids, const Tensor& table) {
   detail::check_ids(ids, "embedding ids");
-  check_f32_cpu(table, "embedding table");
+  const Device dev = table.device();
+  check_f32(table, "embedding table", dev);
   check_ndim(table, 2, "embedding table (V, C)");
   const int64_t N = ids.numel(), V = table.dim(0), C = table.dim(1);
   const int32_t* id = ids.i32();
@@ -21,13 +22,15 @@ Tensor embedding(const Tensor& ids, const Tensor& table) {
                "the ids must come from a tokenizer whose vocabulary fits the model's vocab_size");
   Shape out_shape = ids.shape();
   out_shape.push_back(C);
-  Tensor out = Tensor::empty(out_shape);
-  kernels::embedding_forward(out.mutable_f32(), id, table.f32(), N, V, C);
-  if (autograd::needs_grad({table})) {
-    Tensor ids_copy = ids.clone();  // ids are small; a copy cannot be changed under us
-    autograd::record(out, "embedding", {table}, [ids_copy, N, V, C](const Tensor& g) {
-      Tensor dtable = Tensor::zeros({V, C});
-      kernels::embedding_backward(dtable.mutable_f32(), g.f32(), ids_copy.i32(), N, V, C);
+  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
+  const bool grad = autograd::needs_grad({table});
+  // ids are small; the kernels read a private copy (uploaded on a GPU) that cannot change under us
+  Tensor ids_copy = dev == Device::CPU && !grad ? ids : detail::device_ids(ids, dev);
+  SLLM_KERNEL(dev, embedding_forward, out.mutable_f32(), ids_copy.i32(), table.f32(), N, V, C);
+  if (grad) {
+    autograd::record(out, "embedding", {table}, [ids_copy, N, V, C, dev](const Tensor& g) {
+      Tensor dtable = Tensor::zeros({V, C}, DType::F32, dev);
+      SLLM_KERNEL(dev, embedding_backward, dtable.mutable_f32(), g.f32(), ids_copy.i32(), N, V, C);
       return std::vector<Tensor>{dtable};
     });
   }
@@ -35,12 +38,12 @@ Tensor embedding(const Tensor& ids, const Tensor& table) {
 }
 
 static void check_norm_params(const Tensor& x, const Tensor& weight, const Tensor& bias, const char* op) {
-  check_f32_cpu(x, str(op, " input"));
-  check_f32_cpu(weight, str(op, " weight"));
+  check_f32(x, str(op, " input"), x.device());
+  check_f32(weight, str(op, " weight"), x.device());
   SLLM_CHECK(x.ndim() >= 1, str(op, ": input must have at least one dim"), "pass (..., C)");
   check_shape(weight, {x.dim(-1)}, str(op, " weight"));
   if (bias.defined()) {
-    check_f32_cpu(bias, str(op, " bias"));
+    check_f32(bias, str(op, " bias"), x.device());
     check_shape(bias, {x.dim(-1)}, str(op, " bias"));
   }
 }
@@ -48,9 +51,11 @@ static void check_norm_params(const Tensor& x, const Tensor& weight, const Tenso
 Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
   check_norm_params(x, weight, bias, "layernorm");
   const int64_t N = rows_of(x), C = x.dim(-1);
-  Tensor out = Tensor::empty(x.shape()), mean = Tensor::empty({N}), rstd = Tensor::empty({N});
-  kernels::layernorm_forward(out.mutable_f32(), mean.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(),
-                             bias.defined() ? bias.f32() : nullptr, N, C, eps);
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(x.shape(), DType::F32, dev), mean = Tensor::empty({N}, DType::F32, dev),
+         rstd = Tensor::empty({N}, DType::F32, dev);
+  SLLM_KERNEL(dev, layernorm_forward, out.mutable_f32(), mean.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(),
+              bias.defined() ? bias.f32() : nullptr, N, C, eps);
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::SavedTensor sx(x, "layernorm"), sw(weight, "layernorm");
     Tensor b = bias;
@@ -58,7 +63,8 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
       const Tensor& X = sx.get();
       const Tensor& W = sw.get();
       Tensor dx = grad_for(X), dw = grad_for(W), db = grad_for(b);
-      kernels::layernorm_backward(ptr(dx), ptr(dw), ptr(db), g.f32(), X.f32(), W.f32(), mean.f32(), rstd.f32(), N, C);
+      SLLM_KERNEL(X.device(), layernorm_backward, ptr(dx), ptr(dw), ptr(db), g.f32(), X.f32(), W.f32(), mean.f32(),
+                  rstd.f32(), N, C);
       return std::vector<Tensor>{dx, dw, db};
     });
   }
@@ -68,15 +74,16 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps) {
   check_norm_params(x, weight, Tensor(), "rmsnorm");
   const int64_t N = rows_of(x), C = x.dim(-1);
-  Tensor out = Tensor::empty(x.shape()), rstd = Tensor::empty({N});
-  kernels::rmsnorm_forward(out.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(), N, C, eps);
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(x.shape(), DType::F32, dev), rstd = Tensor::empty({N}, DType::F32, dev);
+  SLLM_KERNEL(dev, rmsnorm_forward, out.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(), N, C, eps);
   if (autograd::needs_grad({x, weight})) {
     autograd::SavedTensor sx(x, "rmsnorm"), sw(weight, "rmsnorm");
     autograd::record(out, "rmsnorm", {x, weight}, [sx, sw, rstd, N, C](const Tensor& g) {
       const Tensor& X = sx.get();
       const Tensor& W = sw.get();
       Tensor dx = grad_for(X), dw = grad_for(W);
-      kernels::rmsnorm_backward(ptr(dx), ptr(dw), g.f32(), X.f32(), W.f32(), rstd.f32(), N, C);
+      SLLM_KERNEL(X.device(), rmsnorm_backward, ptr(dx), ptr(dw), g.f32(), X.f32(), W.f32(), rstd.f32(), N, C);
       return std::vector<Tensor>{dx, dw};
     });
   }

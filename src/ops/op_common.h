@@ -1,39 +1,77 @@
-// Shared plumbing of the op files: input checks and gradient buffers.
+// Shared plumbing of the op files: device dispatch, input checks and gradient buffers.
 #pragma once
 #include <initializer_list>
 #include <string>
 
 #include "autograd/autograd.h"
+#include "kernels/kernels.h"
+#if SLLM_HAVE_CUDA
+#include "kernels/cuda_kernels.h"
+#endif
 #include "core/error.h"
 #include "tensor/tensor.h"
 
 namespace sllm::ops::detail {
 
-// Every float input of an op must be a defined f32 tensor on the CPU (the CUDA backend
-// adds its own dispatch in front of these checks).
-inline void check_f32_cpu(const Tensor& t, const std::string& what) {
+// The kernel entry for `device`: kernels::fn on the CPU, kernels::cuda::fn (same name,
+// signature and contract, on device pointers) on a GPU. An expression, so it also carries
+// sum_forward's return value. Without the CUDA backend only the CPU call is compiled.
+#if SLLM_HAVE_CUDA
+#define SLLM_KERNEL(device, fn, ...) \
+  ((device) == ::sllm::Device::CUDA ? ::sllm::kernels::cuda::fn(__VA_ARGS__) : ::sllm::kernels::fn(__VA_ARGS__))
+#else
+#define SLLM_KERNEL(device, fn, ...) ::sllm::kernels::fn(__VA_ARGS__)
+#endif
+
+// Every float input of an op must be a defined f32 tensor, and all of them on one device:
+// `device`, the device of the op's first input (pass t.device() for that one). CUDA is
+// accepted only when the backend is built in.
+inline void check_f32(const Tensor& t, const std::string& what, Device device) {
   check_dtype(t, DType::F32, what);
-  SLLM_CHECK(t.device() == Device::CPU, str(what, ": tensor is on ", device_name(t.device()), ", this op runs on the CPU"),
-             "move it with .to(Device::CPU) or run the model with --device cuda");
+#if SLLM_HAVE_CUDA
+  const bool supported = t.device() == Device::CPU || t.device() == Device::CUDA;
+#else
+  const bool supported = t.device() == Device::CPU;
+#endif
+  SLLM_CHECK(supported, str(what, ": tensor is on ", device_name(t.device()), ", which this build cannot run"),
+             "move it with .to(Device::CPU), or build with CUDA (cmake -DSLLM_CUDA=ON) to run on a GPU");
+  SLLM_CHECK(t.device() == device,
+             str(what, ": tensor is on ", device_name(t.device()), " but the op's other inputs are on ", device_name(device)),
+             "move every input of an op to one device (.to(Device::CUDA) or .to(Device::CPU)); model.to(device) moves all parameters");
 }
 
+// Ops that index by ids validate them on the host, so ids stay on the CPU whatever the
+// device of the floats; device_ids() uploads the validated copy the kernels read.
 inline void check_ids(const Tensor& ids, const std::string& what) {
   check_dtype(ids, DType::I32, what);
-  SLLM_CHECK(ids.device() == Device::CPU, str(what, ": ids must be on the CPU"), "move them with .to(Device::CPU)");
+  SLLM_CHECK(ids.device() == Device::CPU, str(what, ": ids must be on the CPU"),
+             "keep token ids on the host (ops validate them there and upload them themselves)");
+}
+
+// A private copy of host ids on `device` (a copy: the caller may change its ids afterwards).
+inline Tensor device_ids(const Tensor& ids, Device device) {
+  return device == Device::CPU ? ids.clone() : ids.to(device);
+}
+
+// For the few ops that have no CUDA kernel yet: a clear error instead of a host loop
+// dereferencing device pointers.
+inline void check_cpu_only(Device device, const std::string& op) {
+  SLLM_CHECK(device == Device::CPU, str(op, ": no CUDA implementation yet"),
+             "run this op on the CPU (.to(Device::CPU)); the Transformer's training path does not use it");
 }
 
 // A zeroed gradient buffer for `input` when it requires grad, else an undefined tensor.
 // Backward kernels accumulate into it, and get nullptr (skip the work) when undefined.
 inline Tensor grad_for(const Tensor& input) {
   if (!input.defined() || !input.requires_grad()) return Tensor();
-  return Tensor::zeros(input.shape());
+  return Tensor::zeros(input.shape(), DType::F32, input.device());
 }
 
 // Like grad_for but uninitialized, for a backward that writes every element itself
 // (GEMM with beta = 0, a copy) instead of accumulating into it.
 inline Tensor grad_buffer_for(const Tensor& input) {
   if (!input.defined() || !input.requires_grad()) return Tensor();
-  return Tensor::empty(input.shape());
+  return Tensor::empty(input.shape(), DType::F32, input.device());
 }
 
 inline float* ptr(Tensor& t) { return t.defined() ? t.mutable_f32() : nullptr; }

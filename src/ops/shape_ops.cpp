@@ -8,7 +8,7 @@
 
 namespace sllm::ops {
 
-using detail::check_f32_cpu;
+using detail::check_f32;
 
 namespace {
 
@@ -26,6 +26,18 @@ constexpr int64_t kParallelCopyMin = 1 << 16;
 
 int64_t outer_of(const Shape& s, int64_t d) { return shape_numel(Shape(s.begin(), s.begin() + d)); }
 int64_t inner_of(const Shape& s, int64_t d) { return shape_numel(Shape(s.begin() + d + 1, s.end())); }
+
+// `rows` runs of `width` floats on the GPU, run i from src + i * src_stride to
+// dst + i * dst_stride: one strided copy (the device twin of the memcpy loops below).
+// Unreachable without the CUDA backend: check_f32 rejects device tensors there.
+void copy_runs_cuda(float* dst, int64_t dst_stride, const float* src, int64_t src_stride, int64_t width, int64_t rows) {
+#if SLLM_HAVE_CUDA
+  constexpr size_t f = sizeof(float);
+  kernels::cuda::copy_d2d_2d(dst, size_t(dst_stride) * f, src, size_t(src_stride) * f, size_t(width) * f, size_t(rows));
+#else
+  SLLM_ASSERT(!"copy_runs_cuda without the CUDA backend");
+#endif
+}
 
 // Swaps dims d0 and d1 of `src` (shape `shape`) into `dst`. Used by transpose forward and,
 // with the swapped shape, by its backward (a transpose is its own inverse).
@@ -64,7 +76,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
-  check_f32_cpu(x, "transpose");
+  check_f32(x, "transpose", x.device());
+  detail::check_cpu_only(x.device(), "transpose");
   const int64_t d0 = normalize_dim(x, dim0, "transpose"), d1 = normalize_dim(x, dim1, "transpose");
   Shape out_shape = x.shape();
   std::swap(out_shape[d0], out_shape[d1]);
@@ -84,7 +97,8 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   SLLM_CHECK(!xs.empty(), "concat: no tensors given", "pass at least one tensor");
-  for (const auto& x : xs) check_f32_cpu(x, "concat input");
+  const Device dev = xs[0].device();
+  for (const auto& x : xs) check_f32(x, "concat input", dev);
   const int64_t d = normalize_dim(xs[0], dim, "concat");
   Shape out_shape = xs[0].shape();
   out_shape[d] = 0;
@@ -97,7 +111,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     out_shape[d] += x.dim(d);
   }
   const int64_t outer = outer_of(out_shape, d), inner = inner_of(out_shape, d), total = out_shape[d];
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
   float* y = out.mutable_f32();
   std::vector<int64_t> starts;
   int64_t at = 0;
@@ -105,6 +119,11 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     starts.push_back(at);
     const int64_t len = x.dim(d);
     const float* src = x.f32();
+    if (dev == Device::CUDA) {
+      copy_runs_cuda(y + at * inner, total * inner, src, len * inner, len * inner, outer);
+      at += len;
+      continue;
+    }
     for (int64_t o = 0; o < outer; ++o)
       std::memcpy(y + (o * total + at) * inner, src + o * len * inner, static_cast<size_t>(len * inner) * sizeof(float));
     at += len;
@@ -116,7 +135,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
       shapes.push_back(x.shape());
       wants.push_back(x.requires_grad());
     }
-    autograd::record(out, "concat", xs, [shapes, wants, starts, d, outer, inner, total](const Tensor& g) {
+    autograd::record(out, "concat", xs, [shapes, wants, starts, d, outer, inner, total, dev](const Tensor& g) {
       std::vector<Tensor> grads;
       for (size_t i = 0; i < shapes.size(); ++i) {
         if (!wants[i]) {
@@ -124,7 +143,12 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
           continue;
         }
         const int64_t len = shapes[i][d];
-        Tensor dx = Tensor::empty(shapes[i]);
+        Tensor dx = Tensor::empty(shapes[i], DType::F32, dev);
+        if (dev == Device::CUDA) {
+          copy_runs_cuda(dx.mutable_f32(), len * inner, g.f32() + starts[i] * inner, total * inner, len * inner, outer);
+          grads.push_back(dx);
+          continue;
+        }
         for (int64_t o = 0; o < outer; ++o)
           std::memcpy(dx.mutable_f32() + o * len * inner, g.f32() + (o * total + starts[i]) * inner,
                       static_cast<size_t>(len * inner) * sizeof(float));
@@ -137,7 +161,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
-  check_f32_cpu(x, "slice");
+  const Device dev = x.device();
+  check_f32(x, "slice", dev);
   const int64_t d = normalize_dim(x, dim, "slice");
   const int64_t size = x.dim(d);
   SLLM_CHECK(0 <= start && start <= end && end <= size,
@@ -146,15 +171,24 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   Shape out_shape = x.shape();
   out_shape[d] = end - start;
   const int64_t outer = outer_of(x.shape(), d), inner = inner_of(x.shape(), d), len = end - start;
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
   float* y = out.mutable_f32();
   const float* xp = x.f32();
+  if (dev == Device::CUDA) {
+    copy_runs_cuda(y, len * inner, xp + start * inner, size * inner, len * inner, outer);
+  } else {
 #pragma omp parallel for schedule(static) if (outer * size * inner >= kParallelCopyMin)
-  for (int64_t o = 0; o < outer; ++o)
-    std::memcpy(y + o * len * inner, xp + (o * size + start) * inner, static_cast<size_t>(len * inner) * sizeof(float));
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(y + o * len * inner, xp + (o * size + start) * inner, static_cast<size_t>(len * inner) * sizeof(float));
+  }
   if (autograd::needs_grad({x})) {
     Shape in_shape = x.shape();
-    autograd::record(out, "slice", {x}, [in_shape, outer, inner, size, start, len](const Tensor& g) {
+    autograd::record(out, "slice", {x}, [in_shape, outer, inner, size, start, len, dev](const Tensor& g) {
+      if (dev == Device::CUDA) {  // zeros, then the slice's gradient into its window
+        Tensor dx = Tensor::zeros(in_shape, DType::F32, dev);
+        copy_runs_cuda(dx.mutable_f32() + start * inner, size * inner, g.f32(), len * inner, len * inner, outer);
+        return std::vector<Tensor>{dx};
+      }
       // Each element of dx is written once: the slice's gradient inside [start, start+len),
       // zeros on either side (no zero fill of the whole buffer first).
       Tensor dx = Tensor::empty(in_shape);
@@ -175,7 +209,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
 }
 
 Tensor index_select(const Tensor& x, const Tensor& ids) {
-  check_f32_cpu(x, "index_select");
+  check_f32(x, "index_select", x.device());
+  detail::check_cpu_only(x.device(), "index_select");
   detail::check_ids(ids, "index_select ids");
   check_ndim(ids, 1, "index_select ids (M)");
   SLLM_CHECK(x.ndim() >= 1, "index_select: input must have a row dim", "pass (N, ...)");
@@ -203,7 +238,8 @@ Tensor index_select(const Tensor& x, const Tensor& ids) {
 }
 
 Tensor gather(const Tensor& x, const Tensor& ids) {
-  check_f32_cpu(x, "gather");
+  check_f32(x, "gather", x.device());
+  detail::check_cpu_only(x.device(), "gather");
   check_ndim(x, 2, "gather input (N, C)");
   detail::check_ids(ids, "gather ids");
   const int64_t N = x.dim(0), C = x.dim(1);
