@@ -5,6 +5,9 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
+#if SLLM_HAVE_CUDA
+#include "kernels/cuda_kernels.h"
+#endif
 
 namespace sllm::optim {
 
@@ -17,8 +20,8 @@ AdamW::AdamW(std::vector<ParamRef> params, AdamWConfig cfg) : params_(std::move(
   SLLM_CHECK(cfg_.weight_decay >= 0 && std::isfinite(cfg_.weight_decay),
              str("AdamW: weight_decay must be >= 0, got ", cfg_.weight_decay), "e.g. 0.1 (0 disables it)");
   for (const auto& p : params_) {
-    exp_avg_.push_back(Tensor::zeros(p.param.shape()));
-    exp_avg_sq_.push_back(Tensor::zeros(p.param.shape()));
+    exp_avg_.push_back(Tensor::zeros(p.param.shape(), DType::F32, p.param.device()));  // the moments live with the param
+    exp_avg_sq_.push_back(Tensor::zeros(p.param.shape(), DType::F32, p.param.device()));
   }
 }
 
@@ -30,10 +33,18 @@ void AdamW::step(float lr) {
     ParamRef& p = params_[i];
     if (!has_grad(p)) continue;
     const Tensor grad = p.param.grad();
-    SLLM_ASSERT(grad.shape() == p.param.shape() && grad.dtype() == DType::F32 && grad.device() == Device::CPU);
+    SLLM_ASSERT(grad.shape() == p.param.shape() && grad.dtype() == DType::F32 && grad.device() == p.param.device());
+    const float decay = p.decay ? cfg_.weight_decay : 0.0f;
+#if SLLM_HAVE_CUDA
+    if (p.param.device() == Device::CUDA) {  // the same fused update on device pointers
+      kernels::cuda::adamw_update(p.param.mutable_f32(), grad.f32(), exp_avg_[i].mutable_f32(),
+                                  exp_avg_sq_[i].mutable_f32(), p.param.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
+                                  decay, step_);
+      continue;
+    }
+#endif
     kernels::adamw_update(p.param.mutable_f32(), grad.f32(), exp_avg_[i].mutable_f32(), exp_avg_sq_[i].mutable_f32(),
-                          p.param.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, p.decay ? cfg_.weight_decay : 0.0f,
-                          step_);
+                          p.param.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay, step_);
   }
 }
 

@@ -28,9 +28,13 @@ void check_params(const std::vector<ParamRef>& params, const std::string& who) {
     SLLM_CHECK(p.param.dtype() == DType::F32,
                str(who, ": parameter '", p.name, "' is ", dtype_name(p.param.dtype()), ", expected f32"),
                "trainable parameters are f32; keep quantized or half-precision weights frozen and out of the list");
-    SLLM_CHECK(p.param.device() == Device::CPU,
-               str(who, ": parameter '", p.name, "' is on ", device_name(p.param.device())),
-               "this optimizer updates host (CPU) tensors");
+#if SLLM_HAVE_CUDA
+    const bool supported = p.param.device() == Device::CPU || p.param.device() == Device::CUDA;
+#else
+    const bool supported = p.param.device() == Device::CPU;
+#endif
+    SLLM_CHECK(supported, str(who, ": parameter '", p.name, "' is on ", device_name(p.param.device())),
+               "this build updates host (CPU) tensors only; build with CUDA (cmake -DSLLM_CUDA=ON) for GPU parameters");
     SLLM_CHECK(tensors.insert(p.param.impl_ptr().get()).second,
                str(who, ": parameter '", p.name, "' is the same tensor as an earlier entry"),
                "tied weights (e.g. lm_head tied to wte) must be listed once, or they are updated twice per step");
