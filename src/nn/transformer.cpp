@@ -87,6 +87,8 @@ static bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 void Transformer::init(uint64_t seed) {
+  SLLM_CHECK(device_ == Device::CPU, "Transformer::init on a model already moved to a GPU",
+             "initialize (or load weights) on the CPU, then call model.to(device)");
   Rng rng(seed);
   const float std_base = 0.02f;
   const float std_resid = std_base / std::sqrt(2.0f * static_cast<float>(config_.n_layer));
@@ -109,13 +111,28 @@ void Transformer::init(uint64_t seed) {
   }
 }
 
+void Transformer::to(Device device) {
+  if (device == device_) return;
+  for (Parameter& p : params_) {
+    const bool trainable = p.value.requires_grad();
+    Tensor moved = p.value.detach().to(device);
+    moved.set_name(p.name).set_requires_grad(trainable);
+    p.value = moved;
+  }
+  if (rope_cos_.defined()) {
+    rope_cos_ = rope_cos_.to(device);
+    rope_sin_ = rope_sin_.to(device);
+  }
+  device_ = device;
+}
+
 KVCache Transformer::make_cache(int64_t batch) const {
   KVCache cache;
   cache.batch = batch;
   const int64_t kvC = config_.n_kv_head * config_.head_dim();
   for (int64_t l = 0; l < config_.n_layer; ++l) {
-    cache.k.push_back(Tensor::zeros({batch, config_.n_ctx, kvC}));
-    cache.v.push_back(Tensor::zeros({batch, config_.n_ctx, kvC}));
+    cache.k.push_back(Tensor::zeros({batch, config_.n_ctx, kvC}, DType::F32, device_));
+    cache.v.push_back(Tensor::zeros({batch, config_.n_ctx, kvC}, DType::F32, device_));
   }
   return cache;
 }
@@ -123,6 +140,8 @@ KVCache Transformer::make_cache(int64_t batch) const {
 // Appends new keys/values (B, T, kvC) at positions [pos0, pos0+T) of the layer's cache and
 // returns all cached ones (B, pos0+T, kvC). Generation runs under NoGradGuard.
 static Tensor cache_append(Tensor& cache, const Tensor& fresh, int64_t pos0) {
+  SLLM_CHECK(cache.device() == Device::CPU, "KV-cache decoding on a GPU is not implemented yet",
+             "generate with --device cpu (training and scoring run on the GPU)");
   const int64_t B = fresh.dim(0), T = fresh.dim(1), W = fresh.dim(2), Tmax = cache.dim(1);
   float* dst = cache.mutable_f32();
   for (int64_t b = 0; b < B; ++b)

@@ -48,6 +48,13 @@ class Transformer {
   // Every parameter's requires_grad (trainable) flag.
   void set_trainable(bool on);
 
+  // Moves every parameter (names and requires_grad kept; gradients dropped) and the RoPE
+  // tables to `device`; forward then runs there (ids stay on the host: the embedding op
+  // validates and uploads them). Device::CUDA needs ops::init_device(Device::CUDA) first.
+  // Optimizers hold the parameter tensors: build them after moving the model.
+  void to(Device device);
+  Device device() const { return device_; }
+
  private:
   struct Layer;
   Tensor block(int64_t l, const Tensor& x, KVCache* cache, int64_t pos0);
@@ -60,6 +67,7 @@ class Transformer {
   std::vector<Parameter> params_;
   std::string layer_prefix_;  // "transformer.h." or "model.layers."
   Tensor rope_cos_, rope_sin_;  // (n_ctx, HD/2), Llama only
+  Device device_ = Device::CPU;
 };
 
 }  // namespace sllm::nn
