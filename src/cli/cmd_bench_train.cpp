@@ -5,6 +5,15 @@
 // before the clock starts. Two untimed warm-up steps, then N timed steps; the figures are
 // medians over the timed steps (tokens/s = B * T / median step time).
 //
+// With --device cuda the model, its gradients and the optimizer state live on the GPU (fp32,
+// TF32 off); the clock is read after synchronizing with the GPU, and the JSON adds "mfu":
+// model FLOPs utilization = 6 * params * tokens/s / peak (the 6N FLOPs per token of a
+// forward + backward, Kaplan et al. 2020, "Scaling Laws for Neural Language Models",
+// section 2.1; attention's FLOPs not counted), with peak = 989e12, the dense BF16 tensor
+// core peak of an H100 SXM (NVIDIA H100 datasheet; the H200 has the same compute). This
+// path is fp32 SIMT + fp32 cuBLAS, so its MFU against the bf16 peak is necessarily low
+// (the fp32 non-tensor peak is 67e12): the number is the baseline for mixed precision.
+//
 // tools/bench_vs_pytorch.py runs this next to the same model in PyTorch.
 #include <omp.h>
 
@@ -23,6 +32,7 @@
 #include "core/rng.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
+#include "ops/device.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
 
@@ -50,6 +60,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
              {"--batch", FlagSpec::Value, "sequences per step (default 8; 4 for gpt2-124m)"},
              {"--seq", FlagSpec::Value, "tokens per sequence (default 256, or the model's context if shorter)"},
              {"--threads", FlagSpec::Value, "OpenMP threads (default: all cores)"},
+             {"--device", FlagSpec::Value, "cpu or cuda (default cpu)"},
              {"--json", FlagSpec::Switch, "print one JSON line"}});
   const std::string config_name = args.get("--config", "small");
   const bool big = config_name == "gpt2-124m";
@@ -64,11 +75,14 @@ int run_bench_train(const std::vector<std::string>& argv) {
   SLLM_CHECK(threads >= 1 && threads <= 4096, str("sllm bench train: --threads must be in [1, 4096], got ", threads),
              "e.g. --threads 2");
   omp_set_num_threads(static_cast<int>(threads));
+  const Device device = ops::parse_device(args.get("--device", "cpu"));
+  ops::init_device(device);
 
   SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
              "lower --seq");
   nn::Transformer model(cfg);
   model.init(0);
+  model.to(device);
   std::vector<optim::ParamRef> refs;
   for (auto& p : model.parameters()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
   optim::AdamW opt(refs, optim::AdamWConfig{});
@@ -100,6 +114,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
     optim::clip_grad_norm(refs, grad_clip);
     opt.step(lr);
     opt.zero_grad();
+    ops::synchronize(device);
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = process_cpu_ms() - c0;
     const double l = loss.item();
@@ -113,20 +128,26 @@ int run_bench_train(const std::vector<std::string>& argv) {
   const double median_ms = median(ms), median_cpu_ms = median(cpu_ms);
   std::sort(ms.begin(), ms.end());
   const double tokens_per_s = static_cast<double>(B * T) / (median_ms / 1000.0);
+  constexpr double kPeakBf16DenseFlops = 989e12;  // H100/H200 SXM, see the top of this file
+  const double mfu = 6.0 * static_cast<double>(cfg.num_parameters()) * tokens_per_s / kPeakBf16DenseFlops;
+  const std::string mfu_json = device == Device::CUDA ? str(",\"mfu\":", mfu) : std::string();
 
   if (args.has("--json")) {
     std::printf(
         "{\"config\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"ms_per_step\":%.2f,\"tokens_per_s\":%.1f,\"threads\":%lld,"
-        "\"steps\":%lld,\"params\":%lld,\"min_ms\":%.2f,\"max_ms\":%.2f,\"cpu_ms_per_step\":%.2f,\"first_loss\":%.6f,\"last_loss\":%.6f}\n",
+        "\"steps\":%lld,\"params\":%lld,\"min_ms\":%.2f,\"max_ms\":%.2f,\"cpu_ms_per_step\":%.2f,\"first_loss\":%.6f,\"last_loss\":%.6f,"
+        "\"device\":\"%s\"%s}\n",
         config_name.c_str(), static_cast<long long>(B), static_cast<long long>(T), median_ms, tokens_per_s,
         static_cast<long long>(threads), static_cast<long long>(steps), static_cast<long long>(cfg.num_parameters()),
-        ms.front(), ms.back(), median_cpu_ms, first_loss, last_loss);
+        ms.front(), ms.back(), median_cpu_ms, first_loss, last_loss, device_name(device), mfu_json.c_str());
   } else {
     std::printf("bench train: %s (%lld params), batch %lld x seq %lld, %lld threads, %lld timed steps\n",
                 config_name.c_str(), static_cast<long long>(cfg.num_parameters()), static_cast<long long>(B),
                 static_cast<long long>(T), static_cast<long long>(threads), static_cast<long long>(steps));
     std::printf("  %.1f ms/step (median; min %.1f, max %.1f; CPU %.1f ms)  %.0f tokens/s  loss %.4f -> %.4f\n",
                 median_ms, ms.front(), ms.back(), median_cpu_ms, tokens_per_s, first_loss, last_loss);
+    if (device == Device::CUDA) std::printf("  on %s: MFU %.2f%% of the 989 TFLOPS bf16 dense peak (fp32 path)\n",
+                                            device_name(device), 100.0 * mfu);
   }
   return 0;
 }

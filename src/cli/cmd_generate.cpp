@@ -9,6 +9,7 @@
 #include "core/args.h"
 #include "core/error.h"
 #include "infer/text_session.h"
+#include "ops/device.h"
 
 namespace sllm::cli {
 namespace {
@@ -22,7 +23,8 @@ int run_generate(const std::vector<std::string>& argv) {
              {"--top-k", FlagSpec::Value, "sample among the K most likely tokens, 0 = all [0]"},
              {"--top-p", FlagSpec::Value, "nucleus sampling: smallest set holding this probability, in (0, 1] [1.0]"},
              {"--seed", FlagSpec::Value, "seed of the sampler [0]"},
-             {"--threads", FlagSpec::Value, "CPU threads [all cores]"}});
+             {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
+             {"--device", FlagSpec::Value, "cpu or cuda: where the model runs (logits come back to the host) [cpu]"}});
   const std::string model_or_run = args.required("--model");
   const std::string prompt = args.required("--prompt");
   const int64_t max_new = args.get_int("--max-new-tokens", 200);
@@ -39,7 +41,10 @@ int run_generate(const std::vector<std::string>& argv) {
   SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 
+  const Device device = ops::parse_device(args.get("--device", "cpu"));
+  ops::init_device(device);  // a missing GPU is reported before the model loads
   infer::InferenceModel m = infer::load_inference_model(model_or_run, /*with_tokenizer=*/true);
+  m.model->to(device);
   const std::vector<int32_t> prompt_ids = infer::encode_prompt(m, prompt);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);

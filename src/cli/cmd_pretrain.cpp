@@ -30,6 +30,7 @@ int run_pretrain(const std::vector<std::string>& argv) {
              {"--save-every", FlagSpec::Value, "checkpoint every K steps, 0 = only at the end [0]"},
              {"--stop-at", FlagSpec::Value, "stop after step K as if interrupted [0 = off]"},
              {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
+             {"--device", FlagSpec::Value, "cpu or cuda: where the model trains [cpu]"},
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   train::PretrainOptions o;
@@ -52,6 +53,7 @@ int run_pretrain(const std::vector<std::string>& argv) {
   o.stop_at = args.get_int("--stop-at", o.stop_at);
   o.resume = args.has("--resume");
   o.quiet = args.has("--quiet");
+  o.device = args.get("--device", o.device);
   const int64_t threads = args.get_int("--threads", 0);
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   const train::PretrainResult r = train::pretrain(o);

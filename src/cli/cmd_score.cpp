@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "infer/generate.h"
 #include "infer/text_session.h"
+#include "ops/device.h"
 
 namespace sllm::cli {
 namespace {
@@ -21,14 +22,18 @@ int run_score(const std::vector<std::string>& argv) {
             {{"--model", FlagSpec::Value, "model directory or run directory (required)"},
              {"--ids", FlagSpec::List, "token ids, comma-separated (e.g. 15496,995,0)"},
              {"--text", FlagSpec::Value, "text, encoded with the model directory's tokenizer.json"},
-             {"--threads", FlagSpec::Value, "CPU threads [all cores]"}});
+             {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
+             {"--device", FlagSpec::Value, "cpu or cuda: where the model runs (logits come back to the host) [cpu]"}});
   const std::string model_or_run = args.required("--model");
   SLLM_CHECK(args.has("--ids") != args.has("--text"), "sllm score: give exactly one of --ids and --text", args.usage());
   const int64_t threads = args.get_int("--threads", 0);
   SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 
+  const Device device = ops::parse_device(args.get("--device", "cpu"));
+  ops::init_device(device);  // a missing GPU is reported before the model loads
   infer::InferenceModel m = infer::load_inference_model(model_or_run, /*with_tokenizer=*/args.has("--text"));
+  m.model->to(device);
   const std::vector<int32_t> ids = args.has("--ids") ? infer::parse_token_ids(args.get_list("--ids"), m.model->config().vocab_size)
                                                      : m.tokenizer->encode(args.get("--text", ""), /*allow_special=*/true);
   const std::vector<float> logprobs = infer::score_logprobs(*m.model, ids);

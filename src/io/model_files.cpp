@@ -106,19 +106,22 @@ std::unique_ptr<nn::Transformer> load_model(const std::string& dir) {
 void save_weights(const nn::Transformer& model, const std::string& path) {
   SafetensorsWriter writer;
   std::vector<std::vector<float>> transposed;  // Conv1D copies kept alive until write
+  std::vector<Tensor> host;                     // host copies of GPU parameters, likewise
   transposed.reserve(model.parameters().size());
+  host.reserve(model.parameters().size());
   for (const auto& prm : model.parameters()) {
-    const Shape& s = prm.value.shape();
+    const Tensor& value = host.emplace_back(prm.value.to(Device::CPU));  // no copy on the CPU
+    const Shape& s = value.shape();
     if (prm.conv1d) {
       const int64_t rows = s[0], cols = s[1];  // (out, in) → file [in, out]
       std::vector<float> t(static_cast<size_t>(rows * cols));
-      const float* w = prm.value.f32();
+      const float* w = value.f32();
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) t[static_cast<size_t>(c * rows + r)] = w[r * cols + c];
       transposed.push_back(std::move(t));
       writer.add(prm.name, "F32", {cols, rows}, transposed.back().data(), transposed.back().size() * 4);
     } else {
-      writer.add(prm.name, "F32", std::vector<int64_t>(s.begin(), s.end()), prm.value.f32(), prm.value.nbytes());
+      writer.add(prm.name, "F32", std::vector<int64_t>(s.begin(), s.end()), value.f32(), value.nbytes());
     }
   }
   writer.set_metadata("format", "pt");  // what transformers expects in safetensors metadata

@@ -7,6 +7,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
+#if SLLM_HAVE_CUDA
+#include "kernels/cuda_kernels.h"
+#endif
 #include "ops/ops.h"
 
 namespace sllm::nn {
@@ -140,10 +143,16 @@ KVCache Transformer::make_cache(int64_t batch) const {
 // Appends new keys/values (B, T, kvC) at positions [pos0, pos0+T) of the layer's cache and
 // returns all cached ones (B, pos0+T, kvC). Generation runs under NoGradGuard.
 static Tensor cache_append(Tensor& cache, const Tensor& fresh, int64_t pos0) {
-  SLLM_CHECK(cache.device() == Device::CPU, "KV-cache decoding on a GPU is not implemented yet",
-             "generate with --device cpu (training and scoring run on the GPU)");
   const int64_t B = fresh.dim(0), T = fresh.dim(1), W = fresh.dim(2), Tmax = cache.dim(1);
   float* dst = cache.mutable_f32();
+#if SLLM_HAVE_CUDA
+  if (cache.device() == Device::CUDA) {  // the same B runs of T*W floats, one strided device copy
+    constexpr size_t f = sizeof(float);
+    kernels::cuda::copy_d2d_2d(dst + pos0 * W, size_t(Tmax * W) * f, fresh.f32(), size_t(T * W) * f, size_t(T * W) * f,
+                               size_t(B));
+    return ops::slice(cache, 1, 0, pos0 + T);
+  }
+#endif
   for (int64_t b = 0; b < B; ++b)
     std::memcpy(dst + (b * Tmax + pos0) * W, fresh.f32() + b * T * W, static_cast<size_t>(T * W) * sizeof(float));
   return ops::slice(cache, 1, 0, pos0 + T);

@@ -40,4 +40,16 @@ void init_device(Device device) {
 #endif
 }
 
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  SLLM_CHECK(name == "cuda", str("unknown device '", name, "'"), "use --device cpu or --device cuda");
+  return Device::CUDA;
+}
+
+void synchronize(Device device) {
+#if SLLM_HAVE_CUDA
+  if (device == Device::CUDA) kernels::cuda::synchronize();
+#endif
+}
+
 }  // namespace sllm::ops

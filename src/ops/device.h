@@ -1,5 +1,7 @@
 // Device setup of the ops layer: what must happen once before tensors can live on a GPU.
 #pragma once
+#include <string>
+
 #include "tensor/storage.h"
 
 namespace sllm::ops {
@@ -12,5 +14,12 @@ bool cuda_available();
 // accumulation of autograd. A sllm::Error with a hint when the build has no CUDA backend
 // or no GPU is visible.
 void init_device(Device device);
+
+// "cpu" or "cuda" (a --device flag's value) as a Device; a sllm::Error with a hint otherwise.
+Device parse_device(const std::string& name);
+
+// Waits until all work queued on `device` has finished (GPU kernels return before they
+// run); nothing to do for the CPU. For timing: call before reading the clock.
+void synchronize(Device device);
 
 }  // namespace sllm::ops

@@ -22,6 +22,7 @@
 #include "io/model_files.h"
 #include "io/safetensors.h"
 #include "nn/transformer.h"
+#include "ops/device.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
 #include "tokenizer/tokenizer.h"
@@ -83,9 +84,11 @@ void save_checkpoint(const PretrainOptions& o, const nn::Transformer& model, con
   io::save_weights(model, (tmp / "model.safetensors").string());
   if (tok) tok->save(tmp.string());
   io::SafetensorsWriter writer;
-  const auto state = opt.state_tensors();
-  for (const auto& [key, t] : state)
+  std::vector<std::pair<std::string, Tensor>> state = opt.state_tensors();
+  for (auto& [key, t] : state) {
+    t = t.to(Device::CPU);  // GPU moments are copied to the host (kept alive until write)
     writer.add(key, "F32", std::vector<int64_t>(t.shape().begin(), t.shape().end()), t.f32(), t.nbytes());
+  }
   writer.set_metadata("step_count", std::to_string(opt.step_count()));
   writer.write((tmp / "optimizer.safetensors").string());
   json st{{"step", step},           {"total_steps", o.steps},   {"options", math_options(o)},
@@ -221,6 +224,11 @@ PretrainResult pretrain(const PretrainOptions& options) {
   data::BatchLoader val_loader(val_shard, o.batch, o.seq, 0, false);
   const int64_t eval_batches = std::min<int64_t>(o.eval_batches, std::max<int64_t>(1, val_loader.windows_per_epoch() / o.batch));
 
+  // The model moves before the optimizer is built, so the moments are made on its device.
+  // Batches stay on the host: the ops validate the ids there and upload them.
+  const Device device = ops::parse_device(o.device);
+  ops::init_device(device);
+  model->to(device);
   std::vector<optim::ParamRef> refs;
   for (auto& p : model->parameters()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
   optim::AdamWConfig acfg;

@@ -27,6 +27,7 @@ struct PretrainOptions {
   int64_t stop_at = 0;           // stop after this step as if interrupted (0: run to steps)
   bool resume = false;
   bool quiet = false;            // no progress bar
+  std::string device = "cpu";    // "cpu" or "cuda": where the model, gradients and optimizer state live
 };
 
 struct PretrainResult {
