@@ -64,8 +64,12 @@ std::shared_ptr<Model> load_tiktoken(const std::string& path, Pattern pattern) {
                str(path, ":", line_no, ": invalid base64 token '", std::string(line.substr(0, space)), "'"), kHint);
     const std::string_view rank_text = line.substr(space + 1);
     int64_t rank = 0;
-    bool ok = !rank_text.empty() && rank_text.size() <= 9;
-    for (char c : rank_text) ok = ok && c >= '0' && c <= '9', rank = rank * 10 + (c - '0');
+    bool ok = !rank_text.empty() && rank_text.size() <= 9;  // at most 9 digits: no overflow below
+    for (size_t i = 0; ok && i < rank_text.size(); ++i) {
+      const char c = rank_text[i];
+      ok = c >= '0' && c <= '9';
+      rank = rank * 10 + (c - '0');
+    }
     SLLM_CHECK(ok && rank < kMaxVocab, str(path, ":", line_no, ": invalid rank '", std::string(rank_text), "'"), kHint);
     if (static_cast<int64_t>(m->tokens.size()) <= rank) m->tokens.resize(static_cast<size_t>(rank) + 1);
     SLLM_CHECK(m->tokens[static_cast<size_t>(rank)].empty(), str(path, ":", line_no, ": rank ", rank, " appears twice"), kHint);

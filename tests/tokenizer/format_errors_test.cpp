@@ -107,6 +107,8 @@ TEST_F(BadFiles, TiktokenRankFiles) {
   expect_error(write("b.tiktoken", good + "Y!I= 256\n"), "gpt2", "invalid base64");
   expect_error(write("c.tiktoken", good + "YWI= -3\n"), "gpt2", "invalid rank");
   expect_error(write("d.tiktoken", good + "YWI= 99999999999\n"), "gpt2", "invalid rank");
+  // 20 digits: once overflowed int64 while parsing (found by fuzz_tokenizer_files under UBSan).
+  expect_error(write("d2.tiktoken", good + "YWI= 66777777777777777777\n"), "gpt2", "invalid rank");
   expect_error(write("e.tiktoken", good + "YWI= 7\n"), "gpt2", "appears twice");
   expect_error(write("f.tiktoken", "YWI= 0\n"), "gpt2", "no token for the single byte");
   expect_error(write("g.tiktoken", ""), "gpt2", "no tokens");
