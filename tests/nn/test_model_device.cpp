@@ -3,36 +3,19 @@
 // are kept, and a moved model refuses host-only work with a clear error.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <cstring>
-
 #include "core/error.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
 #include "ops/device.h"
-#include "tensor/storage.h"
+#include "tests/tensor/stand_in_device.h"
 
 using namespace sllm;
+using sllm::testing::StandInDevice;
 
 namespace {
 
-class StandInDevice : public Allocator {
- public:
-  void* allocate(size_t nbytes) override { return std::malloc(nbytes ? nbytes : 1); }
-  void deallocate(void* ptr, size_t) override { std::free(ptr); }
-  void copy_to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
-  void copy_from_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
-  void fill_zero(void* ptr, size_t n) override { std::memset(ptr, 0, n); }
-};
-
-struct StandInGuard {
-  StandInDevice device;
-  StandInGuard() { register_allocator(Device::CUDA, &device); }
-  ~StandInGuard() { register_allocator(Device::CUDA, nullptr); }
-};
-
 void expect_moved_with_same_values(const nn::ModelConfig& config) {
-  StandInGuard guard;
+  StandInDevice guard;
   nn::Transformer model(config);
   model.parameters().back().value.set_requires_grad(false);  // one frozen parameter
   std::vector<std::vector<float>> before;
