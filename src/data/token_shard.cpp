@@ -107,6 +107,14 @@ TokenShard TokenShard::open(const std::string& path) {
   shard.ids_ = bytes + kShardHeaderBytes;
   shard.count_ = static_cast<int64_t>(count);
   shard.dtype_ = dtype;
+  if (dtype == 4) {  // ids are int32 in memory: one pass rejects values that would turn negative
+    for (uint64_t i = 0; i < count; ++i) {
+      uint32_t v;
+      std::memcpy(&v, shard.ids_ + i * 4, 4);
+      SLLM_CHECK(v <= 0x7FFFFFFFu, str("token shard '", path, "' holds id ", v, " at position ", i, ", above 2^31 - 1"),
+                 "the file is corrupt; " + hint);
+    }
+  }
   return shard;
 }
 

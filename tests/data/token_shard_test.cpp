@@ -114,6 +114,23 @@ TEST(TokenShard, MalformedFilesRaiseClearErrors) {
   expect_bad_shard([](std::string& b) { b[12] = 0; }, "dtype");
 }
 
+TEST(TokenShard, Uint32IdAboveInt32IsRejected) {
+  // Found by fuzz_shard_and_config: an id >= 2^31 read back as a negative int32.
+  testing::TempDir dir;
+  const std::string path = dir.path + "/big.bin";
+  write_token_shard(path, std::vector<int32_t>{1, 2, 3}, 70000);  // uint32 ids
+  std::string bytes = read_file(path);
+  std::memset(&bytes[bytes.size() - 4], 0xff, 4);  // last id = 0xffffffff
+  write_file_atomic(path, bytes);
+  try {
+    TokenShard::open(path);
+    ADD_FAILURE() << "expected an error for an id above INT32_MAX";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("4294967295"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("HINT"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TokenShard, MissingFileRaisesError) {
   EXPECT_THROW(TokenShard::open("/nonexistent/dir/train.bin"), Error);
   testing::TempDir dir;
