@@ -25,9 +25,10 @@ bool has_grad(const ParamRef& p);
 // configure_optimizers uses the same ndim >= 2 rule).
 bool default_decay(const std::string& name, const Tensor& param);
 
-// Checks a parameter list: names unique and non-empty, tensors defined, f32, on the CPU,
-// and no tensor listed twice (tied weights must be listed once, or they would be updated
-// twice per step). Raises sllm::Error naming the offending entry.
+// Checks a parameter list: names unique and non-empty, tensors defined, f32, on the CPU
+// (or on a GPU in CUDA builds), and no tensor listed twice (tied weights must be listed
+// once, or they would be updated twice per step). Raises sllm::Error naming the offending
+// entry.
 void check_params(const std::vector<ParamRef>& params, const std::string& who);
 
 }  // namespace sllm::optim
