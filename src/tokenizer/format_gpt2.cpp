@@ -45,15 +45,8 @@ std::shared_ptr<Model> load_gpt2_files(const std::string& vocab_path, const std:
 
   const std::string kMergesHint = "merges.txt holds '#version: 0.2' then one 'left right' pair per line (tokens of vocab.json)";
   const std::string text = read_file(merges_path);
-  int64_t line_no = 0;
-  for (size_t pos = 0; pos < text.size();) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
+  for_each_line(text, [&](std::string_view line, int64_t line_no) {
+    if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) return;
     const size_t space = line.find(' ');
     SLLM_CHECK(space != std::string_view::npos && space > 0 && space + 1 < line.size() && line.find(' ', space + 1) == std::string_view::npos,
                str(merges_path, ":", line_no, ": expected 'left right', got '", std::string(line), "'"), kMergesHint);
@@ -62,9 +55,21 @@ std::shared_ptr<Model> load_gpt2_files(const std::string& vocab_path, const std:
     SLLM_CHECK(a != id_of.end() && b != id_of.end(), str(merges_path, ":", line_no, ": merge '", std::string(line), "' names a token missing from vocab.json"),
                "vocab.json and merges.txt must come from the same tokenizer");
     m->merges.emplace_back(a->second, b->second);
-  }
+  });
   m->finalize(merges_path);
   return m;
+}
+
+void for_each_line(std::string_view text, const std::function<void(std::string_view, int64_t)>& fn) {
+  int64_t line_no = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    fn(line, ++line_no);
+  }
 }
 
 }  // namespace sllm::tokenizer

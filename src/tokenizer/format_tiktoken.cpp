@@ -49,15 +49,8 @@ std::shared_ptr<Model> load_tiktoken(const std::string& path, Pattern pattern) {
   m->tiktoken_ranks = true;
   const std::string kHint = "a tiktoken rank file has one '<base64 token bytes> <rank>' per line (e.g. cl100k_base.tiktoken)";
   std::string bytes;
-  int64_t line_no = 0;
-  for (size_t pos = 0; pos < text.size();) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
+  for_each_line(text, [&](std::string_view line, int64_t line_no) {
+    if (line.empty()) return;
     const size_t space = line.find(' ');
     SLLM_CHECK(space != std::string_view::npos, str(path, ":", line_no, ": expected '<base64> <rank>'"), kHint);
     SLLM_CHECK(base64_decode(line.substr(0, space), bytes) && !bytes.empty(),
@@ -74,7 +67,7 @@ std::shared_ptr<Model> load_tiktoken(const std::string& path, Pattern pattern) {
     if (static_cast<int64_t>(m->tokens.size()) <= rank) m->tokens.resize(static_cast<size_t>(rank) + 1);
     SLLM_CHECK(m->tokens[static_cast<size_t>(rank)].empty(), str(path, ":", line_no, ": rank ", rank, " appears twice"), kHint);
     m->tokens[static_cast<size_t>(rank)] = bytes;
-  }
+  });
   SLLM_CHECK(!m->tokens.empty(), str(path, ": no tokens"), kHint);
 
   // Special tokens from the sibling meta file (our test data layout), when present.

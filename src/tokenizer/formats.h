@@ -1,8 +1,11 @@
 // Readers and writers of tokenizer files, and the trainer: each builds a Model
 // (tokenizer_model.h). Internal to src/tokenizer; tokenizer.h is the public face.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +13,11 @@
 #include "tokenizer/tokenizer_model.h"
 
 namespace sllm::tokenizer {
+
+// Calls fn(line, line_no) for each line of a text file's contents ('\n'-separated; a
+// trailing '\r' is dropped; line numbers start at 1, for error messages).
+void for_each_line(std::string_view text, const std::function<void(std::string_view line, int64_t line_no)>& fn);
+
 
 // Reads and parses a JSON file; bad JSON raises sllm::Error naming the file, with `hint`.
 nlohmann::json parse_json_file(const std::string& path, const std::string& hint);
