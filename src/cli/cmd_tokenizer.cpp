@@ -105,7 +105,7 @@ int run(const std::vector<std::string>& args) {
   if (args[0] == "encode") return encode(rest);
   if (args[0] == "decode") return decode(rest);
   if (args[0] == "info") return info(rest);
-  if (args[0] == "--help" || args[0] == "help") fail("usage of `sllm tokenizer`", kVerbs);
+  if (args[0] == "--help" || args[0] == "help") throw HelpRequested(kVerbs);
   fail(str("sllm tokenizer: unknown verb '", args[0], "'"), kVerbs);
 }
 

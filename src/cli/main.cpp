@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "cli/command.h"
+#include "core/args.h"
 #include "core/error.h"
 
 namespace sllm::cli {
@@ -45,6 +46,9 @@ static int dispatch(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return sllm::cli::dispatch(argc, argv);
+  } catch (const sllm::HelpRequested& help) {
+    std::printf("%s\n", help.text().c_str());
+    return 0;
   } catch (const sllm::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -15,7 +15,7 @@ Args::Args(const std::string& command, const std::vector<std::string>& argv, std
     : command_(command), spec_(std::move(spec)) {
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& word = argv[i];
-    if (word == "--help" || word == "-h") fail(str("usage of `sllm ", command_, "`"), usage());
+    if (word == "--help" || word == "-h") throw HelpRequested(usage());
     const FlagSpec* flag = find(word);
     SLLM_CHECK(flag != nullptr, str("sllm ", command_, ": unknown argument '", word, "'"), usage());
     auto& slot = values_[flag->name];

@@ -3,6 +3,7 @@
 // with the list of accepted flags as the hint.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,6 +16,17 @@ struct FlagSpec {
   std::string name;  // with the dashes: "--steps"
   Kind kind = Value;
   std::string help;
+};
+
+// Thrown for --help / -h: not an error. The CLI prints text() on stdout and exits 0.
+class HelpRequested : public std::exception {
+ public:
+  explicit HelpRequested(std::string text) : text_(std::move(text)) {}
+  const std::string& text() const { return text_; }
+  const char* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  std::string text_;
 };
 
 class Args {

@@ -32,6 +32,12 @@ expect_ok() {
 
 expect_file() { [ -s "$1" ] || fail "missing or empty: $1"; }
 
+# ---- help is not an error: usage on stdout, exit 0 ----------------------------------------
+expect_ok "pretrain --help" -- pretrain --help
+grep -qF -- "--steps" "$WORK/out" || fail "pretrain --help should list --steps on stdout"
+expect_ok "tokenizer --help" -- tokenizer --help
+grep -qF "train" "$WORK/out" || fail "tokenizer --help should list its verbs"
+
 # ---- errors ------------------------------------------------------------------------------
 "$SLLM" >/dev/null 2>"$WORK/err"; rc=$?
 [ "$rc" -eq 1 ] || fail "no command: exit status $rc, expected 1"
