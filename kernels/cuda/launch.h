@@ -2,7 +2,7 @@
 // size of elementwise loops, and the check that turns a CUDA error into sllm::Error.
 // Internal to kernels/cuda/ (it includes CUDA headers; kernels/cuda_kernels.h does not).
 #pragma once
-#include <cuda_runtime.h>
+#include <cuda_runtime.h>  // under SLLM_CUDA=SIM: kernels/cuda_sim/include/cuda_runtime.h
 
 #include <algorithm>
 #include <cstdint>
@@ -41,3 +41,18 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 
 // After every <<<...>>>: a bad launch configuration shows up here, not at the next call.
 #define SLLM_CUDA_CHECK_LAUNCH() SLLM_CUDA_CHECK(cudaGetLastError())
+
+// Every kernel launch and every dynamically sized shared array goes through these two
+// macros, so the same .cu file also compiles as plain C++ for the CPU simulator
+// (kernels/cuda_sim/, `cmake -DSLLM_CUDA=SIM`), where a block's threads run as fibers:
+//   SLLM_LAUNCH(grid, block, shared_bytes, kernel)(args...);
+//   SLLM_DYNAMIC_SHARED(float, smem);   // extern __shared__ float smem[];
+// The kernel comes last so a template with commas needs no extra parentheses.
+#if SLLM_CUDA_SIM
+#define SLLM_LAUNCH(grid, block, shared_bytes, ...) \
+  ::sllm::cudasim::Launch((grid), (block), (shared_bytes)) + [](auto... sllm_sim_args) { __VA_ARGS__(sllm_sim_args...); }
+#define SLLM_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::sllm::cudasim::dynamic_shared())
+#else
+#define SLLM_LAUNCH(grid, block, shared_bytes, ...) __VA_ARGS__<<<(grid), (block), (shared_bytes), ::sllm::kernels::cuda::stream()>>>
+#define SLLM_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif

@@ -28,6 +28,14 @@ inline float bf16_to_f32(uint16_t h) {
   return f;
 }
 
+// A bfloat16 element as stored (its 16 bits): the element type of bf16 buffers in kernel
+// signatures, so a bf16 pointer cannot be passed where a float one is expected. Layout-
+// compatible with uint16_t and with CUDA's __nv_bfloat16.
+struct bf16 {
+  uint16_t bits;
+};
+static_assert(sizeof(bf16) == 2);
+
 // IEEE half: 1 sign, 5 exponent (bias 15), 10 mantissa bits; subnormals and inf/NaN handled.
 uint16_t f32_to_f16(float f);
 float f16_to_f32(uint16_t h);
