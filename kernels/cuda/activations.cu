@@ -85,42 +85,42 @@ void check_count(int64_t n, const char* op) {
 void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx) {
   check_count(n, "gelu_forward");
   if (n == 0) return;
-  gelu_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, inp, n, tanh_approx);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, gelu_forward_kernel)(out, inp, n, tanh_approx);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool tanh_approx) {
   check_count(n, "gelu_backward");
   if (!dinp || n == 0) return;
-  gelu_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(dinp, dout, inp, n, tanh_approx);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, gelu_backward_kernel)(dinp, dout, inp, n, tanh_approx);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void silu_forward(float* out, const float* inp, int64_t n) {
   check_count(n, "silu_forward");
   if (n == 0) return;
-  silu_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, inp, n);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, silu_forward_kernel)(out, inp, n);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void silu_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
   check_count(n, "silu_backward");
   if (!dinp || n == 0) return;
-  silu_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(dinp, dout, inp, n);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, silu_backward_kernel)(dinp, dout, inp, n);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
   check_count(n, "swiglu_forward");
   if (n == 0) return;
-  swiglu_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, gate, up, n);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, swiglu_forward_kernel)(out, gate, up, n);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
   check_count(n, "swiglu_backward");
   if ((!dgate && !dup) || n == 0) return;
-  swiglu_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(dgate, dup, dout, gate, up, n);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, swiglu_backward_kernel)(dgate, dup, dout, gate, up, n);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

@@ -49,7 +49,7 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
                       1.0f - lr * weight_decay,
                       float(double(lr) / bc1),
                       float(1.0 / std::sqrt(bc2))};
-  adamw_kernel<<<grid_for(n), kThreads, 0, stream()>>>(param, grad, m, v, n, k);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, adamw_kernel)(param, grad, m, v, n, k);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

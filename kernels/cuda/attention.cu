@@ -58,7 +58,7 @@ __device__ inline void stage_rows(float* dst, int lds, const float* src, int64_t
 // keys (padded so lane j reading row j hits distinct banks), vt (kBc, HD) values.
 __global__ void attention_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v,
                                          Shape s) {
-  extern __shared__ float smem[];
+  SLLM_DYNAMIC_SHARED(float, smem);
   const int64_t HD = s.HD, ldq = s.NH * HD, ldkv = s.NKV * HD;
   float* qs = smem;                    // (kWarps, HD)
   float* kt = qs + kWarps * HD;        // (kBc, HD + 1)
@@ -133,7 +133,7 @@ __global__ void attention_rowdot_kernel(float* D, const float* dout, const float
 // dq (row) += sum over visible keys j of dS_j k_j.
 __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const float* q, const float* k,
                                              const float* v, const float* lse, const float* D, Shape s) {
-  extern __shared__ float smem[];
+  SLLM_DYNAMIC_SHARED(float, smem);
   const int64_t HD = s.HD, ldq = s.NH * HD, ldkv = s.NKV * HD;
   float* qs = smem;                  // (kWarps, HD)
   float* dos = qs + kWarps * HD;     // (kWarps, HD)
@@ -192,7 +192,7 @@ __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const
 __global__ void attention_backward_dkdv_kernel(float* dk, float* dv, const float* dout, const float* q,
                                                const float* k, const float* v, const float* lse, const float* D,
                                                Shape s) {
-  extern __shared__ float smem[];
+  SLLM_DYNAMIC_SHARED(float, smem);
   const int64_t HD = s.HD, ldq = s.NH * HD, ldkv = s.NKV * HD, G = s.NH / s.NKV;
   float* ks = smem;                  // (kWarps, HD)
   float* vs = ks + kWarps * HD;      // (kWarps, HD)
@@ -285,7 +285,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   if (B == 0 || T == 0) return;
   const Shape s{B, T, Tk, NH, NKV, HD, q_offset, scale};
   const dim3 grid(unsigned((T + kWarps - 1) / kWarps), unsigned(NH), unsigned(B));
-  attention_forward_kernel<<<grid, kThreads, forward_smem(HD), stream()>>>(out, lse, q, k, v, s);
+  SLLM_LAUNCH(grid, kThreads, forward_smem(HD), attention_forward_kernel)(out, lse, q, k, v, s);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -296,16 +296,16 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   if ((!dq && !dk && !dv) || B == 0 || T == 0) return;
   const Shape s{B, T, Tk, NH, NKV, HD, q_offset, scale};
   Scratch<float> D{size_t(B * NH * T)};  // (B, NH, T)
-  attention_rowdot_kernel<<<grid_for(B * T * NH * 32), kThreads, 0, stream()>>>(D.get(), dout, out, s);
+  SLLM_LAUNCH(grid_for(B * T * NH * 32), kThreads, 0, attention_rowdot_kernel)(D.get(), dout, out, s);
   SLLM_CUDA_CHECK_LAUNCH();
   if (dq) {
     const dim3 grid(unsigned((T + kWarps - 1) / kWarps), unsigned(NH), unsigned(B));
-    attention_backward_dq_kernel<<<grid, kThreads, dq_smem(HD), stream()>>>(dq, dout, q, k, v, lse, D.get(), s);
+    SLLM_LAUNCH(grid, kThreads, dq_smem(HD), attention_backward_dq_kernel)(dq, dout, q, k, v, lse, D.get(), s);
     SLLM_CUDA_CHECK_LAUNCH();
   }
   if (dk || dv) {
     const dim3 grid(unsigned((q_offset + T + kWarps - 1) / kWarps), unsigned(NKV), unsigned(B));
-    attention_backward_dkdv_kernel<<<grid, kThreads, dkdv_smem(HD), stream()>>>(dk, dv, dout, q, k, v, lse,
+    SLLM_LAUNCH(grid, kThreads, dkdv_smem(HD), attention_backward_dkdv_kernel)(dk, dv, dout, q, k, v, lse,
                                                                                 D.get(), s);
     SLLM_CUDA_CHECK_LAUNCH();
   }

@@ -69,7 +69,7 @@ void cross_entropy_forward(float* losses, float* lse, const float* logits, const
                            int64_t V, int32_t ignore_index) {
   check_sizes(N, V, "cross_entropy_forward");
   if (N == 0) return;
-  cross_entropy_forward_kernel<<<row_blocks(N), kThreads, 0, stream()>>>(losses, lse, logits, targets, N, V,
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_forward_kernel)(losses, lse, logits, targets, N, V,
                                                                          ignore_index);
   SLLM_CUDA_CHECK_LAUNCH();
 }
@@ -78,7 +78,7 @@ void cross_entropy_backward(float* dlogits, const float* dlosses, const float* l
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
   check_sizes(N, V, "cross_entropy_backward");
   if (!dlogits || N == 0) return;
-  cross_entropy_backward_kernel<<<row_blocks(N), kThreads, 0, stream()>>>(dlogits, dlosses, logits, lse, targets,
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_backward_kernel)(dlogits, dlosses, logits, lse, targets,
                                                                           N, V, ignore_index);
   SLLM_CUDA_CHECK_LAUNCH();
 }

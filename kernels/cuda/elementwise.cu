@@ -138,7 +138,7 @@ void chunked_sum(float* out, int64_t n, bool accumulate, Launch partial_kernel) 
   Scratch<double> partial{size_t(chunks)};  // (chunks)
   partial_kernel(partial.get(), unsigned(chunks));
   SLLM_CUDA_CHECK_LAUNCH();
-  sum_finish_kernel<<<1, kThreads, 0, stream()>>>(out, partial.get(), chunks, accumulate);
+  SLLM_LAUNCH(1, kThreads, 0, sum_finish_kernel)(out, partial.get(), chunks, accumulate);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -146,16 +146,16 @@ void binary_backward_db(BinaryOp op, float* db, const float* dout, const float* 
                         int64_t nb) {
   if (nb == 1) {
     chunked_sum(db, n, true, [&](double* partial, unsigned chunks) {
-      binary_backward_db_scalar_kernel<<<chunks, kThreads, 0, stream()>>>(op, partial, dout, a, b, n);
+      SLLM_LAUNCH(chunks, kThreads, 0, binary_backward_db_scalar_kernel)(op, partial, dout, a, b, n);
     });
     return;
   }
   const int64_t rows = n / nb, blocks = (rows + kRowBlock - 1) / kRowBlock;
   Scratch<float> partial{size_t(blocks * nb)};  // (blocks, nb)
   const dim3 grid(unsigned((nb + kThreads - 1) / kThreads), unsigned(blocks));
-  binary_backward_db_partial_kernel<<<grid, kThreads, 0, stream()>>>(op, partial.get(), dout, a, b, rows, nb);
+  SLLM_LAUNCH(grid, kThreads, 0, binary_backward_db_partial_kernel)(op, partial.get(), dout, a, b, rows, nb);
   SLLM_CUDA_CHECK_LAUNCH();
-  column_partials_finish_kernel<<<grid_for(nb), kThreads, 0, stream()>>>(db, partial.get(), blocks, nb);
+  SLLM_LAUNCH(grid_for(nb), kThreads, 0, column_partials_finish_kernel)(db, partial.get(), blocks, nb);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -174,7 +174,7 @@ void check_broadcast(int64_t n, int64_t nb, const char* op) {
 void binary_forward(BinaryOp op, float* out, const float* a, const float* b, int64_t n, int64_t nb) {
   check_broadcast(n, nb, "binary_forward");
   if (n == 0) return;
-  binary_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(op, out, a, b, n, nb);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, binary_forward_kernel)(op, out, a, b, n, nb);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -184,7 +184,7 @@ void binary_backward(BinaryOp op, float* da, float* db, const float* dout, const
   check_broadcast(n, nb, "binary_backward");
   if (n == 0) return;
   if (da) {
-    binary_backward_da_kernel<<<grid_for(n), kThreads, 0, stream()>>>(op, da, dout, a, b, n, nb);
+    SLLM_LAUNCH(grid_for(n), kThreads, 0, binary_backward_da_kernel)(op, da, dout, a, b, n, nb);
     SLLM_CUDA_CHECK_LAUNCH();
   }
   if (db) binary_backward_db(op, db, dout, a, b, n, nb);
@@ -193,7 +193,7 @@ void binary_backward(BinaryOp op, float* da, float* db, const float* dout, const
 void scale_forward(float* out, const float* a, float s, int64_t n) {
   SLLM_CHECK(n >= 0, str("scale_forward: negative element count ", n), "sizes must be >= 0");
   if (n == 0) return;
-  scale_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, a, s, n);
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, scale_forward_kernel)(out, a, s, n);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -204,7 +204,7 @@ void sum_forward(float* out, const float* a, int64_t n) {
     return;
   }
   chunked_sum(out, n, false, [&](double* partial, unsigned chunks) {
-    sum_partial_kernel<<<chunks, kThreads, 0, stream()>>>(partial, a, n);
+    SLLM_LAUNCH(chunks, kThreads, 0, sum_partial_kernel)(partial, a, n);
   });
 }
 
@@ -221,7 +221,7 @@ void sum_rows_forward(float* out, const float* a, int64_t rows, int64_t cols) {
   SLLM_CHECK(rows >= 0 && cols >= 0, str("sum_rows_forward: bad sizes rows=", rows, " cols=", cols),
              "sizes must be >= 0");
   if (rows == 0) return;
-  sum_rows_kernel<<<grid_for(rows * 32), kThreads, 0, stream()>>>(out, a, rows, cols);
+  SLLM_LAUNCH(grid_for(rows * 32), kThreads, 0, sum_rows_kernel)(out, a, rows, cols);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

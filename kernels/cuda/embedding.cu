@@ -56,7 +56,7 @@ void check_sizes(int64_t N, int64_t V, int64_t C, const char* op) {
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t V, int64_t C) {
   check_sizes(N, V, C, "embedding_forward");
   if (N * C == 0) return;
-  embedding_forward_kernel<<<grid_for(N * C), kThreads, 0, stream()>>>(out, ids, table, N, C);
+  SLLM_LAUNCH(grid_for(N * C), kThreads, 0, embedding_forward_kernel)(out, ids, table, N, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -67,7 +67,7 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
   const int64_t slices = std::clamp<int64_t>(kTargetBlocks / col_blocks, 1, std::min<int64_t>(V, 65535));
   const int64_t slice = (V + slices - 1) / slices;  // ids per slice
   const dim3 grid(unsigned(col_blocks), unsigned((V + slice - 1) / slice));
-  embedding_backward_kernel<<<grid, kThreads, 0, stream()>>>(dtable, dout, ids, N, C, slice);
+  SLLM_LAUNCH(grid, kThreads, 0, embedding_backward_kernel)(dtable, dout, ids, N, C, slice);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

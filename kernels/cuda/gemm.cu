@@ -67,7 +67,7 @@ void check_args(const char* op, bool trans_a, bool trans_b, int64_t M, int64_t N
 bool degenerate(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return true;
   if (K != 0 && alpha != 0.0f) return false;
-  scale_c_kernel<<<grid_for(M * N), kThreads, 0, stream()>>>(C, M, N, ldc, beta);
+  SLLM_LAUNCH(grid_for(M * N), kThreads, 0, scale_c_kernel)(C, M, N, ldc, beta);
   SLLM_CUDA_CHECK_LAUNCH();
   return true;
 }

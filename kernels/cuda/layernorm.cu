@@ -116,7 +116,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
   check_sizes(N, C, "layernorm_forward");
   if (N == 0) return;
   const unsigned blocks = unsigned((N + kWarps - 1) / kWarps);
-  layernorm_forward_kernel<<<blocks, kThreads, 0, stream()>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
+  SLLM_LAUNCH(blocks, kThreads, 0, layernorm_forward_kernel)(out, mean, rstd, inp, weight, bias, N, C, eps);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -126,16 +126,16 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
   if (N == 0) return;
   if (dinp) {
     const unsigned blocks = unsigned((N + kWarps - 1) / kWarps);
-    layernorm_backward_dinp_kernel<<<blocks, kThreads, 0, stream()>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    SLLM_LAUNCH(blocks, kThreads, 0, layernorm_backward_dinp_kernel)(dinp, dout, inp, weight, mean, rstd, N, C);
     SLLM_CUDA_CHECK_LAUNCH();
   }
   if (!dweight && !dbias) return;
   const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
   Scratch<float> partial{size_t(blocks * 2 * C)};  // (blocks, 2, C)
   const dim3 grid(unsigned((C + kColTile - 1) / kColTile), unsigned(blocks)), block(kColTile, kWarps);
-  layernorm_param_partials_kernel<<<grid, block, 0, stream()>>>(partial.get(), dout, inp, mean, rstd, N, C);
+  SLLM_LAUNCH(grid, block, 0, layernorm_param_partials_kernel)(partial.get(), dout, inp, mean, rstd, N, C);
   SLLM_CUDA_CHECK_LAUNCH();
-  layernorm_param_finish_kernel<<<grid_for(C), kThreads, 0, stream()>>>(dweight, dbias, partial.get(), blocks, C);
+  SLLM_LAUNCH(grid_for(C), kThreads, 0, layernorm_param_finish_kernel)(dweight, dbias, partial.get(), blocks, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

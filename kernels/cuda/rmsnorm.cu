@@ -89,7 +89,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
   check_sizes(N, C, "rmsnorm_forward");
   if (N == 0) return;
   const unsigned blocks = unsigned((N + kWarps - 1) / kWarps);
-  rmsnorm_forward_kernel<<<blocks, kThreads, 0, stream()>>>(out, rstd, inp, weight, N, C, eps);
+  SLLM_LAUNCH(blocks, kThreads, 0, rmsnorm_forward_kernel)(out, rstd, inp, weight, N, C, eps);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -99,16 +99,16 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
   if (N == 0) return;
   if (dinp) {
     const unsigned blocks = unsigned((N + kWarps - 1) / kWarps);
-    rmsnorm_backward_dinp_kernel<<<blocks, kThreads, 0, stream()>>>(dinp, dout, inp, weight, rstd, N, C);
+    SLLM_LAUNCH(blocks, kThreads, 0, rmsnorm_backward_dinp_kernel)(dinp, dout, inp, weight, rstd, N, C);
     SLLM_CUDA_CHECK_LAUNCH();
   }
   if (!dweight) return;
   const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
   Scratch<float> partial{size_t(blocks * C)};  // (blocks, C)
   const dim3 grid(unsigned((C + kColTile - 1) / kColTile), unsigned(blocks)), block(kColTile, kWarps);
-  rmsnorm_dweight_partials_kernel<<<grid, block, 0, stream()>>>(partial.get(), dout, inp, rstd, N, C);
+  SLLM_LAUNCH(grid, block, 0, rmsnorm_dweight_partials_kernel)(partial.get(), dout, inp, rstd, N, C);
   SLLM_CUDA_CHECK_LAUNCH();
-  rmsnorm_dweight_finish_kernel<<<grid_for(C), kThreads, 0, stream()>>>(dweight, partial.get(), blocks, C);
+  SLLM_LAUNCH(grid_for(C), kThreads, 0, rmsnorm_dweight_finish_kernel)(dweight, partial.get(), blocks, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

@@ -47,7 +47,7 @@ void rope_launch(float* y, const float* x, const float* cos, const float* sin, i
                  int64_t HD, int64_t pos0, bool interleaved, float sign, bool accumulate) {
   const int64_t pairs = B * T * NH * (HD / 2);
   if (pairs == 0) return;
-  rope_kernel<<<grid_for(pairs), kThreads, 0, stream()>>>(y, x, cos, sin, B, T, NH, HD, pos0, interleaved, sign,
+  SLLM_LAUNCH(grid_for(pairs), kThreads, 0, rope_kernel)(y, x, cos, sin, B, T, NH, HD, pos0, interleaved, sign,
                                                           accumulate);
   SLLM_CUDA_CHECK_LAUNCH();
 }

@@ -82,28 +82,28 @@ unsigned row_blocks(int64_t N) { return unsigned(std::min<int64_t>(N, int64_t(1)
 void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
   check_sizes(N, C, "softmax_forward");
   if (N == 0) return;
-  softmax_forward_kernel<<<row_blocks(N), kThreads, 0, stream()>>>(out, inp, N, C);
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, softmax_forward_kernel)(out, inp, N, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C) {
   check_sizes(N, C, "softmax_backward");
   if (!dinp || N == 0) return;
-  softmax_backward_kernel<<<row_blocks(N), kThreads, 0, stream()>>>(dinp, dout, out, N, C);
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, softmax_backward_kernel)(dinp, dout, out, N, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void log_softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
   check_sizes(N, C, "log_softmax_forward");
   if (N == 0) return;
-  log_softmax_forward_kernel<<<row_blocks(N), kThreads, 0, stream()>>>(out, inp, N, C);
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, log_softmax_forward_kernel)(out, inp, N, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C) {
   check_sizes(N, C, "log_softmax_backward");
   if (!dinp || N == 0) return;
-  log_softmax_backward_kernel<<<row_blocks(N), kThreads, 0, stream()>>>(dinp, dout, out, N, C);
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, log_softmax_backward_kernel)(dinp, dout, out, N, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 
