@@ -24,6 +24,7 @@
 
 namespace sllm {
 class Allocator;
+struct bf16;  // tensor/dtype.h: a bfloat16 element as stored
 }
 
 namespace sllm::kernels::cuda {
@@ -75,10 +76,7 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
 // off by default, so fp32 results match the CPU to ~1e-6 unless a caller opts in.
 void set_tf32(bool enabled);
 bool tf32_enabled();
-// A and B hold bfloat16 bits (tensor/dtype.h's f32_to_bf16); accumulation and C are fp32.
-void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
-               int64_t ldc);
+// bf16 A and B (mixed precision): the bf16 overloads of gemm / gemm_batched below.
 
 // ---- elementwise (kernels/cuda/elementwise.cu) ----------------------------------------
 void binary_forward(BinaryOp op, float* out, const float* a, const float* b, int64_t n, int64_t nb);
@@ -147,5 +145,105 @@ void rope_backward(float* dinp, const float* dout, const float* cos, const float
 // ---- AdamW (kernels/cuda/adamw.cu) ----------------------------------------------------
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int64_t step);
+
+// ---- bf16 overloads for mixed precision (kernels/cuda/{cast,gemm,elementwise,layernorm,
+// rmsnorm,activations,rope,cross_entropy}.cu) ----------------------------------------------
+// The fp32 kernels' names, argument order and contracts, with some buffers in bf16
+// (sllm::bf16, tensor/dtype.h). Every kernel loads bf16 as float, computes in fp32 exactly
+// as its fp32 twin, and rounds once (to nearest even) when it stores into a bf16 buffer;
+// a bf16 gradient is accumulated (+=) in fp32 and rounded once. Statistics (mean, rstd,
+// lse, losses) and every reduction stay fp32.
+
+// out (n) = inp (n): fp32 -> bf16 bit for bit as sllm::f32_to_bf16 (NaN stays NaN);
+// bf16 -> fp32 exact.
+void cast_forward(bf16* out, const float* inp, int64_t n);
+void cast_forward(float* out, const bf16* inp, int64_t n);
+
+// As sgemm / sgemm_batched with bf16 A and B, fp32 accumulation (cuBLAS GemmEx,
+// CUBLAS_COMPUTE_32F), C in fp32 or bf16 (alpha op(A) op(B) + beta C rounded once).
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
+          int64_t lda, const bf16* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
+          int64_t lda, const bf16* B, int64_t ldb, float beta, bf16* C, int64_t ldc);
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b,
+                  float beta, float* C, int64_t ldc, int64_t stride_c);
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b,
+                  float beta, bf16* C, int64_t ldc, int64_t stride_c);
+
+// Elementwise, the combos mixed precision uses: fp32 residual + bf16 branch; bf16 with bf16;
+// bf16 activation with an fp32 bias (b broadcast over rows of nb as in the fp32 kernel).
+// Gradients have their tensor's dtype: dout that of out, da that of a, db that of b; db's
+// broadcast sum runs in fp32 (fixed two-pass order) and is rounded once.
+void binary_forward(BinaryOp op, float* out, const float* a, const bf16* b, int64_t n, int64_t nb);
+void binary_forward(BinaryOp op, bf16* out, const bf16* a, const bf16* b, int64_t n, int64_t nb);
+void binary_forward(BinaryOp op, bf16* out, const bf16* a, const float* b, int64_t n, int64_t nb);
+void binary_backward(BinaryOp op, float* da, bf16* db, const float* dout, const float* a, const bf16* b,
+                     int64_t n, int64_t nb);
+void binary_backward(BinaryOp op, bf16* da, bf16* db, const bf16* dout, const bf16* a, const bf16* b,
+                     int64_t n, int64_t nb);
+void binary_backward(BinaryOp op, bf16* da, float* db, const bf16* dout, const bf16* a, const float* b,
+                     int64_t n, int64_t nb);
+void scale_forward(bf16* out, const bf16* a, float s, int64_t n);
+// out (rows, fp32) = row sums of a bf16 (rows, cols), each row in double.
+void sum_rows_forward(float* out, const bf16* a, int64_t rows, int64_t cols);
+
+// Norms: fp32 input, parameters and statistics; bf16 output (the next matmul's input).
+// Backward reads a bf16 dout and accumulates into fp32 dinp, dweight, dbias.
+void layernorm_forward(bf16* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const bf16* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C);
+void rmsnorm_forward(bf16* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C, float eps);
+void rmsnorm_backward(float* dinp, float* dweight, const bf16* dout, const float* inp, const float* weight,
+                      const float* rstd, int64_t N, int64_t C);
+
+// Activations with every buffer in bf16.
+void gelu_forward(bf16* out, const bf16* inp, int64_t n, bool tanh_approx);
+void gelu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n, bool tanh_approx);
+void silu_forward(bf16* out, const bf16* inp, int64_t n);
+void silu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n);
+void swiglu_forward(bf16* out, const bf16* gate, const bf16* up, int64_t n);
+void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, int64_t n);
+
+// RoPE on bf16 q / k (fp32 cos, sin tables); out may alias inp as in the fp32 kernel.
+void rope_forward(bf16* out, const bf16* inp, const float* cos, const float* sin, int64_t B, int64_t T,
+                  int64_t NH, int64_t HD, int64_t pos0, bool interleaved);
+void rope_backward(bf16* dinp, const bf16* dout, const float* cos, const float* sin, int64_t B, int64_t T,
+                   int64_t NH, int64_t HD, int64_t pos0, bool interleaved);
+
+// Cross-entropy on bf16 logits: fp32 losses and lse; dlogits in bf16 (+=, rounded once).
+void cross_entropy_forward(float* losses, float* lse, const bf16* logits, const int32_t* targets, int64_t N,
+                           int64_t V, int32_t ignore_index);
+void cross_entropy_backward(bf16* dlogits, const float* dlosses, const bf16* logits, const float* lse,
+                            const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index);
+
+// ---- shape ops and dropout (kernels/cuda/shape.cu, kernels/cuda/dropout.cu) -------------
+// The device twins of the copies in src/ops/shape_ops.cpp and of kernels::dropout_*, for
+// fp32 and bf16 buffers. Forwards copy bits; backwards accumulate (+=) in fp32 and round
+// once; no atomics (repeated ids add in id order: the CPU loop's bits).
+// Transpose: inp has `shape` (host array, ndim >= 1 dims); out has dims dim0 and dim1
+// (in [0, ndim)) swapped. The backward takes the same (input) shape: dinp += dout swapped back.
+void transpose_forward(float* out, const float* inp, const int64_t* shape, int64_t ndim, int64_t dim0, int64_t dim1);
+void transpose_forward(bf16* out, const bf16* inp, const int64_t* shape, int64_t ndim, int64_t dim0, int64_t dim1);
+void transpose_backward(float* dinp, const float* dout, const int64_t* shape, int64_t ndim, int64_t dim0, int64_t dim1);
+void transpose_backward(bf16* dinp, const bf16* dout, const int64_t* shape, int64_t ndim, int64_t dim0, int64_t dim1);
+// out (M, inner) = inp (N, inner) [ids (M)]; ids validated in [0, N) by the caller.
+void index_select_forward(float* out, const float* inp, const int32_t* ids, int64_t N, int64_t M, int64_t inner);
+void index_select_forward(bf16* out, const bf16* inp, const int32_t* ids, int64_t N, int64_t M, int64_t inner);
+void index_select_backward(float* dinp, const float* dout, const int32_t* ids, int64_t N, int64_t M, int64_t inner);
+void index_select_backward(bf16* dinp, const bf16* dout, const int32_t* ids, int64_t N, int64_t M, int64_t inner);
+// out (N) = inp (N, C) [i, ids[i]]; ids validated in [0, C) by the caller.
+void gather_forward(float* out, const float* inp, const int32_t* ids, int64_t N, int64_t C);
+void gather_forward(bf16* out, const bf16* inp, const int32_t* ids, int64_t N, int64_t C);
+void gather_backward(float* dinp, const float* dout, const int32_t* ids, int64_t N, int64_t C);
+void gather_backward(bf16* dinp, const bf16* dout, const int32_t* ids, int64_t N, int64_t C);
+// kernels::dropout_forward / _backward's contract; the mask (n bytes, 1 = keep) is the CPU
+// kernel's bit for bit for the same (seed, offset) (kernels/dropout_rng.h).
+void dropout_forward(float* out, uint8_t* mask, const float* inp, int64_t n, float p, uint64_t seed, uint64_t offset);
+void dropout_forward(bf16* out, uint8_t* mask, const bf16* inp, int64_t n, float p, uint64_t seed, uint64_t offset);
+void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64_t n, float p);
+void dropout_backward(bf16* dinp, const bf16* dout, const uint8_t* mask, int64_t n, float p);
 
 }  // namespace sllm::kernels::cuda

@@ -1,5 +1,5 @@
-// GEMM on the GPU through cuBLAS: fp32 (optionally TF32 tensor cores) and bf16 inputs with
-// fp32 accumulation. Same row-major contract as kernels/cpu/gemm.cpp:
+// GEMM on the GPU through cuBLAS: fp32 (optionally TF32 tensor cores), and bf16 inputs with
+// fp32 accumulation and an fp32 or bf16 C (mixed precision; cuBLAS rounds C once). Same row-major contract as kernels/cpu/gemm.cpp:
 //   C (M, N) = alpha * op(A) * op(B) + beta * C,  lda/ldb/ldc the row strides as stored.
 //
 // cuBLAS is column-major. A row-major (R, S) matrix with row stride ld is, read
@@ -12,6 +12,7 @@
 #include <atomic>
 #include <climits>
 
+#include "kernels/cuda/element.cuh"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda_kernels.h"
 
@@ -39,15 +40,16 @@ cublasHandle_t handle() {
 }
 
 // C (M, N) = beta * C, or 0 when beta == 0: the whole result when K == 0 or alpha == 0.
-__global__ void scale_c_kernel(float* C, int64_t M, int64_t N, int64_t ldc, float beta) {
+template <class TC>
+__global__ void scale_c_kernel(TC* C, int64_t M, int64_t N, int64_t ldc, float beta) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < M * N; i += int64_t(gridDim.x) * blockDim.x) {
-    float& c = C[(i / N) * ldc + i % N];
-    c = beta == 0.0f ? 0.0f : beta * c;
+    TC& c = C[(i / N) * ldc + i % N];
+    c = from_float<TC>(beta == 0.0f ? 0.0f : beta * to_float(c));
   }
 }
 
 void check_args(const char* op, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const void* A,
-                int64_t lda, const void* B, int64_t ldb, const float* C, int64_t ldc) {
+                int64_t lda, const void* B, int64_t ldb, const void* C, int64_t ldc) {
   SLLM_CHECK(M >= 0 && N >= 0 && K >= 0, str(op, ": negative size M=", M, " N=", N, " K=", K), "sizes must be >= 0");
   const int64_t a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
   SLLM_CHECK(lda >= a_cols, str(op, ": lda=", lda, " < ", a_cols),
@@ -64,10 +66,11 @@ void check_args(const char* op, bool trans_a, bool trans_b, int64_t M, int64_t N
 }
 
 // Handles the degenerate shapes as the CPU does; returns true when nothing is left to do.
-bool degenerate(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
+template <class TC>
+bool degenerate(int64_t M, int64_t N, int64_t K, float alpha, float beta, TC* C, int64_t ldc) {
   if (M == 0 || N == 0) return true;
   if (K != 0 && alpha != 0.0f) return false;
-  SLLM_LAUNCH(grid_for(M * N), kThreads, 0, scale_c_kernel)(C, M, N, ldc, beta);
+  SLLM_LAUNCH(grid_for(M * N), kThreads, 0, scale_c_kernel<TC>)(C, M, N, ldc, beta);
   SLLM_CUDA_CHECK_LAUNCH();
   return true;
 }
@@ -78,12 +81,51 @@ cublasComputeType_t fp32_compute() {
 
 // Row-major C = op(A) op(B) as column-major Cᵀ = op(B)ᵀ op(A)ᵀ (see the top of the file).
 void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void* A,
-             int64_t lda, const void* B, int64_t ldb, cudaDataType_t in_type, float beta, float* C, int64_t ldc,
-             cublasComputeType_t compute) {
+             int64_t lda, const void* B, int64_t ldb, cudaDataType_t in_type, float beta, void* C,
+             cudaDataType_t c_type, int64_t ldc, cublasComputeType_t compute) {
   check_cublas(cublasGemmEx(handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                             int(N), int(M), int(K), &alpha, B, in_type, int(ldb), A, in_type, int(lda), &beta, C,
-                            CUDA_R_32F, int(ldc), compute, CUBLAS_GEMM_DEFAULT),
+                            c_type, int(ldc), compute, CUBLAS_GEMM_DEFAULT),
                "cublasGemmEx");
+}
+
+// The strided-batch twin of gemm_ex; the caller has handled batch == 0 and degenerate shapes.
+void gemm_strided_batched_ex(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                             float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
+                             int64_t stride_b, cudaDataType_t in_type, float beta, void* C, cudaDataType_t c_type,
+                             int64_t ldc, int64_t stride_c, cublasComputeType_t compute) {
+  check_cublas(cublasGemmStridedBatchedEx(handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B,
+                                          in_type, int(ldb), stride_b, A, in_type, int(lda), stride_a, &beta, C,
+                                          c_type, int(ldc), stride_c, int(batch), compute, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmStridedBatchedEx");
+}
+
+cudaDataType_t data_type(const float*) { return CUDA_R_32F; }
+cudaDataType_t data_type(const __nv_bfloat16*) { return CUDA_R_16BF; }
+
+// bf16 A, B (mixed precision): fp32 accumulation, never TF32 (the inputs already have fewer
+// mantissa bits than TF32 keeps), C of either type.
+template <class TC>
+void gemm_bf16_inputs(const char* op, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const bf16* A, int64_t lda, const bf16* B, int64_t ldb, float beta, TC* C, int64_t ldc) {
+  check_args(op, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+  if (degenerate(M, N, K, alpha, beta, C, ldc)) return;
+  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, CUDA_R_16BF, beta, C, data_type(C), ldc,
+          CUBLAS_COMPUTE_32F);
+}
+
+// Validates the batch, handles the degenerate shapes per matrix; true when nothing is left.
+template <class TC>
+bool batched_prologue(const char* op, bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                      float alpha, const void* A, int64_t lda, const void* B, int64_t ldb, float beta, TC* C,
+                      int64_t ldc, int64_t stride_c) {
+  SLLM_CHECK(batch >= 0 && batch <= INT_MAX, str(op, ": batch=", batch), "batch must be in [0, 2^31)");
+  check_args(op, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+  if (batch == 0 || M == 0 || N == 0) return true;
+  if (K != 0 && alpha != 0.0f) return false;
+  for (int64_t b = 0; b < batch; ++b) degenerate(M, N, K, alpha, beta, C + b * stride_c, ldc);
+  return true;
 }
 
 }  // namespace
@@ -95,32 +137,49 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   check_args("sgemm", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
   if (degenerate(M, N, K, alpha, beta, C, ldc)) return;
-  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, CUDA_R_32F, beta, C, ldc, fp32_compute());
+  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, CUDA_R_32F, beta, C, CUDA_R_32F, ldc, fp32_compute());
 }
 
 void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
                    float beta, float* C, int64_t ldc, int64_t stride_c) {
-  SLLM_CHECK(batch >= 0 && batch <= INT_MAX, str("sgemm_batched: batch=", batch), "batch must be in [0, 2^31)");
-  check_args("sgemm_batched", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
-  if (batch == 0 || M == 0 || N == 0) return;
-  if (K == 0 || alpha == 0.0f) {
-    for (int64_t b = 0; b < batch; ++b) degenerate(M, N, K, alpha, beta, C + b * stride_c, ldc);
+  if (batched_prologue("sgemm_batched", trans_a, trans_b, batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                       stride_c))
     return;
-  }
-  check_cublas(cublasGemmStridedBatchedEx(handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B,
-                                          CUDA_R_32F, int(ldb), stride_b, A, CUDA_R_32F, int(lda), stride_a, &beta, C,
-                                          CUDA_R_32F, int(ldc), stride_c, int(batch), fp32_compute(),
-                                          CUBLAS_GEMM_DEFAULT),
-               "cublasGemmStridedBatchedEx");
+  gemm_strided_batched_ex(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, CUDA_R_32F,
+                          beta, C, CUDA_R_32F, ldc, stride_c, fp32_compute());
 }
 
-void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
-               int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  check_args("gemm_bf16", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
-  if (degenerate(M, N, K, alpha, beta, C, ldc)) return;
-  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, CUDA_R_16BF, beta, C, ldc, CUBLAS_COMPUTE_32F);
+// ---- bf16 inputs (mixed precision) ---------------------------------------------------------
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
+          const bf16* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_bf16_inputs("gemm", trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
+          const bf16* B, int64_t ldb, float beta, bf16* C, int64_t ldc) {
+  gemm_bf16_inputs("gemm", trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, device_ptr(C), ldc);
+}
+
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b,
+                  float beta, float* C, int64_t ldc, int64_t stride_c) {
+  if (batched_prologue("gemm_batched", trans_a, trans_b, batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                       stride_c))
+    return;
+  gemm_strided_batched_ex(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, CUDA_R_16BF,
+                          beta, C, CUDA_R_32F, ldc, stride_c, CUBLAS_COMPUTE_32F);
+}
+
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b,
+                  float beta, bf16* C, int64_t ldc, int64_t stride_c) {
+  if (batched_prologue("gemm_batched", trans_a, trans_b, batch, M, N, K, alpha, A, lda, B, ldb, beta, device_ptr(C),
+                       ldc, stride_c))
+    return;
+  gemm_strided_batched_ex(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, CUDA_R_16BF,
+                          beta, C, CUDA_R_16BF, ldc, stride_c, CUBLAS_COMPUTE_32F);
 }
 
 }  // namespace sllm::kernels::cuda

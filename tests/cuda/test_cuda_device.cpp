@@ -38,7 +38,8 @@ TEST(CudaDevice, BadGemmArgumentsAreRejectedBeforeTheGpuIsTouched) {
   EXPECT_THROW(sgemm(false, false, 2, 3, 4, 1.0f, nullptr, 3, nullptr, 3, 0.0f, nullptr, 3), sllm::Error);  // lda < K
   EXPECT_THROW(attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, 1, 4, 4, 2, 2, 256, 0, 1.0f),
                sllm::Error);  // HD above the kernel's limit
-  EXPECT_THROW(cuda::binary_forward(BinaryOp::Add, nullptr, nullptr, nullptr, 10, 3), sllm::Error);  // 3 ∤ 10
+  float* no_f32 = nullptr;  // typed: binary_forward has bf16 overloads too
+  EXPECT_THROW(cuda::binary_forward(BinaryOp::Add, no_f32, no_f32, no_f32, 10, 3), sllm::Error);  // 3 ∤ 10
 }
 
 class CudaMemory : public CudaTest {};

@@ -100,16 +100,22 @@ TEST_F(CudaGemm, Bf16InputsFp32Accumulate) {
   for (const GemmCase& g : kGemmCases) {
     const GemmData d = make_gemm(g, 300);
     // Round the inputs to bf16 once; the reference multiplies the rounded values.
-    std::vector<uint16_t> A16(d.A.size()), B16(d.B.size());
+    std::vector<bf16> A16(d.A.size()), B16(d.B.size());
     Vec A_r(d.A.size()), B_r(d.B.size());
-    for (size_t i = 0; i < d.A.size(); ++i) A_r[i] = bf16_to_f32(A16[i] = f32_to_bf16(d.A[i]));
-    for (size_t i = 0; i < d.B.size(); ++i) B_r[i] = bf16_to_f32(B16[i] = f32_to_bf16(d.B[i]));
+    for (size_t i = 0; i < d.A.size(); ++i) {
+      A16[i] = bf16{f32_to_bf16(d.A[i])};
+      A_r[i] = bf16_to_f32(A16[i].bits);
+    }
+    for (size_t i = 0; i < d.B.size(); ++i) {
+      B16[i] = bf16{f32_to_bf16(d.B[i])};
+      B_r[i] = bf16_to_f32(B16[i].bits);
+    }
     Vec want = d.C;
     cpu::sgemm_ref(g.ta, g.tb, g.M, g.N, g.K, g.alpha, A_r.data(), d.lda, B_r.data(), d.ldb, g.beta, want.data(),
                    d.ldc);
-    DeviceArray<uint16_t> A(A16), B(B16);
+    DeviceArray<bf16> A(A16), B(B16);
     DeviceArray<float> C(d.C);
-    gemm_bf16(g.ta, g.tb, g.M, g.N, g.K, g.alpha, A.get(), d.lda, B.get(), d.ldb, g.beta, C.get(), d.ldc);
+    gemm(g.ta, g.tb, g.M, g.N, g.K, g.alpha, A.get(), d.lda, B.get(), d.ldb, g.beta, C.get(), d.ldc);
     expect_close(C.host(), want, kBf16FromRoundedInputs, "bf16 M=" + std::to_string(g.M));
   }
 }

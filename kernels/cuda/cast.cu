@@ -1,0 +1,35 @@
+// Dtype casts on the GPU between fp32 and bf16 (mixed precision: fp32 master weights are
+// cast to bf16 copies for the matmuls; bf16 results are widened where fp32 is needed).
+// Legend: n elements.
+//
+// fp32 -> bf16 rounds to nearest even and keeps NaN a NaN, bit for bit as sllm::f32_to_bf16
+// (element.cuh); bf16 -> fp32 is exact (a bf16 is the top half of an fp32).
+#include "kernels/cuda/element.cuh"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda_kernels.h"
+
+namespace sllm::kernels::cuda {
+namespace {
+
+// out (n) = inp (n) converted, one thread per element, grid-stride.
+template <class TOut, class TIn>
+__global__ void cast_kernel(TOut* out, const TIn* inp, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = from_float<TOut>(to_float(inp[i]));
+}
+
+template <class TOut, class TIn>
+void cast_launch(TOut* out, const TIn* inp, int64_t n) {
+  SLLM_CHECK(n >= 0, str("cast_forward: negative element count ", n), "sizes must be >= 0");
+  if (n == 0) return;
+  SLLM_LAUNCH(grid_for(n), kThreads, 0, cast_kernel<TOut, TIn>)(out, inp, n);
+  SLLM_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void cast_forward(bf16* out, const float* inp, int64_t n) { cast_launch(device_ptr(out), inp, n); }
+
+void cast_forward(float* out, const bf16* inp, int64_t n) { cast_launch(out, device_ptr(inp), n); }
+
+}  // namespace sllm::kernels::cuda
