@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure binary test bench demo clean
+.PHONY: all deps configure binary test bench demo gpu-check clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -29,6 +29,11 @@ bench: binary
 
 demo: binary
 	SLLM=$(BUILD)/sllm bash tools/demo.sh
+
+# The one-command GPU run of issue 5 on an NVIDIA machine: its own build-cuda folder, CUDA
+# tests, fp32/bf16 training benches, PyTorch side by side, summary (tools/gpu_check.sh).
+gpu-check:
+	bash tools/gpu_check.sh
 
 clean:
 	rm -rf $(BUILD)
