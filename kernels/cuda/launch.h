@@ -50,7 +50,7 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 // The kernel comes last so a template with commas needs no extra parentheses.
 #if SLLM_CUDA_SIM
 #define SLLM_LAUNCH(grid, block, shared_bytes, ...) \
-  ::sllm::cudasim::Launch((grid), (block), (shared_bytes)) + [](auto... sllm_sim_args) { __VA_ARGS__(sllm_sim_args...); }
+  (::sllm::cudasim::Launch((grid), (block), (shared_bytes)) + [](auto... sllm_sim_args) { __VA_ARGS__(sllm_sim_args...); })
 #define SLLM_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::sllm::cudasim::dynamic_shared())
 #else
 #define SLLM_LAUNCH(grid, block, shared_bytes, ...) __VA_ARGS__<<<(grid), (block), (shared_bytes), ::sllm::kernels::cuda::stream()>>>
