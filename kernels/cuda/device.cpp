@@ -38,6 +38,11 @@ const char* hint_for(cudaError_t err) {
 }  // namespace
 
 void fail_cuda(cudaError_t err, const char* call, const char* file, int line) {
+  // A failed call is also recorded as the thread's "last error", which the launch check
+  // after the next kernel would report again (a caught out-of-memory resurfacing at an
+  // unrelated GEMM). Clear it: recoverable errors reset, sticky ones (a faulted kernel)
+  // keep failing every call anyway.
+  cudaGetLastError();
   fail(str("CUDA error ", cudaGetErrorName(err), " (", cudaGetErrorString(err), ") in ", call, " at ", file,
            ":", line),
        hint_for(err));

@@ -65,8 +65,10 @@ TEST_F(CudaMemory, OutOfMemoryIsAnErrorWithAHint) {
   } catch (const sllm::Error& e) {
     EXPECT_NE(e.hint().find("out of memory"), std::string::npos) << e.hint();
   }
-  // The failure must not poison later calls.
+  // The failure must not poison later calls, including the error check after a kernel.
   DeviceArray<float> ok{16};
+  scale_forward(ok.get(), ok.get(), 2.0f, 16);
+  synchronize();
   EXPECT_EQ(ok.host().size(), 16u);
 }
 
