@@ -10,6 +10,11 @@
 // of exp(x - m) over its strided share, rescaling s when m grows (the online softmax of
 // Milakov & Gimelshein 2018); the block then merges the (m, s) pairs: M = max m,
 // S = sum s * exp(m - M).
+//
+// Mixed precision: logits and dlogits may be bf16 (element.cuh: loaded as float, computed in
+// fp32); losses and lse stay fp32. Backward computes each dlogits element's whole update
+// (the one-hot term included) in fp32 and stores it once, so a bf16 dlogits is rounded once.
+#include "kernels/cuda/element.cuh"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda_kernels.h"
@@ -17,17 +22,19 @@
 namespace sllm::kernels::cuda {
 namespace {
 
-__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const float* logits,
-                                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
+template <class TL>
+__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const TL* logits, const int32_t* targets,
+                                             int64_t N, int64_t V, int32_t ignore_index) {
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
-    const float* x = logits + n * V;  // (V)
+    const TL* x = logits + n * V;  // (V)
     float m = -INFINITY, s = 0.0f;
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
-      if (x[v] > m) {
-        s = s * expf(m - x[v]) + 1.0f;
-        m = x[v];
+      const float x_v = to_float(x[v]);
+      if (x_v > m) {
+        s = s * expf(m - x_v) + 1.0f;
+        m = x_v;
       } else {
-        s += expf(x[v] - m);
+        s += expf(x_v - m);
       }
     }
     const float M = block_max(m);
@@ -36,23 +43,27 @@ __global__ void cross_entropy_forward_kernel(float* losses, float* lse, const fl
     if (threadIdx.x == 0) {
       const float l = M + logf(S);
       lse[n] = l;
-      losses[n] = targets[n] == ignore_index ? 0.0f : l - x[targets[n]];
+      losses[n] = targets[n] == ignore_index ? 0.0f : l - to_float(x[targets[n]]);
     }
   }
 }
 
-__global__ void cross_entropy_backward_kernel(float* dlogits, const float* dlosses, const float* logits,
-                                              const float* lse, const int32_t* targets, int64_t N, int64_t V,
-                                              int32_t ignore_index) {
+// The target's element gets (dx + dl * p) - dl: the CPU's two steps (add p, then subtract
+// the one-hot term) in the same order, by the one thread that owns the element.
+template <class TL>
+__global__ void cross_entropy_backward_kernel(TL* dlogits, const float* dlosses, const TL* logits, const float* lse,
+                                              const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
-    if (targets[n] == ignore_index) continue;  // the same for the whole block
-    const float* x = logits + n * V;  // (V)
-    float* dx = dlogits + n * V;      // (V)
+    const int32_t target = targets[n];
+    if (target == ignore_index) continue;  // the same for the whole block
+    const TL* x = logits + n * V;  // (V)
+    TL* dx = dlogits + n * V;      // (V)
     const float dl = dlosses[n], l = lse[n];
-    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) dx[v] += dl * expf(x[v] - l);
-    __syncthreads();  // the thread that added exp(.) to dx[target] is done
-    if (threadIdx.x == 0) dx[targets[n]] -= dl;  // the one-hot term, as on the CPU
-    __syncthreads();
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+      float d = to_float(dx[v]) + dl * expf(to_float(x[v]) - l);
+      if (v == target) d -= dl;  // the one-hot term, as on the CPU
+      dx[v] = from_float<TL>(d);
+    }
   }
 }
 
@@ -62,25 +73,45 @@ void check_sizes(int64_t N, int64_t V, const char* op) {
 
 unsigned row_blocks(int64_t N) { return unsigned(std::min<int64_t>(N, int64_t(1) << 16)); }
 
-}  // namespace
-
 // Targets are validated by the caller (in [0, V) or ignore_index), as on the CPU.
-void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
-                           int64_t V, int32_t ignore_index) {
+template <class TL>
+void cross_entropy_forward_launch(float* losses, float* lse, const TL* logits, const int32_t* targets, int64_t N,
+                                  int64_t V, int32_t ignore_index) {
   check_sizes(N, V, "cross_entropy_forward");
   if (N == 0) return;
-  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_forward_kernel)(losses, lse, logits, targets, N, V,
-                                                                         ignore_index);
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_forward_kernel<TL>)(losses, lse, logits, targets, N, V,
+                                                                             ignore_index);
   SLLM_CUDA_CHECK_LAUNCH();
+}
+
+template <class TL>
+void cross_entropy_backward_launch(TL* dlogits, const float* dlosses, const TL* logits, const float* lse,
+                                   const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
+  check_sizes(N, V, "cross_entropy_backward");
+  if (!dlogits || N == 0) return;
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_backward_kernel<TL>)(dlogits, dlosses, logits, lse, targets,
+                                                                              N, V, ignore_index);
+  SLLM_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
+                           int64_t V, int32_t ignore_index) {
+  cross_entropy_forward_launch(losses, lse, logits, targets, N, V, ignore_index);
+}
+void cross_entropy_forward(float* losses, float* lse, const bf16* logits, const int32_t* targets, int64_t N,
+                           int64_t V, int32_t ignore_index) {
+  cross_entropy_forward_launch(losses, lse, device_ptr(logits), targets, N, V, ignore_index);
 }
 
 void cross_entropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
-  check_sizes(N, V, "cross_entropy_backward");
-  if (!dlogits || N == 0) return;
-  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_backward_kernel)(dlogits, dlosses, logits, lse, targets,
-                                                                          N, V, ignore_index);
-  SLLM_CUDA_CHECK_LAUNCH();
+  cross_entropy_backward_launch(dlogits, dlosses, logits, lse, targets, N, V, ignore_index);
+}
+void cross_entropy_backward(bf16* dlogits, const float* dlosses, const bf16* logits, const float* lse,
+                            const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
+  cross_entropy_backward_launch(device_ptr(dlogits), dlosses, device_ptr(logits), lse, targets, N, V, ignore_index);
 }
 
 }  // namespace sllm::kernels::cuda
