@@ -93,17 +93,18 @@ Tensor softmax(const Tensor& x) { return softmax_like(x, false); }
 Tensor log_softmax(const Tensor& x) { return softmax_like(x, true); }
 
 Tensor dropout(const Tensor& x, float p, bool training, uint64_t seed, uint64_t offset) {
-  check_f32(x, "dropout", x.device());
+  const Device dev = x.device();
+  check_f32(x, "dropout", dev);
   SLLM_CHECK(p >= 0.0f && p < 1.0f, str("dropout: p = ", p, " is outside [0, 1)"), "use a probability like 0.1");
   if (!training || p == 0.0f) return x;
-  detail::check_cpu_only(x.device(), "dropout");
   const int64_t n = x.numel();
-  Tensor out = Tensor::empty(x.shape()), mask = Tensor::empty(x.shape(), DType::U8);
-  kernels::dropout_forward(out.mutable_f32(), mask.mutable_data<uint8_t>(), x.f32(), n, p, seed, offset);
+  // The mask is a pure function of (seed, offset + i) on either device (kernels/dropout_rng.h).
+  Tensor out = Tensor::empty(x.shape(), DType::F32, dev), mask = Tensor::empty(x.shape(), DType::U8, dev);
+  SLLM_KERNEL(dev, dropout_forward, out.mutable_f32(), mask.mutable_data<uint8_t>(), x.f32(), n, p, seed, offset);
   if (autograd::needs_grad({x})) {
     autograd::record(out, "dropout", {x}, [mask, p, n](const Tensor& g) {
-      Tensor dx = Tensor::zeros(g.shape());
-      kernels::dropout_backward(dx.mutable_f32(), g.f32(), mask.data<uint8_t>(), n, p);
+      Tensor dx = Tensor::zeros(g.shape(), DType::F32, g.device());
+      SLLM_KERNEL(g.device(), dropout_backward, dx.mutable_f32(), g.f32(), mask.data<uint8_t>(), n, p);
       return std::vector<Tensor>{dx};
     });
   }

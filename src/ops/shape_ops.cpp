@@ -39,6 +39,15 @@ void copy_runs_cuda(float* dst, int64_t dst_stride, const float* src, int64_t sr
 #endif
 }
 
+// kernels::cuda::fn(args...) for the ops below that have no CPU kernel of the same name
+// (their CPU side is the loops in this file). Unreachable without the CUDA backend:
+// check_f32 rejects device tensors there.
+#if SLLM_HAVE_CUDA
+#define SLLM_CUDA_CALL(fn, ...) ::sllm::kernels::cuda::fn(__VA_ARGS__)
+#else
+#define SLLM_CUDA_CALL(fn, ...) SLLM_ASSERT(!"kernels::cuda::" #fn " without the CUDA backend")
+#endif
+
 // Swaps dims d0 and d1 of `src` (shape `shape`) into `dst`. Used by transpose forward and,
 // with the swapped shape, by its backward (a transpose is its own inverse).
 void transpose_copy(float* dst, const float* src, const Shape& shape, int64_t d0, int64_t d1, bool accumulate) {
@@ -63,6 +72,15 @@ void transpose_copy(float* dst, const float* src, const Shape& shape, int64_t d0
   }
 }
 
+// dst = src (shape `shape`) with dims d0 and d1 swapped, on `dev`.
+void transpose_on(Device dev, float* dst, const float* src, const Shape& shape, int64_t d0, int64_t d1) {
+  if (dev == Device::CUDA) {
+    SLLM_CUDA_CALL(transpose_forward, dst, src, shape.data(), int64_t(shape.size()), d0, d1);
+    return;
+  }
+  transpose_copy(dst, src, shape, d0, d1, false);
+}
+
 }  // namespace
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
@@ -76,19 +94,19 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
-  check_f32(x, "transpose", x.device());
-  detail::check_cpu_only(x.device(), "transpose");
+  const Device dev = x.device();
+  check_f32(x, "transpose", dev);
   const int64_t d0 = normalize_dim(x, dim0, "transpose"), d1 = normalize_dim(x, dim1, "transpose");
   Shape out_shape = x.shape();
   std::swap(out_shape[d0], out_shape[d1]);
-  Tensor out = Tensor::empty(out_shape);
-  transpose_copy(out.mutable_f32(), x.f32(), x.shape(), d0, d1, false);
+  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
+  transpose_on(dev, out.mutable_f32(), x.f32(), x.shape(), d0, d1);
   if (autograd::needs_grad({x})) {
-    autograd::record(out, "transpose", {x}, [out_shape, d0, d1](const Tensor& g) {
+    autograd::record(out, "transpose", {x}, [out_shape, d0, d1, dev](const Tensor& g) {
       Shape in_shape = out_shape;
       std::swap(in_shape[d0], in_shape[d1]);
-      Tensor dx = Tensor::empty(in_shape);
-      transpose_copy(dx.mutable_f32(), g.f32(), out_shape, d0, d1, false);
+      Tensor dx = Tensor::empty(in_shape, DType::F32, dev);  // every element written once
+      transpose_on(dev, dx.mutable_f32(), g.f32(), out_shape, d0, d1);
       return std::vector<Tensor>{dx};
     });
   }
@@ -209,8 +227,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
 }
 
 Tensor index_select(const Tensor& x, const Tensor& ids) {
-  check_f32(x, "index_select", x.device());
-  detail::check_cpu_only(x.device(), "index_select");
+  const Device dev = x.device();
+  check_f32(x, "index_select", dev);
   detail::check_ids(ids, "index_select ids");
   check_ndim(ids, 1, "index_select ids (M)");
   SLLM_CHECK(x.ndim() >= 1, "index_select: input must have a row dim", "pass (N, ...)");
@@ -220,15 +238,23 @@ Tensor index_select(const Tensor& x, const Tensor& ids) {
     SLLM_CHECK(id[i] >= 0 && id[i] < N, str("index_select: index ", id[i], " out of range [0, ", N, ")"), "indices must address rows of the input");
   Shape out_shape = x.shape();
   out_shape[0] = M;
-  Tensor out = Tensor::empty(out_shape);
-  for (int64_t i = 0; i < M; ++i)
-    std::memcpy(out.mutable_f32() + i * inner, x.f32() + id[i] * inner, static_cast<size_t>(inner) * sizeof(float));
+  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
+  Tensor ids_copy = detail::device_ids(ids, dev);  // the validated ids, on the floats' device
+  if (dev == Device::CUDA) {
+    SLLM_CUDA_CALL(index_select_forward, out.mutable_f32(), x.f32(), ids_copy.i32(), N, M, inner);
+  } else {
+    for (int64_t i = 0; i < M; ++i)
+      std::memcpy(out.mutable_f32() + i * inner, x.f32() + id[i] * inner, static_cast<size_t>(inner) * sizeof(float));
+  }
   if (autograd::needs_grad({x})) {
-    Tensor ids_copy = ids.clone();
     Shape in_shape = x.shape();
-    autograd::record(out, "index_select", {x}, [ids_copy, in_shape, M, inner](const Tensor& g) {
-      Tensor dx = Tensor::zeros(in_shape);
+    autograd::record(out, "index_select", {x}, [ids_copy, in_shape, N, M, inner, dev](const Tensor& g) {
+      Tensor dx = Tensor::zeros(in_shape, DType::F32, dev);
       const int32_t* idp = ids_copy.i32();
+      if (dev == Device::CUDA) {  // repeated ids accumulate in id order there too
+        SLLM_CUDA_CALL(index_select_backward, dx.mutable_f32(), g.f32(), idp, N, M, inner);
+        return std::vector<Tensor>{dx};
+      }
       for (int64_t i = 0; i < M; ++i)  // serial: repeated ids accumulate in a fixed order
         for (int64_t j = 0; j < inner; ++j) dx.mutable_f32()[idp[i] * inner + j] += g.f32()[i * inner + j];
       return std::vector<Tensor>{dx};
@@ -238,8 +264,8 @@ Tensor index_select(const Tensor& x, const Tensor& ids) {
 }
 
 Tensor gather(const Tensor& x, const Tensor& ids) {
-  check_f32(x, "gather", x.device());
-  detail::check_cpu_only(x.device(), "gather");
+  const Device dev = x.device();
+  check_f32(x, "gather", dev);
   check_ndim(x, 2, "gather input (N, C)");
   detail::check_ids(ids, "gather ids");
   const int64_t N = x.dim(0), C = x.dim(1);
@@ -247,13 +273,21 @@ Tensor gather(const Tensor& x, const Tensor& ids) {
   const int32_t* id = ids.i32();
   for (int64_t i = 0; i < N; ++i)
     SLLM_CHECK(id[i] >= 0 && id[i] < C, str("gather: index ", id[i], " at row ", i, " out of range [0, ", C, ")"), "indices must address columns");
-  Tensor out = Tensor::empty({N});
-  for (int64_t i = 0; i < N; ++i) out.mutable_f32()[i] = x.f32()[i * C + id[i]];
+  Tensor out = Tensor::empty({N}, DType::F32, dev);
+  Tensor ids_copy = detail::device_ids(ids, dev);  // the validated ids, on the floats' device
+  if (dev == Device::CUDA) {
+    SLLM_CUDA_CALL(gather_forward, out.mutable_f32(), x.f32(), ids_copy.i32(), N, C);
+  } else {
+    for (int64_t i = 0; i < N; ++i) out.mutable_f32()[i] = x.f32()[i * C + id[i]];
+  }
   if (autograd::needs_grad({x})) {
-    Tensor ids_copy = ids.clone();
-    autograd::record(out, "gather", {x}, [ids_copy, N, C](const Tensor& g) {
-      Tensor dx = Tensor::zeros({N, C});
-      for (int64_t i = 0; i < N; ++i) dx.mutable_f32()[i * C + ids_copy.i32()[i]] += g.f32()[i];
+    autograd::record(out, "gather", {x}, [ids_copy, N, C, dev](const Tensor& g) {
+      Tensor dx = Tensor::zeros({N, C}, DType::F32, dev);
+      if (dev == Device::CUDA) {
+        SLLM_CUDA_CALL(gather_backward, dx.mutable_f32(), g.f32(), ids_copy.i32(), N, C);
+      } else {
+        for (int64_t i = 0; i < N; ++i) dx.mutable_f32()[i * C + ids_copy.i32()[i]] += g.f32()[i];
+      }
       return std::vector<Tensor>{dx};
     });
   }
