@@ -22,9 +22,20 @@ inline const float* device_ptr(const float* p) { return p; }
 inline __nv_bfloat16* device_ptr(bf16* p) { return reinterpret_cast<__nv_bfloat16*>(p); }
 inline const __nv_bfloat16* device_ptr(const bf16* p) { return reinterpret_cast<const __nv_bfloat16*>(p); }
 
+// Both conversions are the integer ones of tensor/dtype.h (bf16_to_f32, f32_to_bf16), so
+// device and host agree bit for bit on every input, NaN payloads included: on sm_90
+// __bfloat162float is a cvt instruction and __float2bfloat16 returns the canonical NaN
+// 0x7FFF, neither of which promises that.
 __device__ inline float to_float(float x) { return x; }
 // Exact: a bf16 is the top half of an fp32.
-__device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ inline float to_float(__nv_bfloat16 x) {
+  uint16_t bits;
+  memcpy(&bits, &x, sizeof(bits));
+  const uint32_t u = uint32_t(bits) << 16;
+  float f;
+  memcpy(&f, &u, sizeof(f));
+  return f;
+}
 
 template <class T>
 __device__ inline T from_float(float x);
@@ -34,10 +45,8 @@ __device__ inline float from_float<float>(float x) {
   return x;
 }
 
-// The integer rounding of sllm::f32_to_bf16 (tensor/dtype.h), so device and host give the
-// same bits for every input: add 0x7FFF plus the lowest kept bit, then truncate (ties to
-// even; overflow rounds to infinity). NaN keeps its sign and payload with the quiet bit
-// forced; __float2bfloat16 would return the canonical 0x7FFF instead.
+// Round to nearest even: add 0x7FFF plus the lowest kept bit, then truncate (overflow
+// rounds to infinity). NaN keeps its sign and payload with the quiet bit forced.
 template <>
 __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
   uint32_t u;
