@@ -135,6 +135,19 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t B, int64_t T, int64_t Tk, int64_t NH, int64_t NKV, int64_t HD,
                         int64_t q_offset, float scale);
 
+// ---- causal GQA attention in bf16 on tensor cores (kernels/cuda/attention_bf16.cu) ------
+// The fp32 contract above with q, k, v, out, dout and the gradients in bf16 (lse stays
+// fp32): scores, softmax and sums in fp32, P and dS rounded to bf16 before their second
+// product (FlashAttention-2). HD a multiple of 16 up to 128, else sllm::Error. Backward
+// accumulates (+=, rounded once) and is deterministic.
+void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                       int64_t B, int64_t T, int64_t Tk, int64_t NH, int64_t NKV, int64_t HD,
+                       int64_t q_offset, float scale);
+void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q,
+                        const bf16* k, const bf16* v, const bf16* out, const float* lse,
+                        int64_t B, int64_t T, int64_t Tk, int64_t NH, int64_t NKV, int64_t HD,
+                        int64_t q_offset, float scale);
+
 // ---- rotary position embedding (kernels/cuda/rope.cu) ---------------------------------
 // cos, sin (T_max, HD/2) are device copies of the tables kernels::rope_table builds.
 void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int64_t B, int64_t T,

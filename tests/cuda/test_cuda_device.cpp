@@ -36,9 +36,9 @@ TEST(CudaDevice, BadGemmArgumentsAreRejectedBeforeTheGpuIsTouched) {
   // Argument checks run first, so these are sllm::Errors with or without a GPU.
   EXPECT_THROW(sgemm(false, false, -1, 2, 2, 1.0f, nullptr, 2, nullptr, 2, 0.0f, nullptr, 2), sllm::Error);
   EXPECT_THROW(sgemm(false, false, 2, 3, 4, 1.0f, nullptr, 3, nullptr, 3, 0.0f, nullptr, 3), sllm::Error);  // lda < K
-  EXPECT_THROW(attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, 1, 4, 4, 2, 2, 256, 0, 1.0f),
+  float* no_f32 = nullptr;  // typed: attention_forward and binary_forward have bf16 overloads too
+  EXPECT_THROW(attention_forward(no_f32, no_f32, no_f32, no_f32, no_f32, 1, 4, 4, 2, 2, 256, 0, 1.0f),
                sllm::Error);  // HD above the kernel's limit
-  float* no_f32 = nullptr;  // typed: binary_forward has bf16 overloads too
   EXPECT_THROW(cuda::binary_forward(BinaryOp::Add, no_f32, no_f32, no_f32, 10, 3), sllm::Error);  // 3 ∤ 10
 }
 
