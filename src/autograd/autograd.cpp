@@ -52,14 +52,23 @@ void register_device_accumulate(Device device, DeviceAccumulateFn fn) {
 
 void accumulate(Tensor& dst, const Tensor& src) {
   check_shape(src, dst.shape(), "gradient accumulation");
-  check_dtype(src, DType::F32, "gradient accumulation");
+  check_dtype(src, dst.dtype(), "gradient accumulation");
+  SLLM_CHECK(dst.dtype() == DType::F32 || dst.dtype() == DType::BF16,
+             str("gradient accumulation of ", dtype_name(dst.dtype()), " tensors"), "gradients are f32 or bf16");
   SLLM_CHECK(dst.device() == src.device(),
              str("gradient accumulation across devices (", device_name(dst.device()), " += ", device_name(src.device()), ")"),
              "all tensors of one graph must be on one device; move the model and its inputs with .to(device)");
   if (dst.device() != Device::CPU) {
     SLLM_CHECK(g_cuda_accumulate != nullptr, "gradient accumulation on a CUDA tensor, but the device is not initialized",
                "call ops::init_device(Device::CUDA) before using CUDA tensors");
-    g_cuda_accumulate(dst.mutable_f32(), src.f32(), dst.numel());
+    g_cuda_accumulate(dst, src);
+    return;
+  }
+  const int64_t count = dst.numel();
+  if (dst.dtype() == DType::BF16) {
+    uint16_t* d = dst.mutable_data<uint16_t>();
+    const uint16_t* s = src.data<uint16_t>();
+    for (int64_t i = 0; i < count; ++i) d[i] = f32_to_bf16(bf16_to_f32(d[i]) + bf16_to_f32(s[i]));
     return;
   }
   float* d = dst.mutable_f32();

@@ -72,12 +72,13 @@ void backward(const Tensor& root, bool retain_graph = false);
 // Same with an explicit gradient for a non-scalar root (same shape as root).
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);
 
-// dst += src elementwise (same shape, f32, same device). Used to accumulate gradients.
+// dst += src elementwise (same shape, dtype f32 or bf16, same device). Used to accumulate
+// gradients; a bf16 sum is formed in fp32 and rounded once.
 void accumulate(Tensor& dst, const Tensor& src);
 
 // dst (n) += src (n) on a device other than the CPU. Autograd sits below the kernels in the
 // layering, so the ops layer registers the device's implementation (ops::init_device).
-using DeviceAccumulateFn = void (*)(float* dst, const float* src, int64_t n);
+using DeviceAccumulateFn = void (*)(Tensor& dst, const Tensor& src);
 void register_device_accumulate(Device device, DeviceAccumulateFn fn);
 
 }  // namespace sllm::autograd

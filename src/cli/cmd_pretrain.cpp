@@ -31,6 +31,7 @@ int run_pretrain(const std::vector<std::string>& argv) {
              {"--stop-at", FlagSpec::Value, "stop after step K as if interrupted [0 = off]"},
              {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
              {"--device", FlagSpec::Value, "cpu or cuda: where the model trains [cpu]"},
+             {"--precision", FlagSpec::Value, "auto, fp32 or bf16 (mixed precision, CUDA only) [auto: bf16 on cuda, fp32 on cpu]"},
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   train::PretrainOptions o;
@@ -54,6 +55,7 @@ int run_pretrain(const std::vector<std::string>& argv) {
   o.resume = args.has("--resume");
   o.quiet = args.has("--quiet");
   o.device = args.get("--device", o.device);
+  o.precision = args.get("--precision", o.precision);
   const int64_t threads = args.get_int("--threads", 0);
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   const train::PretrainResult r = train::pretrain(o);

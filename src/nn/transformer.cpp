@@ -114,6 +114,15 @@ void Transformer::init(uint64_t seed) {
   }
 }
 
+void Transformer::set_compute_dtype(DType dtype) {
+  SLLM_CHECK(dtype == DType::F32 || dtype == DType::BF16,
+             str("compute dtype ", dtype_name(dtype), " is not supported"), "use f32, or bf16 on CUDA");
+  SLLM_CHECK(dtype == DType::F32 || device_ == Device::CUDA,
+             str("bf16 mixed precision needs the model on CUDA, it is on ", device_name(device_)),
+             "call model.to(Device::CUDA) first, or keep f32 (--precision fp32) on the CPU");
+  compute_dtype_ = dtype;
+}
+
 void Transformer::to(Device device) {
   if (device == device_) return;
   for (Parameter& p : params_) {
@@ -195,14 +204,15 @@ Tensor Transformer::mlp(int64_t l, const Tensor& h) {
 
 Tensor Transformer::block(int64_t l, const Tensor& x, KVCache* cache, int64_t pos0) {
   const float eps = static_cast<float>(config_.norm_eps);
+  const DType act = compute_dtype_;  // the norms' outputs feed the matmuls
   if (config_.family == Family::GPT2) {
-    Tensor a = attention(l, ops::layernorm(x, p(l, "ln_1.weight"), p(l, "ln_1.bias"), eps), cache, pos0);
-    Tensor x1 = ops::add(x, a);
-    return ops::add(x1, mlp(l, ops::layernorm(x1, p(l, "ln_2.weight"), p(l, "ln_2.bias"), eps)));
+    Tensor a = attention(l, ops::layernorm(x, p(l, "ln_1.weight"), p(l, "ln_1.bias"), eps, act), cache, pos0);
+    Tensor x1 = ops::add(x, a);  // the residual stream stays fp32 (f32 + bf16 -> f32)
+    return ops::add(x1, mlp(l, ops::layernorm(x1, p(l, "ln_2.weight"), p(l, "ln_2.bias"), eps, act)));
   }
-  Tensor a = attention(l, ops::rmsnorm(x, p(l, "input_layernorm.weight"), eps), cache, pos0);
+  Tensor a = attention(l, ops::rmsnorm(x, p(l, "input_layernorm.weight"), eps, act), cache, pos0);
   Tensor x1 = ops::add(x, a);
-  return ops::add(x1, mlp(l, ops::rmsnorm(x1, p(l, "post_attention_layernorm.weight"), eps)));
+  return ops::add(x1, mlp(l, ops::rmsnorm(x1, p(l, "post_attention_layernorm.weight"), eps, act)));
 }
 
 Tensor Transformer::forward(const Tensor& ids, KVCache* cache) {
@@ -217,7 +227,11 @@ Tensor Transformer::forward(const Tensor& ids, KVCache* cache) {
   if (cache) {
     SLLM_CHECK(cache->batch == B, str("KV cache was made for batch ", cache->batch, ", got ", B), "make_cache(B) with the same batch");
     SLLM_CHECK(!autograd::grad_enabled(), "the KV cache is for inference", "wrap generation in autograd::NoGradGuard");
+    SLLM_CHECK(compute_dtype_ == DType::F32, "the KV cache holds f32 keys and values, the model computes in bf16",
+               "generate with set_compute_dtype(DType::F32)");
   }
+  SLLM_CHECK(compute_dtype_ == DType::F32 || device_ == Device::CUDA, "bf16 compute with the model on the CPU",
+             "move the model back with to(Device::CUDA), or set_compute_dtype(DType::F32)");
   Tensor x;
   if (config_.family == Family::GPT2) {
     Tensor positions = Tensor::empty({T}, DType::I32);
@@ -231,10 +245,10 @@ Tensor Transformer::forward(const Tensor& ids, KVCache* cache) {
   if (cache) cache->length += T;
   if (config_.family == Family::GPT2) {
     x = ops::layernorm(x, param("transformer.ln_f.weight"), param("transformer.ln_f.bias"),
-                      static_cast<float>(config_.norm_eps));
+                      static_cast<float>(config_.norm_eps), compute_dtype_);
     return ops::linear(x, param("transformer.wte.weight"));  // tied lm_head
   }
-  x = ops::rmsnorm(x, param("model.norm.weight"), static_cast<float>(config_.norm_eps));
+  x = ops::rmsnorm(x, param("model.norm.weight"), static_cast<float>(config_.norm_eps), compute_dtype_);
   return ops::linear(x, param(config_.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
 }
 

@@ -55,6 +55,13 @@ class Transformer {
   void to(Device device);
   Device device() const { return device_; }
 
+  // The dtype of the activations between ops. F32 (default) is the reference. BF16, on
+  // CUDA, is mixed-precision training (src/ops/mixed_precision.h): parameters, residual
+  // stream, norms' statistics and loss stay fp32; the norms' outputs, every matmul, attention
+  // and the MLP run in bf16, and forward returns bf16 logits. Not with a KV cache.
+  void set_compute_dtype(DType dtype);
+  DType compute_dtype() const { return compute_dtype_; }
+
  private:
   struct Layer;
   Tensor block(int64_t l, const Tensor& x, KVCache* cache, int64_t pos0);
@@ -68,6 +75,7 @@ class Transformer {
   std::string layer_prefix_;  // "transformer.h." or "model.layers."
   Tensor rope_cos_, rope_sin_;  // (n_ctx, HD/2), Llama only
   Device device_ = Device::CPU;
+  DType compute_dtype_ = DType::F32;
 };
 
 }  // namespace sllm::nn

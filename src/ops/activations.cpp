@@ -1,5 +1,6 @@
 // gelu, silu, swiglu, softmax, log_softmax, dropout.
 #include "kernels/kernels.h"
+#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -12,7 +13,8 @@ using detail::rows_of;
 
 Tensor gelu(const Tensor& x, bool tanh_approx) {
   const Device dev = x.device();
-  check_f32(x, "gelu", dev);
+  detail::check_float(x, "gelu", dev);
+  if (detail::is_bf16(x)) return detail::gelu_bf16(x, tanh_approx);
   Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
   SLLM_KERNEL(dev, gelu_forward, out.mutable_f32(), x.f32(), x.numel(), tanh_approx);
   if (autograd::needs_grad({x})) {
@@ -29,7 +31,8 @@ Tensor gelu(const Tensor& x, bool tanh_approx) {
 
 Tensor silu(const Tensor& x) {
   const Device dev = x.device();
-  check_f32(x, "silu", dev);
+  detail::check_float(x, "silu", dev);
+  if (detail::is_bf16(x)) return detail::silu_bf16(x);
   Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
   SLLM_KERNEL(dev, silu_forward, out.mutable_f32(), x.f32(), x.numel());
   if (autograd::needs_grad({x})) {
@@ -46,9 +49,11 @@ Tensor silu(const Tensor& x) {
 
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
   const Device dev = gate.device();
-  check_f32(gate, "swiglu gate", dev);
-  check_f32(up, "swiglu up", dev);
+  detail::check_float(gate, "swiglu gate", dev);
+  detail::check_float(up, "swiglu up", dev);
   check_shape(up, gate.shape(), "swiglu up (must match gate)");
+  check_dtype(up, gate.dtype(), "swiglu up (must match gate)");
+  if (detail::is_bf16(gate)) return detail::swiglu_bf16(gate, up);
   Tensor out = Tensor::empty(gate.shape(), DType::F32, dev);
   SLLM_KERNEL(dev, swiglu_forward, out.mutable_f32(), gate.f32(), up.f32(), gate.numel());
   if (autograd::needs_grad({gate, up})) {

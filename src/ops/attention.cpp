@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "kernels/kernels.h"
+#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -14,9 +15,11 @@ using detail::ptr;
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV, int64_t q_offset,
                  float scale) {
   const Device dev = q.device();
-  check_f32(q, "attention q", dev);
-  check_f32(k, "attention k", dev);
-  check_f32(v, "attention v", dev);
+  detail::check_float(q, "attention q", dev);
+  detail::check_float(k, "attention k", dev);
+  detail::check_float(v, "attention v", dev);
+  check_dtype(k, q.dtype(), "attention k (q's dtype)");
+  check_dtype(v, q.dtype(), "attention v (q's dtype)");
   check_ndim(q, 3, "attention q (B, T, NH*HD)");
   check_ndim(k, 3, "attention k (B, Tk, NKV*HD)");
   SLLM_CHECK(NH > 0 && NKV > 0 && NH % NKV == 0,
@@ -32,6 +35,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
              str("attention: queries at positions [", q_offset, ", ", q_offset + T, ") need that many keys, have ", Tk),
              "q_offset + T must not exceed the key length");
   if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  if (detail::is_bf16(q)) return detail::attention_bf16(q, k, v, NH, NKV, q_offset, scale);
   Tensor out = Tensor::empty(q.shape(), DType::F32, dev), lse = Tensor::empty({B, NH, T}, DType::F32, dev);
   SLLM_KERNEL(dev, attention_forward, out.mutable_f32(), lse.mutable_f32(), q.f32(), k.f32(), v.f32(), B, T, Tk, NH, NKV,
               HD, q_offset, scale);
@@ -52,7 +56,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
 
 Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, int64_t pos0, bool interleaved) {
   const Device dev = x.device();
-  check_f32(x, "rope input", dev);
+  detail::check_float(x, "rope input", dev);
   check_ndim(x, 3, "rope input (B, T, NH*HD)");
   const int64_t B = x.dim(0), T = x.dim(1), C = x.dim(2);
   SLLM_CHECK(NH > 0 && C % NH == 0 && (C / NH) % 2 == 0,
@@ -66,6 +70,7 @@ Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, i
   SLLM_CHECK(pos0 >= 0 && pos0 + T <= cos.dim(0),
              str("rope: positions up to ", pos0 + T, " exceed the table's ", cos.dim(0)),
              "the sequence is longer than max_position_embeddings");
+  if (detail::is_bf16(x)) return detail::rope_bf16(x, cos, sin, NH, pos0, interleaved);
   Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
   SLLM_KERNEL(dev, rope_forward, out.mutable_f32(), x.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
   if (autograd::needs_grad({x})) {

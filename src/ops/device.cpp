@@ -11,9 +11,16 @@ namespace sllm::ops {
 #if SLLM_HAVE_CUDA
 namespace {
 
-// dst += src on the GPU: an in-place elementwise add (each element read before written).
-void cuda_accumulate(float* dst, const float* src, int64_t n) {
-  kernels::cuda::binary_forward(kernels::BinaryOp::Add, dst, dst, src, n, n);
+// dst += src on the GPU: an in-place elementwise add (each element read before written),
+// f32 or bf16 (summed in fp32, rounded once). autograd::accumulate checked shapes and dtypes.
+void cuda_accumulate(Tensor& dst, const Tensor& src) {
+  const int64_t n = dst.numel();
+  if (dst.dtype() == DType::BF16) {
+    bf16* d = dst.mutable_data<bf16>();
+    kernels::cuda::binary_forward(kernels::BinaryOp::Add, d, d, src.data<bf16>(), n, n);
+  } else {
+    kernels::cuda::binary_forward(kernels::BinaryOp::Add, dst.mutable_f32(), dst.f32(), src.f32(), n, n);
+  }
 }
 
 }  // namespace
@@ -45,6 +52,17 @@ Device parse_device(const std::string& name) {
   SLLM_CHECK(name == "cuda", str("unknown device '", name, "'"), "use --device cpu or --device cuda");
   return Device::CUDA;
 }
+
+DType parse_precision(const std::string& name, Device device) {
+  if (name == "auto") return device == Device::CUDA ? DType::BF16 : DType::F32;
+  if (name == "fp32") return DType::F32;
+  SLLM_CHECK(name == "bf16", str("unknown precision '", name, "'"), "use --precision auto, fp32 or bf16");
+  SLLM_CHECK(device == Device::CUDA, "--precision bf16 needs --device cuda",
+             "bf16 mixed precision is a GPU feature; on the CPU train in fp32 (--precision fp32 or auto)");
+  return DType::BF16;
+}
+
+const char* precision_name(DType dtype) { return dtype == DType::BF16 ? "bf16" : "fp32"; }
 
 void synchronize(Device device) {
 #if SLLM_HAVE_CUDA

@@ -1,5 +1,6 @@
 // add/sub/mul/div with trailing-dimension broadcasting, scale, sum and mean.
 #include "kernels/kernels.h"
+#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -37,9 +38,10 @@ void check_broadcast(const Tensor& a, const Tensor& b, const char* op) {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
   const Device dev = a.device();
-  check_f32(a, str(name, " a"), dev);
-  check_f32(b, str(name, " b"), dev);
+  detail::check_float(a, str(name, " a"), dev);
+  detail::check_float(b, str(name, " b"), dev);
   check_broadcast(a, b, name);
+  if (detail::is_bf16(a) || detail::is_bf16(b)) return detail::binary_mixed(op, name, a, b);
   const int64_t n = a.numel(), nb = b.numel();
   Tensor out = Tensor::empty(a.shape(), DType::F32, dev);
   if (nb > 0) SLLM_KERNEL(dev, binary_forward, op, out.mutable_f32(), a.f32(), b.f32(), n, nb);

@@ -20,7 +20,7 @@ struct CrossEntropyResult {
 
 CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
   const Device dev = logits.device();
-  check_f32(logits, "cross_entropy logits", dev);
+  detail::check_float(logits, "cross_entropy logits", dev);
   detail::check_ids(targets, "cross_entropy targets");
   SLLM_CHECK(logits.ndim() >= 1, "cross_entropy: logits need a vocabulary dim", "pass logits (..., V)");
   Shape row_shape(logits.shape().begin(), logits.shape().end() - 1);
@@ -36,6 +36,13 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target
   }
   CrossEntropyResult r{Tensor::empty(row_shape, DType::F32, dev), Tensor::empty({N}, DType::F32, dev),
                        detail::device_ids(targets, dev), count};
+#if SLLM_HAVE_CUDA
+  if (detail::is_bf16(logits)) {  // bf16 logits (mixed precision), fp32 math and losses
+    kernels::cuda::cross_entropy_forward(r.losses.mutable_f32(), r.lse.mutable_f32(), detail::bf(logits),
+                                         r.targets.i32(), N, V, ignore_index);
+    return r;
+  }
+#endif
   SLLM_KERNEL(dev, cross_entropy_forward, r.losses.mutable_f32(), r.lse.mutable_f32(), logits.f32(), r.targets.i32(), N,
               V, ignore_index);
   return r;
@@ -62,7 +69,14 @@ void record_cross_entropy(Tensor& out, const std::string& op, const Tensor& logi
       for (int64_t i = 0; i < N; ++i) dl[i] = gp[i];
     }
     const Tensor dlosses_dev = dlosses.to(dev);
-    Tensor dlogits = Tensor::zeros(L.shape(), DType::F32, dev);
+    Tensor dlogits = Tensor::zeros(L.shape(), L.dtype(), dev);
+#if SLLM_HAVE_CUDA
+    if (detail::is_bf16(L)) {
+      kernels::cuda::cross_entropy_backward(dlogits.mutable_data<bf16>(), dlosses_dev.f32(), detail::bf(L), lse.f32(),
+                                            tgt.i32(), N, V, ignore_index);
+      return std::vector<Tensor>{dlogits};
+    }
+#endif
     SLLM_KERNEL(dev, cross_entropy_backward, dlogits.mutable_f32(), dlosses_dev.f32(), L.f32(), lse.f32(), tgt.i32(), N,
                 V, ignore_index);
     return std::vector<Tensor>{dlogits};

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -116,7 +117,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const Device dev = x.device();
-  check_f32(x, "linear input", dev);
+  detail::check_float(x, "linear input", dev);
   check_f32(weight, "linear weight", dev);
   check_ndim(weight, 2, "linear weight (out, in)");
   const int64_t in = weight.dim(1), out_features = weight.dim(0);
@@ -128,6 +129,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     check_f32(bias, "linear bias", dev);
     check_shape(bias, {out_features}, "linear bias");
   }
+  if (detail::is_bf16(x)) return detail::linear_bf16(x, weight, bias);
   const int64_t N = detail::rows_of(x);
   Shape out_shape = x.shape();
   out_shape.back() = out_features;

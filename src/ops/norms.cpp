@@ -1,5 +1,6 @@
 // embedding, layernorm and rmsnorm.
 #include "kernels/kernels.h"
+#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -48,8 +49,18 @@ static void check_norm_params(const Tensor& x, const Tensor& weight, const Tenso
   }
 }
 
-Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+static void check_norm_out(const Tensor& x, DType out_dtype, const char* op) {
+  SLLM_CHECK(out_dtype == DType::F32 || out_dtype == DType::BF16,
+             str(op, ": output dtype ", dtype_name(out_dtype), " is not supported"), "use f32, or bf16 on CUDA");
+  SLLM_CHECK(out_dtype == DType::F32 || x.device() == Device::CUDA,
+             str(op, ": a bf16 output needs the CUDA backend, the input is on ", device_name(x.device())),
+             "on the CPU keep activations in f32 (train with --precision fp32)");
+}
+
+Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, DType out_dtype) {
   check_norm_params(x, weight, bias, "layernorm");
+  check_norm_out(x, out_dtype, "layernorm");
+  if (out_dtype == DType::BF16) return detail::layernorm_to_bf16(x, weight, bias, eps);
   const int64_t N = rows_of(x), C = x.dim(-1);
   const Device dev = x.device();
   Tensor out = Tensor::empty(x.shape(), DType::F32, dev), mean = Tensor::empty({N}, DType::F32, dev),
@@ -71,8 +82,10 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
   return out;
 }
 
-Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps) {
+Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps, DType out_dtype) {
   check_norm_params(x, weight, Tensor(), "rmsnorm");
+  check_norm_out(x, out_dtype, "rmsnorm");
+  if (out_dtype == DType::BF16) return detail::rmsnorm_to_bf16(x, weight, eps);
   const int64_t N = rows_of(x), C = x.dim(-1);
   const Device dev = x.device();
   Tensor out = Tensor::empty(x.shape(), DType::F32, dev), rstd = Tensor::empty({N}, DType::F32, dev);

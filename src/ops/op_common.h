@@ -60,21 +60,41 @@ inline void check_cpu_only(Device device, const std::string& op) {
              "run this op on the CPU (.to(Device::CPU)); the Transformer's training path does not use it");
 }
 
-// A zeroed gradient buffer for `input` when it requires grad, else an undefined tensor.
-// Backward kernels accumulate into it, and get nullptr (skip the work) when undefined.
+// A zeroed gradient buffer for `input` (its shape, dtype and device) when it requires
+// grad, else an undefined tensor. Backward kernels accumulate into it, and get nullptr
+// (skip the work) when undefined.
 inline Tensor grad_for(const Tensor& input) {
   if (!input.defined() || !input.requires_grad()) return Tensor();
-  return Tensor::zeros(input.shape(), DType::F32, input.device());
+  return Tensor::zeros(input.shape(), input.dtype(), input.device());
 }
 
 // Like grad_for but uninitialized, for a backward that writes every element itself
 // (GEMM with beta = 0, a copy) instead of accumulating into it.
 inline Tensor grad_buffer_for(const Tensor& input) {
   if (!input.defined() || !input.requires_grad()) return Tensor();
-  return Tensor::empty(input.shape(), DType::F32, input.device());
+  return Tensor::empty(input.shape(), input.dtype(), input.device());
 }
 
 inline float* ptr(Tensor& t) { return t.defined() ? t.mutable_f32() : nullptr; }
+
+// ---- bf16 (mixed precision, src/ops/mixed_precision.cpp) ---------------------------------
+// bf16 activations are a CUDA feature: the CPU kernels are the fp32 reference.
+inline void check_bf16(const Tensor& t, const std::string& what, Device device) {
+  check_dtype(t, DType::BF16, what);
+  SLLM_CHECK(t.device() == Device::CUDA,
+             str(what, ": bf16 compute runs on the CUDA backend, but the tensor is on ", device_name(t.device())),
+             "on the CPU keep activations in f32 (train with --precision fp32, or ops::cast(x, DType::F32))");
+  SLLM_CHECK(device == Device::CUDA, str(what, ": the op's other inputs are on ", device_name(device)),
+             "move every input of an op to one device");
+}
+// f32 on any device, or bf16 on CUDA: the inputs of ops that have a mixed-precision path.
+inline void check_float(const Tensor& t, const std::string& what, Device device) {
+  if (t.defined() && t.dtype() == DType::BF16) check_bf16(t, what, device);
+  else check_f32(t, what, device);
+}
+inline bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::BF16; }
+inline const bf16* bf(const Tensor& t) { return t.data<bf16>(); }
+inline bf16* mutable_bf(Tensor& t) { return t.defined() ? t.mutable_data<bf16>() : nullptr; }
 
 // The product of all dims but the last (the number of rows an op treats independently).
 inline int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / t.dim(-1); }

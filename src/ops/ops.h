@@ -18,11 +18,13 @@ namespace sllm::ops {
 // batch dims (all but the last two) must match exactly, or b may be 2-D (shared weight).
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // x (..., in) @ weightᵀ (weight is (out, in), PyTorch nn.Linear layout) + bias (out).
-// bias may be an undefined Tensor.
+// bias may be an undefined Tensor. A bf16 x (CUDA) gives a bf16 output from the fp32
+// weight rounded to bf16, the weight's gradient in fp32 (ops/mixed_precision.h).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- elementwise with trailing-dimension broadcasting (ops/elementwise.cpp)
 // b's shape must equal a trailing suffix of a's shape (e.g. a (B,T,C), b (C) or (T,C)).
+// On CUDA either may be bf16: f32 a with bf16 b gives f32, bf16 with bf16 gives bf16.
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
@@ -33,14 +35,18 @@ Tensor mean(const Tensor& a);  // scalar, shape (1)
 
 // ---- neural-network ops (ops/nn_ops.cpp, ops/activations.cpp)
 Tensor embedding(const Tensor& ids /*i32 (...)*/, const Tensor& table /*(V, C)*/);  // (..., C)
-Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
-Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps = 1e-6f);
+// Norms read f32 x; out_dtype BF16 (CUDA) writes the bf16 input of the next matmul.
+Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f,
+                 DType out_dtype = DType::F32);
+Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps = 1e-6f, DType out_dtype = DType::F32);
+// Activations, softmax-free attention and RoPE keep their input's dtype (f32, or bf16 on CUDA).
 Tensor gelu(const Tensor& x, bool tanh_approx = true);
 Tensor silu(const Tensor& x);
 Tensor swiglu(const Tensor& gate, const Tensor& up);  // silu(gate) * up
 Tensor softmax(const Tensor& x);      // over the last dim
 Tensor log_softmax(const Tensor& x);  // over the last dim
-// logits (..., V), targets i32 (...). Mean over the targets != ignore_index (0 if none).
+// logits (..., V) f32 or bf16 (CUDA), targets i32 (...). Mean over the targets !=
+// ignore_index (0 if none); the loss is f32 either way.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
 // Per-token losses (...), 0 at ignored targets; used by RL/score paths.
 Tensor cross_entropy_per_token(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
@@ -55,6 +61,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t n_he
                  int64_t q_offset = 0, float scale = 0.0f);
 // x (B, T, NH*HD) rotated at positions pos0 + t; cos/sin tables (T_max, HD/2) from kernels::rope_table.
 Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t n_head, int64_t pos0, bool interleaved);
+
+// ---- dtype (ops/mixed_precision.cpp)
+// f32 <-> bf16 (round to nearest even), differentiable: the gradient is cast back.
+Tensor cast(const Tensor& x, DType dtype);
 
 // ---- shapes (ops/shape_ops.cpp); transpose/concat/slice copy
 Tensor reshape(const Tensor& x, const Shape& shape);

@@ -30,13 +30,21 @@ int64_t inner_of(const Shape& s, int64_t d) { return shape_numel(Shape(s.begin()
 // `rows` runs of `width` floats on the GPU, run i from src + i * src_stride to
 // dst + i * dst_stride: one strided copy (the device twin of the memcpy loops below).
 // Unreachable without the CUDA backend: check_f32 rejects device tensors there.
-void copy_runs_cuda(float* dst, int64_t dst_stride, const float* src, int64_t src_stride, int64_t width, int64_t rows) {
+// Strides and width count elements of `elem` bytes (4 for f32, 2 for bf16 on CUDA).
+void copy_runs_cuda(void* dst, int64_t dst_stride, const void* src, int64_t src_stride, int64_t width, int64_t rows,
+                    size_t elem) {
 #if SLLM_HAVE_CUDA
-  constexpr size_t f = sizeof(float);
-  kernels::cuda::copy_d2d_2d(dst, size_t(dst_stride) * f, src, size_t(src_stride) * f, size_t(width) * f, size_t(rows));
+  kernels::cuda::copy_d2d_2d(dst, size_t(dst_stride) * elem, src, size_t(src_stride) * elem, size_t(width) * elem,
+                             size_t(rows));
 #else
   SLLM_ASSERT(!"copy_runs_cuda without the CUDA backend");
 #endif
+}
+
+// Element e of a tensor's buffer, as bytes: the CUDA copies below move f32 or bf16 alike.
+char* bytes_at(Tensor& t, int64_t e) { return static_cast<char*>(t.mutable_raw()) + e * int64_t(dtype_size(t.dtype())); }
+const char* bytes_at(const Tensor& t, int64_t e) {
+  return static_cast<const char*>(t.raw()) + e * int64_t(dtype_size(t.dtype()));
 }
 
 // kernels::cuda::fn(args...) for the ops below that have no CPU kernel of the same name
@@ -116,7 +124,12 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   SLLM_CHECK(!xs.empty(), "concat: no tensors given", "pass at least one tensor");
   const Device dev = xs[0].device();
-  for (const auto& x : xs) check_f32(x, "concat input", dev);
+  for (const auto& x : xs) {
+    detail::check_float(x, "concat input", dev);
+    check_dtype(x, xs[0].dtype(), "concat input (all inputs share one dtype)");
+  }
+  const DType dtype = xs[0].dtype();
+  const size_t es = dtype_size(dtype);
   const int64_t d = normalize_dim(xs[0], dim, "concat");
   Shape out_shape = xs[0].shape();
   out_shape[d] = 0;
@@ -129,19 +142,19 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     out_shape[d] += x.dim(d);
   }
   const int64_t outer = outer_of(out_shape, d), inner = inner_of(out_shape, d), total = out_shape[d];
-  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
-  float* y = out.mutable_f32();
+  Tensor out = Tensor::empty(out_shape, dtype, dev);
   std::vector<int64_t> starts;
   int64_t at = 0;
   for (const auto& x : xs) {
     starts.push_back(at);
     const int64_t len = x.dim(d);
-    const float* src = x.f32();
     if (dev == Device::CUDA) {
-      copy_runs_cuda(y + at * inner, total * inner, src, len * inner, len * inner, outer);
+      copy_runs_cuda(bytes_at(out, at * inner), total * inner, x.raw(), len * inner, len * inner, outer, es);
       at += len;
       continue;
     }
+    float* y = out.mutable_f32();
+    const float* src = x.f32();
     for (int64_t o = 0; o < outer; ++o)
       std::memcpy(y + (o * total + at) * inner, src + o * len * inner, static_cast<size_t>(len * inner) * sizeof(float));
     at += len;
@@ -153,7 +166,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
       shapes.push_back(x.shape());
       wants.push_back(x.requires_grad());
     }
-    autograd::record(out, "concat", xs, [shapes, wants, starts, d, outer, inner, total, dev](const Tensor& g) {
+    autograd::record(out, "concat", xs, [shapes, wants, starts, d, outer, inner, total, dev, dtype, es](const Tensor& g) {
       std::vector<Tensor> grads;
       for (size_t i = 0; i < shapes.size(); ++i) {
         if (!wants[i]) {
@@ -161,9 +174,10 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
           continue;
         }
         const int64_t len = shapes[i][d];
-        Tensor dx = Tensor::empty(shapes[i], DType::F32, dev);
+        Tensor dx = Tensor::empty(shapes[i], dtype, dev);
         if (dev == Device::CUDA) {
-          copy_runs_cuda(dx.mutable_f32(), len * inner, g.f32() + starts[i] * inner, total * inner, len * inner, outer);
+          copy_runs_cuda(dx.mutable_raw(), len * inner, bytes_at(g, starts[i] * inner), total * inner, len * inner, outer,
+                         es);
           grads.push_back(dx);
           continue;
         }
@@ -180,7 +194,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   const Device dev = x.device();
-  check_f32(x, "slice", dev);
+  detail::check_float(x, "slice", dev);
   const int64_t d = normalize_dim(x, dim, "slice");
   const int64_t size = x.dim(d);
   SLLM_CHECK(0 <= start && start <= end && end <= size,
@@ -189,22 +203,24 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   Shape out_shape = x.shape();
   out_shape[d] = end - start;
   const int64_t outer = outer_of(x.shape(), d), inner = inner_of(x.shape(), d), len = end - start;
-  Tensor out = Tensor::empty(out_shape, DType::F32, dev);
-  float* y = out.mutable_f32();
-  const float* xp = x.f32();
+  const DType dtype = x.dtype();
+  const size_t es = dtype_size(dtype);
+  Tensor out = Tensor::empty(out_shape, dtype, dev);
   if (dev == Device::CUDA) {
-    copy_runs_cuda(y, len * inner, xp + start * inner, size * inner, len * inner, outer);
+    copy_runs_cuda(out.mutable_raw(), len * inner, bytes_at(x, start * inner), size * inner, len * inner, outer, es);
   } else {
+    float* y = out.mutable_f32();
+    const float* xp = x.f32();
 #pragma omp parallel for schedule(static) if (outer * size * inner >= kParallelCopyMin)
     for (int64_t o = 0; o < outer; ++o)
       std::memcpy(y + o * len * inner, xp + (o * size + start) * inner, static_cast<size_t>(len * inner) * sizeof(float));
   }
   if (autograd::needs_grad({x})) {
     Shape in_shape = x.shape();
-    autograd::record(out, "slice", {x}, [in_shape, outer, inner, size, start, len, dev](const Tensor& g) {
+    autograd::record(out, "slice", {x}, [in_shape, outer, inner, size, start, len, dev, dtype, es](const Tensor& g) {
       if (dev == Device::CUDA) {  // zeros, then the slice's gradient into its window
-        Tensor dx = Tensor::zeros(in_shape, DType::F32, dev);
-        copy_runs_cuda(dx.mutable_f32() + start * inner, size * inner, g.f32(), len * inner, len * inner, outer);
+        Tensor dx = Tensor::zeros(in_shape, dtype, dev);
+        copy_runs_cuda(bytes_at(dx, start * inner), size * inner, g.raw(), len * inner, len * inner, outer, es);
         return std::vector<Tensor>{dx};
       }
       // Each element of dx is written once: the slice's gradient inside [start, start+len),

@@ -237,8 +237,9 @@ void Tensor::fill_(float value) {
 }
 
 Tensor& Tensor::set_requires_grad(bool on) {
-  SLLM_CHECK(!on || dtype() == DType::F32, str("requires_grad needs an f32 tensor, got ", dtype_name(dtype())),
-             "only floating-point f32 tensors can be trained; keep bf16/f16/int tensors frozen");
+  SLLM_CHECK(!on || dtype() == DType::F32 || dtype() == DType::BF16,
+             str("requires_grad needs an f32 or bf16 tensor, got ", dtype_name(dtype())),
+             "only f32 (and bf16, for mixed-precision activations) tensors can carry gradients; keep f16/int tensors frozen");
   impl().requires_grad = on;
   return *this;
 }
