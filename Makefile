@@ -1,9 +1,11 @@
-# Thin wrapper over CMake. `make` builds build/sllm; `make test` builds and runs every CPU test.
+# Thin wrapper over CMake. `make` builds build/sllm; `make test` builds and runs every test
+# (the CPU tests, and the CUDA tests on the CPU through the simulator).
 BUILD ?= build
+SIM_BUILD ?= build-sim
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure binary test bench demo gpu-check clean
+.PHONY: all deps configure binary test sim-test bench demo gpu-check clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -18,8 +20,15 @@ configure: deps
 binary: configure
 	cmake --build $(BUILD) -j $(JOBS) --target sllm
 
-test: all
+test: all sim-test
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Every CUDA test (tests/cuda) run on the CPU by the simulator (kernels/cuda_sim): the
+# .cu kernels compiled as C++, each block's threads as fibers. No GPU or nvcc needed.
+sim-test: deps
+	@if [ ! -f $(SIM_BUILD)/CMakeCache.txt ]; then cmake -S . -B $(SIM_BUILD) -DCMAKE_BUILD_TYPE=Release -DSLLM_CUDA=SIM $(CMAKE_FLAGS); fi
+	cmake --build $(SIM_BUILD) -j $(JOBS) --target test_cuda
+	$(SIM_BUILD)/tests/test_cuda --gtest_brief=1
 
 bench: binary
 	$(BUILD)/sllm bench gemm --threads 1
@@ -36,4 +45,4 @@ gpu-check:
 	bash tools/gpu_check.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SIM_BUILD)
