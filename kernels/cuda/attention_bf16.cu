@@ -19,8 +19,8 @@
 // the key tiles up to the causal limit of its last row (fully masked tiles are never
 // loaded). Per tile: S = Q Kᵀ (Q held in registers as fragments) is stored to shared
 // memory; the online softmax (Milakov & Gimelshein 2018) runs in fp32 on those shared rows,
-// two lanes per row; P goes to shared in bf16; O = diag(alpha) O + P V with O in accumulator
-// fragments. The per-row rescale alpha never touches a fragment element by position: alpha
+// two lanes per row; P is written in bf16 over S; O = diag(alpha) O + P V with O in
+// accumulator fragments. The per-row rescale alpha never touches a fragment element by position: alpha
 // is written as a 16x16 shared tile whose row r holds alpha_r, loaded as an accumulator
 // fragment, and O is multiplied element by element by it (two fragments of the same type
 // map their elements to the same (row, col), whatever that mapping is).
@@ -150,30 +150,29 @@ constexpr int cmax(int a, int b) { return a > b ? a : b; }
 
 template <int HD>
 struct FwdTiles {
-  static constexpr int Bc = HD <= 64 ? 64 : 32;  // keys per tile (48 KB of shared at HD 128)
+  static constexpr int Bc = HD <= 64 ? 64 : 32;  // keys per tile (K, V and S must fit 48 KB)
   static constexpr int ldh = HD + kPadH;         // stride of Q, K, V tiles (bf16)
-  static constexpr int lds = Bc + kPadF;         // stride of S (fp32)
-  static constexpr int ldp = Bc + kPadH;         // stride of P (bf16)
-  // kv: K then V (Bc, ldh) each; before the key loop it holds the Q tile, during a tile P
-  // (Br, ldp) replaces K once S is computed.
-  static constexpr int k_elems = cmax(Bc * ldh, kFwdRows * ldp);
-  static constexpr int kv_bytes = 2 * cmax(k_elems + Bc * ldh, kFwdRows * ldh);
+  static constexpr int lds = Bc + kPadF;         // stride of S (fp32); P (bf16) reuses it at 2 * lds
+  // K then V (Bc, ldh) each; before the key loop the same space holds the Q tile (Br, ldh).
+  static constexpr int kv_bytes = 2 * cmax(2 * Bc * ldh, kFwdRows * ldh);
   static constexpr int s_bytes = 4 * kFwdRows * lds;
   static constexpr int row_tile_bytes = 4 * kWarps * 256;  // a 16x16 fp32 tile per warp
   static constexpr int bytes = kv_bytes + s_bytes + row_tile_bytes;
   static_assert(bytes <= 48 * 1024, "forward tiles must fit the default 48 KB of shared memory");
 };
 
-// Grid (ceil(T / kFwdRows), NH, B), kBlock threads.
+// Grid (ceil(T / kFwdRows), NH, B), kBlock threads. After a key tile is staged (block
+// barriers), everything a warp does touches only its own 16 rows of S, P and its row tile,
+// so those steps are ordered with warp barriers.
 template <int HD>
 __global__ void attention_forward_bf16_kernel(bf* out, float* lse, const bf* q, const bf* k, const bf* v, Shape s) {
   using Tl = FwdTiles<HD>;
-  constexpr int Bc = Tl::Bc, ldh = Tl::ldh, lds = Tl::lds, ldp = Tl::ldp, KT = HD / 16, NT = HD / 16;
+  constexpr int Bc = Tl::Bc, ldh = Tl::ldh, lds = Tl::lds, ldp = 2 * lds, KT = HD / 16, NT = HD / 16;
   alignas(128) __shared__ unsigned char smem[Tl::bytes];
-  bf* ks = reinterpret_cast<bf*>(smem);                       // (Bc, ldh) keys; then P (Br, ldp)
-  bf* vs = ks + Tl::k_elems;                                  // (Bc, ldh) values
-  bf* ps = ks;                                                // (Br, ldp) probabilities, bf16
+  bf* ks = reinterpret_cast<bf*>(smem);                       // (Bc, ldh) keys
+  bf* vs = ks + Bc * ldh;                                     // (Bc, ldh) values
   float* ss = reinterpret_cast<float*>(smem + Tl::kv_bytes);  // (Br, lds) scores
+  bf* ps = reinterpret_cast<bf*>(ss);                         // (Br, ldp) probabilities over S
   float* row_tile = ss + kFwdRows * lds;                      // (kWarps, 16, 16) per-row factors
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -201,7 +200,7 @@ __global__ void attention_forward_bf16_kernel(bf* out, float* lse, const bf* q, 
 
   const int64_t n_keys = s.q_offset + min(s.T, i0 + kFwdRows);  // the last row sees [0, n_keys)
   for (int64_t j0 = 0; j0 < n_keys; j0 += Bc) {
-    __syncthreads();  // every warp is done with the previous P and V (and Q, on the first pass)
+    __syncthreads();  // every warp is done with the previous K and V (and Q, on the first pass)
     stage_rows<HD>(ks, ldh, k_rows, ldkv, j0, Bc, n_keys);
     stage_rows<HD>(vs, ldh, v_rows, ldkv, j0, Bc, n_keys);
     __syncthreads();
@@ -223,9 +222,10 @@ __global__ void attention_forward_bf16_kernel(bf* out, float* lse, const bf* q, 
       for (int n = 0; n < Bc / 16; ++n)
         store_matrix_sync(ss + warp * 16 * lds + n * 16, acc[n], lds, mem_row_major);
     }
-    __syncthreads();  // S is in shared, and no warp reads K any more (P overwrites it)
+    __syncwarp();
 
-    // Online softmax of row t over this tile's visible keys, in fp32.
+    // Online softmax of row t over this tile's visible keys, in fp32. P is written in bf16
+    // over the row's own S bytes: both lanes of the row read all their scores first.
     {
       constexpr int kHalf = Bc / 2;
       const int64_t first = j0 + half * kHalf;  // key of this lane's first column
@@ -238,6 +238,7 @@ __global__ void attention_forward_bf16_kernel(bf* out, float* lse, const bf* q, 
         x[c] = c < nv ? s.scale * s_row[c] : -INFINITY;
         mx = fmaxf(mx, x[c]);
       }
+      __syncwarp();  // every lane has read its scores before P overwrites them
       mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, 1));
       const float m_new = fmaxf(m, mx);
       // Every row sees key 0, so m is finite after tile 0 for rows t < T; padding rows
@@ -258,7 +259,7 @@ __global__ void attention_forward_bf16_kernel(bf* out, float* lse, const bf* q, 
 #pragma unroll
       for (int c = 0; c < 8; ++c) my_row_tile[r * 16 + half * 8 + c] = alpha;
     }
-    __syncthreads();
+    __syncwarp();
 
     // O = diag(alpha) O + P V
     {
@@ -273,20 +274,20 @@ __global__ void attention_forward_bf16_kernel(bf* out, float* lse, const bf* q, 
   }
 
   // out = O / l, through the warp's 16x16 tile one block of columns at a time.
-  __syncthreads();
+  __syncwarp();  // the last alpha tile has been loaded
   const float inv_l = t < s.T ? 1.0f / l : 0.0f;
 #pragma unroll
   for (int c = 0; c < 8; ++c) my_row_tile[r * 16 + half * 8 + c] = inv_l;
-  __syncthreads();
+  __syncwarp();
   FragC inv_l_f;
   load_matrix_sync(inv_l_f, my_row_tile, 16, mem_row_major);
 #pragma unroll
   for (int n = 0; n < NT; ++n) {
 #pragma unroll
     for (int i = 0; i < inv_l_f.num_elements; ++i) o[n].x[i] *= inv_l_f.x[i];
-    __syncthreads();  // the previous block's values (or inv_l) have been read
+    __syncwarp();  // the previous block's values (or inv_l) have been read
     store_matrix_sync(my_row_tile, o[n], 16, mem_row_major);
-    __syncthreads();
+    __syncwarp();
     if (t < s.T) {
       bf* out_row = out + ((b * s.T + t) * s.NH + h) * HD + n * 16 + half * 8;
 #pragma unroll

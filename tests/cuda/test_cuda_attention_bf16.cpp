@@ -30,6 +30,9 @@ constexpr double kFp32Slack = 1e-4;
 
 struct Case {
   int64_t B, T, Tk, NH, NKV, HD, q_offset;
+  // Key row j is scaled by 1 + key_growth * j: later keys score ever higher, so the online
+  // softmax's running max rises tile after tile and O is rescaled (alpha < 1) each time.
+  float key_growth = 0.0f;
 };
 
 std::string name(const Case& c) {
@@ -158,34 +161,47 @@ Result run_device(const Case& c, const Rounded& q, const Rounded& k, const Round
   return {out_d.host(), lse_d.host(), dq_d.host(), dk_d.host(), dv_d.host()};
 }
 
+// Forward and backward of one case on the device against the reference, every output
+// within its rounding bound; gradients start non-zero (+=).
+void check_case(const Case& c, uint32_t seed) {
+  const std::string what = name(c);
+  const int64_t nq = c.B * c.T * c.NH * c.HD, nkv = c.B * c.Tk * c.NKV * c.HD, nl = c.B * c.NH * c.T;
+  const float scale = 1.0f / std::sqrt(float(c.HD));
+  // q, k in [-2, 2] so that the softmax is far from uniform.
+  Vec k_raw = uniform(nkv, seed + 1, -2.0f, 2.0f);
+  for (int64_t i = 0; i < nkv; ++i) k_raw[i] *= 1.0f + c.key_growth * float(i / (c.NKV * c.HD) % c.Tk);
+  const Rounded q = round_bf16(uniform(nq, seed, -2.0f, 2.0f)), k = round_bf16(k_raw);
+  const Rounded v = round_bf16(uniform(nkv, seed + 2)), dout = round_bf16(uniform(nq, seed + 3));
+  const Rounded dq0 = round_bf16(uniform(nq, seed + 4)), dk0 = round_bf16(uniform(nkv, seed + 5)),
+                dv0 = round_bf16(uniform(nkv, seed + 6));
+
+  Vec out_ref(nq), lse_ref(nl), dq_ref = dq0.value, dk_ref = dk0.value, dv_ref = dv0.value;
+  cpu::attention_forward_ref(out_ref.data(), lse_ref.data(), q.value.data(), k.value.data(), v.value.data(), c.B, c.T,
+                             c.Tk, c.NH, c.NKV, c.HD, c.q_offset, scale);
+  cpu::attention_backward_ref(dq_ref.data(), dk_ref.data(), dv_ref.data(), dout.value.data(), q.value.data(),
+                              k.value.data(), v.value.data(), out_ref.data(), lse_ref.data(), c.B, c.T, c.Tk, c.NH,
+                              c.NKV, c.HD, c.q_offset, scale);
+  const ErrorScales M = error_scales(c, q.value, k.value, v.value, dout.value, scale);
+
+  const Result got = run_device(c, q, k, v, dout, dq0, dk0, dv0, scale);
+  expect_within_bound(widen(got.out), out_ref, M.out, what + " out");
+  // lse: fp32 scores of exact bf16 products, no bf16 rounding on the way.
+  expect_close(got.lse, lse_ref, kBf16FromRoundedInputs, what + " lse");
+  expect_within_bound(widen(got.dq), dq_ref, M.dq, what + " dq (+=)");
+  expect_within_bound(widen(got.dk), dk_ref, M.dk, what + " dk (+=)");
+  expect_within_bound(widen(got.dv), dv_ref, M.dv, what + " dv (+=)");
+}
+
 TEST_F(CudaAttentionBf16, ForwardBackwardWithinTheRoundingBound) {
   uint32_t seed = 900;
-  for (const Case& c : kCases) {
-    const std::string what = name(c);
-    const int64_t nq = c.B * c.T * c.NH * c.HD, nkv = c.B * c.Tk * c.NKV * c.HD, nl = c.B * c.NH * c.T;
-    const float scale = 1.0f / std::sqrt(float(c.HD));
-    // q, k in [-2, 2] so that the softmax is far from uniform; gradients start non-zero (+=).
-    const Rounded q = round_bf16(uniform(nq, seed += 10, -2.0f, 2.0f)), k = round_bf16(uniform(nkv, seed + 1, -2.0f, 2.0f));
-    const Rounded v = round_bf16(uniform(nkv, seed + 2)), dout = round_bf16(uniform(nq, seed + 3));
-    const Rounded dq0 = round_bf16(uniform(nq, seed + 4)), dk0 = round_bf16(uniform(nkv, seed + 5)),
-                  dv0 = round_bf16(uniform(nkv, seed + 6));
+  for (const Case& c : kCases) check_case(c, seed += 10);
+}
 
-    Vec out_ref(nq), lse_ref(nl), dq_ref = dq0.value, dk_ref = dk0.value, dv_ref = dv0.value;
-    cpu::attention_forward_ref(out_ref.data(), lse_ref.data(), q.value.data(), k.value.data(), v.value.data(), c.B,
-                               c.T, c.Tk, c.NH, c.NKV, c.HD, c.q_offset, scale);
-    cpu::attention_backward_ref(dq_ref.data(), dk_ref.data(), dv_ref.data(), dout.value.data(), q.value.data(),
-                                k.value.data(), v.value.data(), out_ref.data(), lse_ref.data(), c.B, c.T, c.Tk, c.NH,
-                                c.NKV, c.HD, c.q_offset, scale);
-    const ErrorScales M = error_scales(c, q.value, k.value, v.value, dout.value, scale);
-
-    const Result got = run_device(c, q, k, v, dout, dq0, dk0, dv0, scale);
-    expect_within_bound(widen(got.out), out_ref, M.out, what + " out");
-    // lse: fp32 scores of exact bf16 products, no bf16 rounding on the way.
-    expect_close(got.lse, lse_ref, kBf16FromRoundedInputs, what + " lse");
-    expect_within_bound(widen(got.dq), dq_ref, M.dq, what + " dq (+=)");
-    expect_within_bound(widen(got.dk), dk_ref, M.dk, what + " dk (+=)");
-    expect_within_bound(widen(got.dv), dv_ref, M.dv, what + " dv (+=)");
-  }
+// Every supported head dim (16 to 128 in steps of 16), with rising scores so that the
+// online softmax rescales O on most tiles.
+TEST_F(CudaAttentionBf16, EveryHeadDimAndRisingScores) {
+  uint32_t seed = 1900;
+  for (int64_t HD = 16; HD <= 128; HD += 16) check_case({1, 23, 75, 2, 1, HD, 52, 1.0f / 16}, seed += 10);
 }
 
 // The bound is tight enough to see a wrong result: one key too many in the causal mask (the
