@@ -327,10 +327,12 @@ def main():
                     fail(f"sllm ran precision {out.get('precision', 'fp32 (no precision key)')}, asked {args.precision}")
             else:
                 out = run_json(torch_cmd(args, compiled), f"the {name} worker", args.timeout)
+            if not isinstance(out.get("tokens_per_s"), (int, float)) or not isinstance(out.get("ms_per_step"), (int, float)):
+                fail(f"{name} printed JSON without tokens_per_s / ms_per_step: {json.dumps(out)[:300]}")
             runs[name].append(out)
+            loss = f"  loss {out['first_loss']:.3f} -> {out['last_loss']:.3f}" if "last_loss" in out else ""
             print(f"  round {r + 1}/{args.rounds} {name:<16} {out['tokens_per_s']:>12.0f} tok/s  "
-                  f"{out['ms_per_step']:>9.2f} ms/step  loss {out['first_loss']:.3f} -> {out['last_loss']:.3f}",
-                  flush=True)
+                  f"{out['ms_per_step']:>9.2f} ms/step{loss}", flush=True)
 
     result = {"config": args.config, "params": params, "batch": args.batch, "seq": args.seq, "steps": args.steps,
               "rounds": args.rounds, "precision": args.precision, "device": args.device, "gpu": probe["gpu"],

@@ -10,8 +10,8 @@
 #   2. tests/test_cuda, with its GoogleTest JSON report.
 #   3. sllm bench train --config gpt2-124m --device cuda --batch 8 --seq 1024, with
 #      --precision fp32 and --precision bf16.
-#   4. tools/bench_vs_pytorch_gpu.py (bf16; PyTorch eager, and torch.compile when the time
-#      budget allows), when python3 has torch with CUDA.
+#   4. tools/bench_vs_pytorch_gpu.py (bf16, or fp32 on a tree without --precision; PyTorch
+#      eager, and torch.compile when the time budget allows), when python3 has torch with CUDA.
 #   5. ctest of build-cuda without test_cuda's tests (they ran in step 2).
 # A failing test does not stop the benches; it is reported and the exit status is 1.
 # Without a visible GPU everything that can run still runs, the summary says so, and the
@@ -141,7 +141,7 @@ build() {
            -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" "${archs[@]}" "${EXTRA_CMAKE[@]}" &&
          cmake --build "$BUILD" -j "$JOBS"; } >"$OUTDIR/build.log" 2>&1; then
     echo "BUILD FAILED (the end of $OUTDIR/build.log):"
-    grep -n -m 20 -E "error|Error" "$OUTDIR/build.log"
+    grep -n -m 20 -E "error:|CMake Error|undefined reference" "$OUTDIR/build.log"
     tail -n 40 "$OUTDIR/build.log"
     if grep -q -E "Could NOT find|Could not find a package" "$OUTDIR/build.log"; then
       echo "---> HINT: a library is missing: tools/install_deps.sh, or 'tools/gpu_check.sh --fetch-deps' where apt works and carry .deps here"
@@ -181,6 +181,8 @@ print(line + ("; failed: " + " ".join(failed[:8]) + (" ..." if len(failed) > 8 e
 EOF
 )
   if [ "$rc" -ne 0 ]; then FAILURES+=("test_cuda exit $rc"); fi
+  # On a GPU machine a skipped CUDA test means the tests did not see the GPU that nvidia-smi sees.
+  if [ "$HAVE_GPU" = 1 ] && [[ "$TESTS_LINE" != *", 0 skipped"* ]]; then FAILURES+=("test_cuda skipped tests on a GPU"); fi
   echo "test_cuda: $TESTS_LINE"
 }
 
@@ -206,13 +208,22 @@ run_bench() {
     return
   fi
   cat "$json"
-  local tps mfu ms
+  local tps mfu ms ran
   tps=$(json_field "$json" tokens_per_s) mfu=$(json_field "$json" mfu) ms=$(json_field "$json" ms_per_step)
+  ran=$(json_field "$json" precision)
+  if [ "${ran:-fp32}" != "$precision" ] || [ -z "$mfu" ]; then
+    BENCH_LINE[$precision]="WRONG RUN: asked $precision on cuda, the JSON says precision '${ran:-none}', mfu '${mfu:-none}'"
+    FAILURES+=("bench $precision")
+    return
+  fi
   BENCH_LINE[$precision]=$(awk -v t="$tps" -v m="$mfu" -v s="$ms" 'BEGIN { printf "%.0f tok/s, MFU %.2f%%, %.1f ms/step", t, 100 * m, s }')
 }
 
 run_vs_pytorch() {
-  section "vs PyTorch (bf16, same GPU)"
+  # bf16 against autocast; a tree from before mixed precision compares fp32 with fp32.
+  local precision=bf16
+  "$SLLM" bench train --help 2>&1 | grep -q -- --precision || precision=fp32
+  section "vs PyTorch ($precision, same GPU)"
   local why
   if ! why=$(python3 -c "import torch; assert torch.cuda.is_available(), 'torch ' + torch.__version__ + ' sees no CUDA device'" 2>&1); then
     PYTORCH_LINE="skipped: python3 has no PyTorch with CUDA ($(echo "$why" | tail -1))"
@@ -227,7 +238,8 @@ run_vs_pytorch() {
   local json="$OUTDIR/vs_pytorch.json"
   rm -f "$json"
   if ! PYTHONUNBUFFERED=1 timeout "$(( $(left_s) > 200 ? $(left_s) - 60 : 140 ))" python3 tools/bench_vs_pytorch_gpu.py \
-        --sllm "$SLLM" --rounds "$ROUNDS" --steps "$STEPS" --batch 8 --seq 1024 "${compile[@]}" --json-out "$json"; then
+        --sllm "$SLLM" --rounds "$ROUNDS" --steps "$STEPS" --batch 8 --seq 1024 --precision "$precision" \
+        "${compile[@]}" --json-out "$json"; then
     PYTORCH_LINE="FAILED (see gpu_check.log)"
     FAILURES+=("vs PyTorch")
     return
@@ -235,7 +247,7 @@ run_vs_pytorch() {
   PYTORCH_LINE=$(python3 - "$json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-s = f'ours {r["sllm"]["tokens_per_s"]:.0f} tok/s vs PyTorch eager {r["pytorch"]["tokens_per_s"]:.0f} ' \
+s = f'{r["precision"]}: ours {r["sllm"]["tokens_per_s"]:.0f} tok/s vs PyTorch eager {r["pytorch"]["tokens_per_s"]:.0f} ' \
     f'(MFU {100 * r["pytorch"]["mfu"]:.1f}%): ratio {r["ratio"]:.2f}'
 if "pytorch_compile" in r:
     s += f'; compiled {r["pytorch_compile"]["tokens_per_s"]:.0f} (MFU {100 * r["pytorch_compile"]["mfu"]:.1f}%): ratio {r["ratio_compile"]:.2f}'
@@ -284,13 +296,13 @@ summary() {
     echo "bench bf16:   ${BENCH_LINE[bf16]}"
     echo "vs PyTorch:   $PYTORCH_LINE"
     echo "wall time:    ${SECONDS} s; results in $OUTDIR"
-    if [ "$HAVE_GPU" = 0 ]; then
-      echo "RESULT:       NO GPU: nothing above ran on a GPU; this is not a GPU result (exit 3)"
-    elif [ ${#FAILURES[@]} -gt 0 ]; then
-      echo "RESULT:       FAILED: $(IFS=,; echo "${FAILURES[*]}") (exit 1)"
-    else
-      echo "RESULT:       ok"
-    fi
+    case "$status" in
+      0) echo "RESULT:       ok" ;;
+      3) echo "RESULT:       NO GPU: nothing above ran on a GPU; this is not a GPU result (exit 3)"
+         [ ${#FAILURES[@]} -gt 0 ] && echo "              failed here: $(IFS=,; echo "${FAILURES[*]}")" ;;
+      *) echo "RESULT:       FAILED: $(IFS=,; echo "${FAILURES[*]}") (exit $status)"
+         [ "$HAVE_GPU" = 0 ] && echo "              (and no GPU was detected: nothing ran on a GPU)" ;;
+    esac
     echo "========================================================="
   } | tee "$OUTDIR/summary.txt"
   return "$status"
