@@ -217,6 +217,8 @@ def run_json(cmd, what, timeout):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         fail(f"{what} ran longer than {timeout} s: {' '.join(cmd)}", "lower --steps, or raise --timeout")
+    except OSError as e:
+        fail(f"could not start {what}: {e}")
     if p.returncode != 0:
         tail = "\n".join((p.stderr or p.stdout).strip().splitlines()[-15:])
         fail(f"{what} exited with status {p.returncode}: {' '.join(cmd)}\n{tail}")
@@ -227,8 +229,16 @@ def run_json(cmd, what, timeout):
         fail(f"{what} printed no JSON line: {' '.join(cmd)}\n{p.stdout[-2000:]}")
 
 
+def run_quick(cmd, what):
+    """A short helper process (a probe, --help); its output whatever its exit status."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        fail(f"could not run {what}: {e}", None, EXIT_ENV)
+
+
 def sllm_has_precision_flag(sllm):
-    p = subprocess.run([sllm, "bench", "train", "--help"], capture_output=True, text=True, timeout=60)
+    p = run_quick([sllm, "bench", "train", "--help"], f"{sllm} bench train --help")
     return "--precision" in p.stdout + p.stderr
 
 
@@ -251,8 +261,7 @@ def check_environment(args):
         fail(f"{args.sllm} is not an executable",
              "build it (cmake -S . -B build-cuda -DSLLM_CUDA=ON && cmake --build build-cuda --target sllm) "
              "or pass --sllm PATH", EXIT_ENV)
-    p = subprocess.run([args.python, os.path.abspath(__file__), "--torch-probe"], capture_output=True, text=True,
-                       timeout=300)
+    p = run_quick([args.python, os.path.abspath(__file__), "--torch-probe"], f"{args.python} (PyTorch probe)")
     try:
         probe = json.loads(p.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):

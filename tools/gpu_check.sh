@@ -165,6 +165,7 @@ run_test_cuda() {
   local rc=$?
   if [ ! -f "$report" ]; then
     TESTS_LINE="test_cuda died (exit $rc) before writing its report"
+    echo "$TESTS_LINE"
     FAILURES+=("test_cuda crashed")
     return
   fi
