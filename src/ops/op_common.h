@@ -53,13 +53,6 @@ inline Tensor device_ids(const Tensor& ids, Device device) {
   return device == Device::CPU ? ids.clone() : ids.to(device);
 }
 
-// For the few ops that have no CUDA kernel yet: a clear error instead of a host loop
-// dereferencing device pointers.
-inline void check_cpu_only(Device device, const std::string& op) {
-  SLLM_CHECK(device == Device::CPU, str(op, ": no CUDA implementation yet"),
-             "run this op on the CPU (.to(Device::CPU)); the Transformer's training path does not use it");
-}
-
 // A zeroed gradient buffer for `input` (its shape, dtype and device) when it requires
 // grad, else an undefined tensor. Backward kernels accumulate into it, and get nullptr
 // (skip the work) when undefined.
