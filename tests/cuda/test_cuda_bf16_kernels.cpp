@@ -446,5 +446,30 @@ TEST_F(CudaBf16, CrossEntropyBf16LogitsWithIgnoredRows) {
   for (int64_t v = 0; v < V; ++v) ASSERT_EQ(dx[v], dx0[v]) << "ignored row 0 must be untouched";
 }
 
+// The target's element is dx + dl p - dl. With dx = 1 and dl = 1 that is p (~1/V here):
+// computed in fp32 and rounded once it is p to 2^-8; had dx + dl p been stored to bf16
+// first (ulp 2^-7 near 1), p would be lost to a multiple of 2^-7 before the one-hot term.
+TEST_F(CudaBf16, CrossEntropyBf16TargetGradientIsRoundedOnce) {
+  const int64_t N = 3, V = 37;
+  const std::vector<int32_t> targets = {0, 17, 36};
+  const Vec logits = rounded(uniform(N * V, 81)), dlosses(N, 1.0f), dx0(N * V, 1.0f);
+  Vec losses_ref(N), lse_ref(N), dx_ref = dx0;
+  cpu::cross_entropy_forward_ref(losses_ref.data(), lse_ref.data(), logits.data(), targets.data(), N, V, -100);
+  cpu::cross_entropy_backward_ref(dx_ref.data(), dlosses.data(), logits.data(), lse_ref.data(), targets.data(), N, V,
+                                  -100);
+  DeviceArray<int32_t> t_d(targets);
+  DeviceArray<float> dl_d(dlosses), losses_d{size_t(N)}, lse_d{size_t(N)};
+  DeviceArray<bf16> x_d(to_bf16(logits)), dx_d(to_bf16(dx0));
+  cross_entropy_forward(losses_d.get(), lse_d.get(), x_d.get(), t_d.get(), N, V, -100);
+  cross_entropy_backward(dx_d.get(), dl_d.get(), x_d.get(), lse_d.get(), t_d.get(), N, V, -100);
+  const Vec dx = to_f32(dx_d.host());
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t i = n * V + targets[n];
+    // 1e-6: fp32's error on 1 + p (2^-24) and on p itself, far below 2^-7.
+    EXPECT_NEAR(dx[i], dx_ref[i], std::fabs(dx_ref[i]) * kBf16Rounding + 1e-6) << "row " << n;
+  }
+  expect_close(dx, dx_ref, kReductionBf16, "dlogits (bf16, +=)");
+}
+
 }  // namespace
 }  // namespace sllm::kernels::cuda::testing
