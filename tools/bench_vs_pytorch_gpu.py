@@ -318,6 +318,8 @@ def main():
         fail(f"need --rounds, --steps, --batch >= 1 and 1 <= --seq <= {c['n_ctx']} (the context of {args.config})",
              "e.g. --rounds 3 --steps 20 --batch 8 --seq 1024")
 
+    if args.device == "cpu" and args.precision != "fp32":
+        fail("--device cpu runs fp32 only (sllm's bf16 mixed precision is a GPU path)", "add --precision fp32")
     probe, with_precision = check_environment(args)
     params = num_parameters(c)
     print(f"{args.config} ({params} params), batch {args.batch} x seq {args.seq}, {args.precision}, "
