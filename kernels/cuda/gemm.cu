@@ -1,5 +1,6 @@
 // GEMM on the GPU through cuBLAS: fp32 (optionally TF32 tensor cores), and bf16 inputs with
-// fp32 accumulation and an fp32 or bf16 C (mixed precision; cuBLAS rounds C once). Same row-major contract as kernels/cpu/gemm.cpp:
+// fp32 accumulation and an fp32 or bf16 C (mixed precision; cuBLAS rounds C once).
+// Same row-major contract as kernels/cpu/gemm.cpp:
 //   C (M, N) = alpha * op(A) * op(B) + beta * C,  lda/ldb/ldc the row strides as stored.
 //
 // cuBLAS is column-major. A row-major (R, S) matrix with row stride ld is, read
