@@ -25,10 +25,12 @@ test: all sim-test
 
 # Every CUDA test (tests/cuda) run on the CPU by the simulator (kernels/cuda_sim): the
 # .cu kernels compiled as C++, each block's threads as fibers. No GPU or nvcc needed.
+# Then the `--device cuda` command-line paths end to end on the same simulated GPU.
 sim-test: deps
 	@if [ ! -f $(SIM_BUILD)/CMakeCache.txt ]; then cmake -S . -B $(SIM_BUILD) -DCMAKE_BUILD_TYPE=Release -DSLLM_CUDA=SIM $(CMAKE_FLAGS); fi
-	cmake --build $(SIM_BUILD) -j $(JOBS) --target test_cuda
+	cmake --build $(SIM_BUILD) -j $(JOBS) --target test_cuda sllm
 	$(SIM_BUILD)/tests/test_cuda --gtest_brief=1
+	bash tests/cuda/run_cli_on_sim.sh $(SIM_BUILD)/sllm
 
 bench: binary
 	$(BUILD)/sllm bench gemm --threads 1

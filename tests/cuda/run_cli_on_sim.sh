@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The `--device cuda` command-line paths end to end, on the CUDA simulator (build-sim's sllm,
+# where the "GPU" is kernels/cuda_sim): bench train in bf16 and fp32 (JSON keys, finite
+# losses), a short bf16 pretraining run with a checkpoint and a resume, and the errors for
+# bf16 where it cannot run. Tiny sizes: the simulator runs every GPU thread as a fiber.
+# Usage: tests/cuda/run_cli_on_sim.sh build-sim/sllm
+set -euo pipefail
+SLLM=$(realpath "${1:?usage: run_cli_on_sim.sh path/to/sllm (a -DSLLM_CUDA=SIM build)}")
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+finite() { python3 -c "import math,sys; sys.exit(0 if math.isfinite(float(sys.argv[1])) else 1)" "$1"; }
+
+echo "== bench train --device cuda, bf16 and fp32"
+for precision in bf16 fp32; do
+  out=$("$SLLM" bench train --config tiny --device cuda --precision "$precision" --batch 2 --seq 16 --steps 2 --json)
+  [ "$(json_field "$out" precision)" = "$precision" ] || fail "precision key: $out"
+  [ "$(json_field "$out" device)" = "cuda" ] || fail "device key: $out"
+  json_field "$out" mfu >/dev/null || fail "no mfu: $out"
+  finite "$(json_field "$out" last_loss)" || fail "loss not finite: $out"
+done
+# auto means bf16 on cuda
+out=$("$SLLM" bench train --config tiny --device cuda --batch 2 --seq 16 --steps 1 --json)
+[ "$(json_field "$out" precision)" = "bf16" ] || fail "--precision auto on cuda: $out"
+
+echo "== bf16 where it cannot run: an error with a hint, non-zero exit"
+if "$SLLM" bench train --config tiny --device cpu --precision bf16 --steps 1 >out.txt 2>err.txt; then
+  fail "bf16 on the CPU succeeded"
+fi
+grep -q "HINT" err.txt || fail "no hint: $(cat err.txt)"
+if "$SLLM" bench train --config tiny --device cuda --precision fp16 --steps 1 >out.txt 2>err.txt; then
+  fail "--precision fp16 accepted"
+fi
+
+echo "== pretrain --device cuda --precision bf16, checkpoint, resume"
+"$SLLM" data synth --out synth --size-mb 1 --seed 1 >/dev/null 2>&1
+"$SLLM" tokenizer train --input synth/train.txt --vocab-size 300 --pattern gpt2 --out tok >/dev/null 2>&1
+"$SLLM" prepare --tokenizer tok --input synth/train.txt --out data >/dev/null 2>&1
+common=(--config tiny --data data --out run --batch 2 --seq 16 --eval-every 2 --eval-batches 1 --save-every 2
+        --device cuda --precision bf16 --quiet)
+"$SLLM" pretrain "${common[@]}" --steps 4 --stop-at 2 2>/dev/null
+"$SLLM" pretrain "${common[@]}" --steps 4 --resume 2>/dev/null
+[ -f run/metrics.jsonl ] || fail "no metrics.jsonl"
+python3 - run/metrics.jsonl <<'PY' || fail "metrics"
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+steps = [r["step"] for r in rows if "loss" in r]
+assert steps == sorted(set(steps)) and steps[-1] == 4, steps
+assert all(math.isfinite(r["loss"]) for r in rows if "loss" in r)
+PY
+ls run | grep -q . || fail "no checkpoint"
+echo "cli on the CUDA simulator: all checks passed"
