@@ -109,9 +109,10 @@ __device__ inline void stage_rows(bf* dst, int ldd, const bf* src, int64_t lds, 
 template <int KT>
 __device__ inline void mma_abt(FragC& acc, const bf* a, int lda, const bf* b, int ldb) {
   fill_fragment(acc, 0.0f);
-  // Partly unrolled: fully unrolled, the dq kernel hoists every loop-invariant fragment of
-  // its own Q and dO tiles out of the key loop and spills at HD 128 (255 registers).
-#pragma unroll 2
+  // Fully unrolled up to HD 64: the compiler then keeps the loop-invariant fragments of the
+  // own Q and dO (dq kernel) in registers across the key loop. Above, doing so spills (255
+  // registers at HD 128), so the loop stays rolled by two.
+#pragma unroll(KT <= 4 ? KT : 2)
   for (int kk = 0; kk < KT; ++kk) {
     FragA af;
     FragBt bt;
