@@ -27,16 +27,16 @@
 //
 // Backward (deterministic, no atomics; every gradient element has one writer and a fixed
 // summation order): D = rowsum(dout ∘ out) in a first pass, then two kernels with the same
-// 32 x 32 tile shape, each owning one set of rows and walking the other:
-//   dq:     owns 32 query rows of (b, h), walks the key tiles; S = Q Kᵀ, dP = dO Vᵀ,
+// tile shape, each owning Own rows (64 up to HD 64, else 32) and walking 32 of the other:
+//   dq:     owns query rows of (b, h), walks the key tiles; S = Q Kᵀ, dP = dO Vᵀ,
 //           dS = scale * P ∘ (dP - D), dQ += dS K.
-//   dk, dv: owns 32 key rows of (b, g), walks the query tiles of all G heads of the group;
+//   dk, dv: owns key rows of (b, g), walks the query tiles of all G heads of the group;
 //           Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q.
 // P = exp(scale * S - lse) is recomputed from the forward's lse.
 //
 // Shared memory stays within the 48 KB every launch gets without opting in: per block at
 // most 39936 B (forward, HD 64: 64-key tiles; HD 128 takes 32-key tiles, 30720 B) and
-// 44288 B (backward, HD 128).
+// 46336 B (backward, HD 64; 44288 B at HD 128).
 //
 // Backward ACCUMULATES (+=) into dq, dk, dv (read, add in fp32, round once, store); a
 // nullptr gradient is skipped.
@@ -316,30 +316,34 @@ __global__ void attention_rowdot_bf16_kernel(float* D, const bf* dout, const bf*
   }
 }
 
-// Both backward kernels: a block owns kOwn rows and walks tiles of kWalk rows of the other
-// side. Shared: two own tiles and two walked tiles (rows, ldh) bf16, S and dP (kOwn, lds)
+// Both backward kernels: a block owns Own rows and walks tiles of kWalk rows of the other
+// side. Shared: two own tiles and two walked tiles (rows, ldh) bf16, S and dP (Own, lds)
 // fp32 (P or dS overwrite them in bf16, stride 2 * lds), lse and D of the walked or own rows.
-constexpr int kOwn = 32, kWalk = 32;
+// Own is 64 up to HD 64 (a warp per 16 own rows: each loaded B fragment serves more products
+// per barrier), 32 above (two warps per 16 own rows, splitting the columns), to fit 48 KB.
+constexpr int kWalk = 32;
 
 template <int HD>
 struct BwdTiles {
+  static constexpr int Own = HD <= 64 ? 64 : 32;
   static constexpr int ldh = HD + kPadH;
   static constexpr int lds = kWalk + kPadF;
-  static constexpr int own_elems = kOwn * ldh, walk_elems = kWalk * ldh;
+  static constexpr int own_elems = Own * ldh, walk_elems = kWalk * ldh;
   static constexpr int tiles_bytes = 2 * 2 * (own_elems + walk_elems);
-  static constexpr int s_floats = kOwn * lds;
-  static constexpr int bytes = tiles_bytes + 4 * (2 * s_floats + 2 * 32);
-  // Accumulators (kOwn, HD + kPadF) fp32, two of them, are staged over the tiles at the end.
-  static_assert(2 * 4 * kOwn * (HD + kPadF) <= tiles_bytes, "accumulator staging must fit the tiles");
+  static constexpr int s_floats = Own * lds;
+  static constexpr int stat_floats = cmax(Own, kWalk);
+  static constexpr int bytes = tiles_bytes + 4 * (2 * s_floats + 2 * stat_floats);
+  // Warp w computes tiles of row w % RT: S and dP tiles c0, c0 + step, ... (ST of them) and
+  // gradient tiles c0, c0 + step, ... below HD / 16 (at most NACC), c0 = w / RT.
+  static constexpr int RT = Own / 16, step = kWarps / RT;
+  static constexpr int ST = kWalk / 16 / step, NACC = (HD / 16 + step - 1) / step;
+  static constexpr int per_thread = Own * kWalk / kBlock;  // elements of the dS pass
+  // Accumulators (Own, HD + kPadF) fp32, two of them, are staged over all of it at the end.
+  static_assert(2 * 4 * Own * (HD + kPadF) <= bytes, "accumulator staging must fit");
   static_assert(bytes <= 48 * 1024, "backward tiles must fit the default 48 KB of shared memory");
 };
 
-// The accumulator tiles of one (kOwn, HD) gradient are spread over the 4 warps: warp w owns
-// tile row w % 2 and tile columns w / 2, w / 2 + 2, ...
-template <int HD>
-constexpr int kAccPerWarp = (HD / 16 + 1) / 2;
-
-// dst (rows, HD) bf16 rows at dst + r * ld (r < rows_valid) += acc staged (kOwn, HD + kPadF)
+// dst (rows, HD) bf16 rows at dst + r * ld (r < rows_valid) += acc staged (Own, HD + kPadF)
 // fp32 in shared: read, add in fp32, round once, store.
 template <int HD>
 __device__ inline void accumulate_rows(bf* dst, int64_t ld, const float* acc, int rows_valid) {
@@ -351,72 +355,94 @@ __device__ inline void accumulate_rows(bf* dst, int64_t ld, const float* acc, in
   }
 }
 
+// This warp's gradient tiles into dst (Own, HD + kPadF) fp32.
 template <int HD>
-__device__ inline void stage_acc(float* dst, FragC (&acc)[kAccPerWarp<HD>]) {
+__device__ inline void stage_acc(float* dst, FragC (&acc)[BwdTiles<HD>::NACC]) {
+  using Tl = BwdTiles<HD>;
   constexpr int ldf = HD + kPadF;
-  const int warp = threadIdx.x / 32;
+  const int warp = threadIdx.x / 32, tr = warp % Tl::RT, c0 = warp / Tl::RT;
 #pragma unroll
-  for (int i = 0; i < kAccPerWarp<HD>; ++i) {
-    const int n = warp / 2 + 2 * i;
-    if (n < HD / 16) store_matrix_sync(dst + (warp % 2) * 16 * ldf + n * 16, acc[i], ldf, mem_row_major);
+  for (int i = 0; i < Tl::NACC; ++i) {
+    const int n = c0 + i * Tl::step;
+    if (n < HD / 16) store_matrix_sync(dst + tr * 16 * ldf + n * 16, acc[i], ldf, mem_row_major);
   }
 }
 
-// dq: grid (ceil(T / kOwn), NH, B). Own: Q, dO rows of (b, h); walk: K, V tiles of kv head g.
+// S (Own, kWalk) = X Yᵀ and dP = X2 Y2ᵀ, this warp's tiles, into ss and dps (stride lds):
+// X, X2 the own tiles, Y, Y2 the walked ones, all (rows, ldh).
+template <int HD>
+__device__ inline void scores_tiles(float* ss, float* dps, const bf* x, const bf* x2, const bf* y, const bf* y2) {
+  using Tl = BwdTiles<HD>;
+  constexpr int ldh = Tl::ldh, lds = Tl::lds;
+  const int warp = threadIdx.x / 32, tr = warp % Tl::RT, c0 = warp / Tl::RT;
+#pragma unroll
+  for (int i = 0; i < Tl::ST; ++i) {
+    const int c = c0 + i * Tl::step;
+    FragC sf, dpf;
+    mma_abt<HD / 16>(sf, x + tr * 16 * ldh, ldh, y + c * 16 * ldh, ldh);
+    mma_abt<HD / 16>(dpf, x2 + tr * 16 * ldh, ldh, y2 + c * 16 * ldh, ldh);
+    store_matrix_sync(ss + tr * 16 * lds + c * 16, sf, lds, mem_row_major);
+    store_matrix_sync(dps + tr * 16 * lds + c * 16, dpf, lds, mem_row_major);
+  }
+}
+
+// acc += A (Own, kWalk) bf16 at a (stride lda) · B (kWalk, HD) at b, this warp's tiles.
+template <int HD>
+__device__ inline void accumulate_tiles(FragC (&acc)[BwdTiles<HD>::NACC], const bf* a, int lda, const bf* b) {
+  using Tl = BwdTiles<HD>;
+  const int warp = threadIdx.x / 32, tr = warp % Tl::RT, c0 = warp / Tl::RT;
+  mma_ab_rows<kWalk / 16, HD / 16>(acc, a + tr * 16 * lda, lda, b, Tl::ldh, c0, Tl::step);
+}
+
+// dq: grid (ceil(T / Own), NH, B). Own: Q, dO rows of (b, h); walk: K, V tiles of kv head g.
 // dq (t) += sum over visible keys j of dS_tj k_j.
 template <int HD>
 __global__ void attention_backward_dq_bf16_kernel(bf* dq, const bf* dout, const bf* q, const bf* k, const bf* v,
                                                   const float* lse, const float* D, Shape s) {
   using Tl = BwdTiles<HD>;
-  constexpr int ldh = Tl::ldh, lds = Tl::lds, KT = HD / 16, NACC = kAccPerWarp<HD>;
+  constexpr int Own = Tl::Own, ldh = Tl::ldh, lds = Tl::lds, kPer = Tl::per_thread;
   alignas(128) __shared__ unsigned char smem[Tl::bytes];
-  bf* qs = reinterpret_cast<bf*>(smem);  // (kOwn, ldh)
-  bf* dos = qs + Tl::own_elems;          // (kOwn, ldh)
+  bf* qs = reinterpret_cast<bf*>(smem);  // (Own, ldh)
+  bf* dos = qs + Tl::own_elems;          // (Own, ldh)
   bf* kt = dos + Tl::own_elems;          // (kWalk, ldh)
   bf* vt = kt + Tl::walk_elems;          // (kWalk, ldh)
-  float* ss = reinterpret_cast<float*>(smem + Tl::tiles_bytes);  // (kOwn, lds) S, then dS bf16
-  float* dps = ss + Tl::s_floats;                                // (kOwn, lds) dP
-  float* lse_s = dps + Tl::s_floats;                             // (kOwn)
-  float* D_s = lse_s + 32;                                       // (kOwn)
-  bf* dss = reinterpret_cast<bf*>(ss);                           // (kOwn, 2 * lds) dS
+  float* ss = reinterpret_cast<float*>(smem + Tl::tiles_bytes);  // (Own, lds) S, then dS bf16
+  float* dps = ss + Tl::s_floats;                                // (Own, lds) dP
+  float* lse_s = dps + Tl::s_floats;                             // (Own)
+  float* D_s = lse_s + Tl::stat_floats;                          // (Own)
+  bf* dss = reinterpret_cast<bf*>(ss);                           // (Own, 2 * lds) dS
 
-  const int warp = threadIdx.x / 32;
-  const int64_t b = blockIdx.z, h = blockIdx.y, i0 = int64_t(blockIdx.x) * kOwn;
+  const int64_t b = blockIdx.z, h = blockIdx.y, i0 = int64_t(blockIdx.x) * Own;
   const int64_t g = h / (s.NH / s.NKV), ldq = s.NH * HD, ldkv = s.NKV * HD;
   const bf* k_rows = k + (b * s.Tk * s.NKV + g) * HD;
   const bf* v_rows = v + (b * s.Tk * s.NKV + g) * HD;
-  stage_rows<HD>(qs, ldh, q + (b * s.T * s.NH + h) * HD, ldq, i0, kOwn, s.T);
-  stage_rows<HD>(dos, ldh, dout + (b * s.T * s.NH + h) * HD, ldq, i0, kOwn, s.T);
-  if (threadIdx.x < kOwn) {
-    const int64_t t = i0 + threadIdx.x;
-    lse_s[threadIdx.x] = t < s.T ? lse[(b * s.NH + h) * s.T + t] : 0.0f;
-    D_s[threadIdx.x] = t < s.T ? D[(b * s.NH + h) * s.T + t] : 0.0f;
+  stage_rows<HD>(qs, ldh, q + (b * s.T * s.NH + h) * HD, ldq, i0, Own, s.T);
+  stage_rows<HD>(dos, ldh, dout + (b * s.T * s.NH + h) * HD, ldq, i0, Own, s.T);
+  for (int r = threadIdx.x; r < Own; r += blockDim.x) {
+    const int64_t t = i0 + r;
+    lse_s[r] = t < s.T ? lse[(b * s.NH + h) * s.T + t] : 0.0f;
+    D_s[r] = t < s.T ? D[(b * s.NH + h) * s.T + t] : 0.0f;
   }
 
-  FragC acc[NACC];
+  FragC acc[Tl::NACC];
 #pragma unroll
-  for (int i = 0; i < NACC; ++i) fill_fragment(acc[i], 0.0f);
-  const int tr = warp % 2, tc = warp / 2;  // this warp's tile of S and dP
-  const int64_t n_keys = s.q_offset + min(s.T, i0 + kOwn);
+  for (int i = 0; i < Tl::NACC; ++i) fill_fragment(acc[i], 0.0f);
+  const int64_t n_keys = s.q_offset + min(s.T, i0 + Own);
   for (int64_t j0 = 0; j0 < n_keys; j0 += kWalk) {
     __syncthreads();  // the previous tile's dS and K have been used
     stage_rows<HD>(kt, ldh, k_rows, ldkv, j0, kWalk, n_keys);
     stage_rows<HD>(vt, ldh, v_rows, ldkv, j0, kWalk, n_keys);
     __syncthreads();
-    FragC sf, dpf;
-    mma_abt<KT>(sf, qs + tr * 16 * ldh, ldh, kt + tc * 16 * ldh, ldh);    // S = Q Kᵀ
-    mma_abt<KT>(dpf, dos + tr * 16 * ldh, ldh, vt + tc * 16 * ldh, ldh);  // dP = dO Vᵀ
-    store_matrix_sync(ss + tr * 16 * lds + tc * 16, sf, lds, mem_row_major);
-    store_matrix_sync(dps + tr * 16 * lds + tc * 16, dpf, lds, mem_row_major);
+    scores_tiles<HD>(ss, dps, qs, dos, kt, vt);  // S = Q Kᵀ, dP = dO Vᵀ
     __syncthreads();
     // dS = scale * P ∘ (dP - D), P = exp(scale * S - lse): read all, then overwrite S in bf16.
-    constexpr int kPer = kOwn * kWalk / kBlock;
+    // Row i0 + rr sees column j0 + c when i0 + rr < T and j0 + c <= q_offset + i0 + rr.
+    const int64_t rows_left = s.T - i0, diag = s.q_offset + i0 - j0;
     float ds[kPer];
 #pragma unroll
     for (int e = 0; e < kPer; ++e) {
       const int idx = threadIdx.x + e * kBlock, rr = idx / kWalk, c = idx % kWalk;
-      const int64_t t = i0 + rr, j = j0 + c;
-      const bool visible = t < s.T && j <= s.q_offset + t;
+      const bool visible = rr < rows_left && c - rr <= diag;
       const float p = visible ? expf(s.scale * ss[rr * lds + c] - lse_s[rr]) : 0.0f;
       ds[e] = s.scale * p * (dps[rr * lds + c] - D_s[rr]);
     }
@@ -427,50 +453,48 @@ __global__ void attention_backward_dq_bf16_kernel(bf* dq, const bf* dout, const 
       dss[rr * 2 * lds + c] = __float2bfloat16(ds[e]);
     }
     __syncthreads();
-    mma_ab_rows<kWalk / 16, HD / 16>(acc, dss + tr * 16 * 2 * lds, 2 * lds, kt, ldh, tc, 2);  // dQ += dS K
+    accumulate_tiles<HD>(acc, dss, 2 * lds, kt);  // dQ += dS K
   }
 
   __syncthreads();
-  float* dq_acc = reinterpret_cast<float*>(smem);  // (kOwn, HD + kPadF)
+  float* dq_acc = reinterpret_cast<float*>(smem);  // (Own, HD + kPadF)
   stage_acc<HD>(dq_acc, acc);
   __syncthreads();
-  accumulate_rows<HD>(dq + ((b * s.T + i0) * s.NH + h) * HD, ldq, dq_acc, int(min(int64_t(kOwn), s.T - i0)));
+  accumulate_rows<HD>(dq + ((b * s.T + i0) * s.NH + h) * HD, ldq, dq_acc, int(min(int64_t(Own), s.T - i0)));
 }
 
-// dk, dv: grid (ceil((q_offset + T) / kOwn), NKV, B). Own: K, V rows of (b, g); walk: Q, dO
+// dk, dv: grid (ceil((q_offset + T) / Own), NKV, B). Own: K, V rows of (b, g); walk: Q, dO
 // tiles of the G heads of the group, from the first query row that sees the block's first key.
 // dv (j) += sum over t of P_tj dout_t;  dk (j) += sum over t of dS_tj q_t.
 template <int HD>
 __global__ void attention_backward_dkdv_bf16_kernel(bf* dk, bf* dv, const bf* dout, const bf* q, const bf* k,
                                                     const bf* v, const float* lse, const float* D, Shape s) {
   using Tl = BwdTiles<HD>;
-  constexpr int ldh = Tl::ldh, lds = Tl::lds, KT = HD / 16, NACC = kAccPerWarp<HD>;
+  constexpr int Own = Tl::Own, ldh = Tl::ldh, lds = Tl::lds, kPer = Tl::per_thread;
   alignas(128) __shared__ unsigned char smem[Tl::bytes];
-  bf* ks = reinterpret_cast<bf*>(smem);  // (kOwn, ldh)
-  bf* vs = ks + Tl::own_elems;           // (kOwn, ldh)
+  bf* ks = reinterpret_cast<bf*>(smem);  // (Own, ldh)
+  bf* vs = ks + Tl::own_elems;           // (Own, ldh)
   bf* qt = vs + Tl::own_elems;           // (kWalk, ldh)
   bf* dot = qt + Tl::walk_elems;         // (kWalk, ldh)
-  float* ss = reinterpret_cast<float*>(smem + Tl::tiles_bytes);  // (kOwn, lds) Sᵀ, then Pᵀ bf16
-  float* dps = ss + Tl::s_floats;                                // (kOwn, lds) dPᵀ, then dSᵀ bf16
+  float* ss = reinterpret_cast<float*>(smem + Tl::tiles_bytes);  // (Own, lds) Sᵀ, then Pᵀ bf16
+  float* dps = ss + Tl::s_floats;                                // (Own, lds) dPᵀ, then dSᵀ bf16
   float* lse_s = dps + Tl::s_floats;                             // (kWalk)
-  float* D_s = lse_s + 32;                                       // (kWalk)
-  bf* pts = reinterpret_cast<bf*>(ss);                           // (kOwn, 2 * lds) Pᵀ
-  bf* dsts = reinterpret_cast<bf*>(dps);                         // (kOwn, 2 * lds) dSᵀ
+  float* D_s = lse_s + Tl::stat_floats;                          // (kWalk)
+  bf* pts = reinterpret_cast<bf*>(ss);                           // (Own, 2 * lds) Pᵀ
+  bf* dsts = reinterpret_cast<bf*>(dps);                         // (Own, 2 * lds) dSᵀ
 
-  const int warp = threadIdx.x / 32;
-  const int64_t b = blockIdx.z, g = blockIdx.y, j0 = int64_t(blockIdx.x) * kOwn;
+  const int64_t b = blockIdx.z, g = blockIdx.y, j0 = int64_t(blockIdx.x) * Own;
   const int64_t G = s.NH / s.NKV, ldq = s.NH * HD, ldkv = s.NKV * HD;
   const int64_t n_keys = s.q_offset + s.T;  // keys no query row sees get no gradient
-  stage_rows<HD>(ks, ldh, k + (b * s.Tk * s.NKV + g) * HD, ldkv, j0, kOwn, n_keys);
-  stage_rows<HD>(vs, ldh, v + (b * s.Tk * s.NKV + g) * HD, ldkv, j0, kOwn, n_keys);
+  stage_rows<HD>(ks, ldh, k + (b * s.Tk * s.NKV + g) * HD, ldkv, j0, Own, n_keys);
+  stage_rows<HD>(vs, ldh, v + (b * s.Tk * s.NKV + g) * HD, ldkv, j0, Own, n_keys);
 
-  FragC dk_acc[NACC], dv_acc[NACC];
+  FragC dk_acc[Tl::NACC], dv_acc[Tl::NACC];
 #pragma unroll
-  for (int i = 0; i < NACC; ++i) {
+  for (int i = 0; i < Tl::NACC; ++i) {
     fill_fragment(dk_acc[i], 0.0f);
     fill_fragment(dv_acc[i], 0.0f);
   }
-  const int tr = warp % 2, tc = warp / 2;
   const int64_t t_first = max(int64_t(0), j0 - s.q_offset);  // first row seeing key j0
   for (int64_t hg = 0; hg < G; ++hg) {
     const int64_t h = g * G + hg;
@@ -484,20 +508,16 @@ __global__ void attention_backward_dkdv_bf16_kernel(bf* dk, bf* dv, const bf* do
         D_s[threadIdx.x] = t < s.T ? D[(b * s.NH + h) * s.T + t] : 0.0f;
       }
       __syncthreads();
-      FragC sf, dpf;
-      mma_abt<KT>(sf, ks + tr * 16 * ldh, ldh, qt + tc * 16 * ldh, ldh);    // Sᵀ = K Qᵀ
-      mma_abt<KT>(dpf, vs + tr * 16 * ldh, ldh, dot + tc * 16 * ldh, ldh);  // dPᵀ = V dOᵀ
-      store_matrix_sync(ss + tr * 16 * lds + tc * 16, sf, lds, mem_row_major);
-      store_matrix_sync(dps + tr * 16 * lds + tc * 16, dpf, lds, mem_row_major);
+      scores_tiles<HD>(ss, dps, ks, vs, qt, dot);  // Sᵀ = K Qᵀ, dPᵀ = V dOᵀ
       __syncthreads();
       // Pᵀ = exp(scale * Sᵀ - lse), dSᵀ = scale * Pᵀ ∘ (dPᵀ - D): read all, then overwrite in bf16.
-      constexpr int kPer = kOwn * kWalk / kBlock;
+      // Key j0 + rr is seen by row i0 + c when i0 + c < T and j0 + rr <= q_offset + i0 + c.
+      const int64_t rows_left = s.T - i0, diag = s.q_offset + i0 - j0;
       float p[kPer], ds[kPer];
 #pragma unroll
       for (int e = 0; e < kPer; ++e) {
         const int idx = threadIdx.x + e * kBlock, rr = idx / kWalk, c = idx % kWalk;
-        const int64_t j = j0 + rr, t = i0 + c;
-        const bool visible = t < s.T && j <= s.q_offset + t;
+        const bool visible = c < rows_left && rr - c <= diag;
         p[e] = visible ? expf(s.scale * ss[rr * lds + c] - lse_s[c]) : 0.0f;
         ds[e] = s.scale * p[e] * (dps[rr * lds + c] - D_s[c]);
       }
@@ -509,18 +529,18 @@ __global__ void attention_backward_dkdv_bf16_kernel(bf* dk, bf* dv, const bf* do
         dsts[rr * 2 * lds + c] = __float2bfloat16(ds[e]);
       }
       __syncthreads();
-      mma_ab_rows<kWalk / 16, HD / 16>(dv_acc, pts + tr * 16 * 2 * lds, 2 * lds, dot, ldh, tc, 2);  // dV += Pᵀ dO
-      mma_ab_rows<kWalk / 16, HD / 16>(dk_acc, dsts + tr * 16 * 2 * lds, 2 * lds, qt, ldh, tc, 2);  // dK += dSᵀ Q
+      accumulate_tiles<HD>(dv_acc, pts, 2 * lds, dot);  // dV += Pᵀ dO
+      accumulate_tiles<HD>(dk_acc, dsts, 2 * lds, qt);  // dK += dSᵀ Q
     }
   }
 
   __syncthreads();
-  float* dk_stage = reinterpret_cast<float*>(smem);  // (kOwn, HD + kPadF)
-  float* dv_stage = dk_stage + kOwn * (HD + kPadF);  // (kOwn, HD + kPadF)
+  float* dk_stage = reinterpret_cast<float*>(smem);  // (Own, HD + kPadF)
+  float* dv_stage = dk_stage + Own * (HD + kPadF);   // (Own, HD + kPadF)
   stage_acc<HD>(dk_stage, dk_acc);
   stage_acc<HD>(dv_stage, dv_acc);
   __syncthreads();
-  const int rows = int(min(int64_t(kOwn), n_keys - j0));
+  const int rows = int(min(int64_t(Own), n_keys - j0));
   const int64_t at = (b * s.Tk * s.NKV + g) * HD + j0 * ldkv;
   if (dk) accumulate_rows<HD>(dk + at, ldkv, dk_stage, rows);
   if (dv) accumulate_rows<HD>(dv + at, ldkv, dv_stage, rows);
@@ -538,13 +558,14 @@ void forward_launch(bf* out, float* lse, const bf* q, const bf* k, const bf* v, 
 template <int HD>
 void backward_launch(bf* dq, bf* dk, bf* dv, const bf* dout, const bf* q, const bf* k, const bf* v,
                      const float* lse, const float* D, const Shape& s) {
+  constexpr int Own = BwdTiles<HD>::Own;
   if (dq) {
-    const dim3 grid(unsigned((s.T + kOwn - 1) / kOwn), unsigned(s.NH), unsigned(s.B));
+    const dim3 grid(unsigned((s.T + Own - 1) / Own), unsigned(s.NH), unsigned(s.B));
     SLLM_LAUNCH(grid, kBlock, 0, attention_backward_dq_bf16_kernel<HD>)(dq, dout, q, k, v, lse, D, s);
     SLLM_CUDA_CHECK_LAUNCH();
   }
   if (dk || dv) {
-    const dim3 grid(unsigned((s.q_offset + s.T + kOwn - 1) / kOwn), unsigned(s.NKV), unsigned(s.B));
+    const dim3 grid(unsigned((s.q_offset + s.T + Own - 1) / Own), unsigned(s.NKV), unsigned(s.B));
     SLLM_LAUNCH(grid, kBlock, 0, attention_backward_dkdv_bf16_kernel<HD>)(dk, dv, dout, q, k, v, lse, D, s);
     SLLM_CUDA_CHECK_LAUNCH();
   }
