@@ -137,6 +137,7 @@ void expect_within_bound(const Vec& got, const Vec& want, const Vec& M, const st
 const Case kCases[] = {
     {2, 37, 37, 4, 2, 64, 0},    // training, GQA G=2, rows not a multiple of 16 or of a tile
     {1, 70, 70, 2, 1, 128, 0},   // multi-query, HD 128: two forward blocks, three 32-row tiles
+    {1, 77, 77, 4, 2, 64, 0},    // HD 64: two blocks of 64 rows in every kernel, a partial second
     {1, 21, 80, 4, 2, 64, 59},   // KV cache: 21 new rows after 59 cached, Tk > T
     {1, 19, 40, 2, 1, 80, 13},   // HD 80 (odd number of 16-column tiles); keys [32, 40) unseen
     {2, 1, 33, 4, 4, 32, 32},    // one new token
