@@ -177,7 +177,9 @@ __global__ void attention_forward_bf16_kernel(bf* out, float* lse, const bf* q, 
   float* row_tile = ss + kFwdRows * lds;                      // (kWarps, 16, 16) per-row factors
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t b = blockIdx.z, h = blockIdx.y, i0 = int64_t(blockIdx.x) * kFwdRows;
+  // Last query tiles first: they see the most keys, so the causal triangle's long blocks
+  // start early and the short ones fill the tail of the grid.
+  const int64_t b = blockIdx.z, h = blockIdx.y, i0 = int64_t(gridDim.x - 1 - blockIdx.x) * kFwdRows;
   const int64_t g = h / (s.NH / s.NKV), ldq = s.NH * HD, ldkv = s.NKV * HD;
   const bf* k_rows = k + (b * s.Tk * s.NKV + g) * HD;  // key j at k_rows + j * ldkv
   const bf* v_rows = v + (b * s.Tk * s.NKV + g) * HD;
@@ -412,7 +414,7 @@ __global__ void attention_backward_dq_bf16_kernel(bf* dq, const bf* dout, const 
   float* D_s = lse_s + Tl::stat_floats;                          // (Own)
   bf* dss = reinterpret_cast<bf*>(ss);                           // (Own, 2 * lds) dS
 
-  const int64_t b = blockIdx.z, h = blockIdx.y, i0 = int64_t(blockIdx.x) * Own;
+  const int64_t b = blockIdx.z, h = blockIdx.y, i0 = int64_t(gridDim.x - 1 - blockIdx.x) * Own;  // longest first
   const int64_t g = h / (s.NH / s.NKV), ldq = s.NH * HD, ldkv = s.NKV * HD;
   const bf* k_rows = k + (b * s.Tk * s.NKV + g) * HD;
   const bf* v_rows = v + (b * s.Tk * s.NKV + g) * HD;
@@ -483,7 +485,7 @@ __global__ void attention_backward_dkdv_bf16_kernel(bf* dk, bf* dv, const bf* do
   bf* pts = reinterpret_cast<bf*>(ss);                           // (Own, 2 * lds) Pᵀ
   bf* dsts = reinterpret_cast<bf*>(dps);                         // (Own, 2 * lds) dSᵀ
 
-  const int64_t b = blockIdx.z, g = blockIdx.y, j0 = int64_t(blockIdx.x) * Own;
+  const int64_t b = blockIdx.z, g = blockIdx.y, j0 = int64_t(blockIdx.x) * Own;  // first keys: longest
   const int64_t G = s.NH / s.NKV, ldq = s.NH * HD, ldkv = s.NKV * HD;
   const int64_t n_keys = s.q_offset + s.T;  // keys no query row sees get no gradient
   stage_rows<HD>(ks, ldh, k + (b * s.Tk * s.NKV + g) * HD, ldkv, j0, Own, n_keys);
