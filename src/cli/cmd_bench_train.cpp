@@ -6,8 +6,9 @@
 // medians over the timed steps (tokens/s = B * T / median step time).
 //
 // With --device cuda the model, its gradients and the optimizer state live on the GPU, and
-// --precision picks fp32 (TF32 off) or bf16 mixed precision (src/ops/mixed_precision.h; the
-// default on CUDA). The clock is read after synchronizing with the GPU, and the JSON adds "mfu":
+// --precision picks fp32 (TF32 off), tf32 (fp32 with TF32 GEMMs) or bf16 mixed precision
+// (src/ops/mixed_precision.h; the default on CUDA). The clock is read after synchronizing
+// with the GPU, and the JSON adds "mfu":
 // model FLOPs utilization = 6 * params * tokens/s / peak (the 6N FLOPs per token of a
 // forward + backward, Kaplan et al. 2020, "Scaling Laws for Neural Language Models",
 // section 2.1; attention's FLOPs not counted), with peak = 989e12, the dense BF16 tensor
@@ -62,7 +63,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
              {"--seq", FlagSpec::Value, "tokens per sequence (default 256, or the model's context if shorter)"},
              {"--threads", FlagSpec::Value, "OpenMP threads (default: all cores)"},
              {"--device", FlagSpec::Value, "cpu or cuda (default cpu)"},
-             {"--precision", FlagSpec::Value, "auto, fp32 or bf16 (mixed precision, CUDA only); auto = bf16 on cuda, fp32 on cpu"},
+             {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only); auto = bf16 on cuda, fp32 on cpu"},
              {"--json", FlagSpec::Switch, "print one JSON line"}});
   const std::string config_name = args.get("--config", "small");
   const bool big = config_name == "gpt2-124m";
@@ -79,14 +80,14 @@ int run_bench_train(const std::vector<std::string>& argv) {
   omp_set_num_threads(static_cast<int>(threads));
   const Device device = ops::parse_device(args.get("--device", "cpu"));
   ops::init_device(device);
-  const DType precision = ops::parse_precision(args.get("--precision", "auto"), device);
+  const ops::Precision precision = ops::parse_precision(args.get("--precision", "auto"), device);
 
   SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
              "lower --seq");
   nn::Transformer model(cfg);
   model.init(0);
   model.to(device);
-  model.set_compute_dtype(precision);
+  model.set_compute_dtype(ops::apply_precision(precision));
   std::vector<optim::ParamRef> refs;
   for (auto& p : model.parameters()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
   optim::AdamW opt(refs, optim::AdamWConfig{});

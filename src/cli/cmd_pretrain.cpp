@@ -31,7 +31,7 @@ int run_pretrain(const std::vector<std::string>& argv) {
              {"--stop-at", FlagSpec::Value, "stop after step K as if interrupted [0 = off]"},
              {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
              {"--device", FlagSpec::Value, "cpu or cuda: where the model trains [cpu]"},
-             {"--precision", FlagSpec::Value, "auto, fp32 or bf16 (mixed precision, CUDA only) [auto: bf16 on cuda, fp32 on cpu]"},
+             {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only) [auto: bf16 on cuda, fp32 on cpu]"},
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   train::PretrainOptions o;

@@ -53,16 +53,31 @@ Device parse_device(const std::string& name) {
   return Device::CUDA;
 }
 
-DType parse_precision(const std::string& name, Device device) {
-  if (name == "auto") return device == Device::CUDA ? DType::BF16 : DType::F32;
-  if (name == "fp32") return DType::F32;
-  SLLM_CHECK(name == "bf16", str("unknown precision '", name, "'"), "use --precision auto, fp32 or bf16");
-  SLLM_CHECK(device == Device::CUDA, "--precision bf16 needs --device cuda",
-             "bf16 mixed precision is a GPU feature; on the CPU train in fp32 (--precision fp32 or auto)");
-  return DType::BF16;
+Precision parse_precision(const std::string& name, Device device) {
+  if (name == "auto") return device == Device::CUDA ? Precision::BF16 : Precision::FP32;
+  if (name == "fp32") return Precision::FP32;
+  SLLM_CHECK(name == "bf16" || name == "tf32", str("unknown precision '", name, "'"),
+             "use --precision auto, fp32, tf32 or bf16");
+  SLLM_CHECK(device == Device::CUDA, str("--precision ", name, " needs --device cuda"),
+             "tf32 and bf16 use GPU tensor cores; on the CPU train in fp32 (--precision fp32 or auto)");
+  return name == "bf16" ? Precision::BF16 : Precision::TF32;
 }
 
-const char* precision_name(DType dtype) { return dtype == DType::BF16 ? "bf16" : "fp32"; }
+const char* precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::FP32: return "fp32";
+    case Precision::TF32: return "tf32";
+    case Precision::BF16: return "bf16";
+  }
+  return "?";
+}
+
+DType apply_precision(Precision precision) {
+#if SLLM_HAVE_CUDA
+  kernels::cuda::set_tf32(precision == Precision::TF32);
+#endif
+  return precision == Precision::BF16 ? DType::BF16 : DType::F32;
+}
 
 void synchronize(Device device) {
 #if SLLM_HAVE_CUDA

@@ -229,7 +229,7 @@ PretrainResult pretrain(const PretrainOptions& options) {
   const Device device = ops::parse_device(o.device);
   ops::init_device(device);
   model->to(device);
-  model->set_compute_dtype(ops::parse_precision(o.precision, device));
+  model->set_compute_dtype(ops::apply_precision(ops::parse_precision(o.precision, device)));
   std::vector<optim::ParamRef> refs;
   for (auto& p : model->parameters()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
   optim::AdamWConfig acfg;

@@ -28,7 +28,7 @@ struct PretrainOptions {
   bool resume = false;
   bool quiet = false;            // no progress bar
   std::string device = "cpu";    // "cpu" or "cuda": where the model, gradients and optimizer state live
-  std::string precision = "auto";  // "auto", "fp32" or "bf16" (mixed precision on cuda; ops::parse_precision)
+  std::string precision = "auto";  // "auto", "fp32", "tf32" or "bf16" (ops::parse_precision)
 };
 
 struct PretrainResult {

@@ -14,7 +14,7 @@ json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.ar
 finite() { python3 -c "import math,sys; sys.exit(0 if math.isfinite(float(sys.argv[1])) else 1)" "$1"; }
 
 echo "== bench train --device cuda, bf16 and fp32"
-for precision in bf16 fp32; do
+for precision in bf16 tf32 fp32; do
   out=$("$SLLM" bench train --config tiny --device cuda --precision "$precision" --batch 2 --seq 16 --steps 2 --json)
   [ "$(json_field "$out" precision)" = "$precision" ] || fail "precision key: $out"
   [ "$(json_field "$out" device)" = "cuda" ] || fail "device key: $out"

@@ -191,8 +191,13 @@ TEST_F(MixedPrecision, Bf16WhereItCannotRunIsAnErrorWithAHint) {
   EXPECT_THROW(ops::add(a, b), sllm::Error);  // bf16 first, f32 second: ask for an explicit cast
   EXPECT_THROW(ops::parse_precision("bf16", Device::CPU), sllm::Error);
   EXPECT_THROW(ops::parse_precision("fp16", Device::CUDA), sllm::Error);
-  EXPECT_EQ(ops::parse_precision("auto", Device::CUDA), DType::BF16);
-  EXPECT_EQ(ops::parse_precision("auto", Device::CPU), DType::F32);
+  EXPECT_THROW(ops::parse_precision("tf32", Device::CPU), sllm::Error);
+  EXPECT_EQ(ops::parse_precision("auto", Device::CUDA), ops::Precision::BF16);
+  EXPECT_EQ(ops::parse_precision("auto", Device::CPU), ops::Precision::FP32);
+  EXPECT_EQ(ops::apply_precision(ops::Precision::TF32), DType::F32);
+  EXPECT_TRUE(tf32_enabled());
+  EXPECT_EQ(ops::apply_precision(ops::Precision::BF16), DType::BF16);
+  EXPECT_FALSE(tf32_enabled());
   nn::Transformer model(nn::preset("tiny"));
   EXPECT_THROW(model.set_compute_dtype(DType::BF16), sllm::Error);  // still on the CPU
 }
