@@ -38,7 +38,7 @@ echo "== pretrain --device cuda --precision bf16, checkpoint, resume"
 "$SLLM" data synth --out synth --size-mb 1 --seed 1 >/dev/null 2>&1
 "$SLLM" tokenizer train --input synth/train.txt --vocab-size 300 --pattern gpt2 --out tok >/dev/null 2>&1
 "$SLLM" prepare --tokenizer tok --input synth/train.txt --out data >/dev/null 2>&1
-common=(--config tiny --data data --out run --batch 2 --seq 16 --eval-every 2 --eval-batches 1 --save-every 2
+common=(--config tiny --data data --tokenizer tok --out run --batch 2 --seq 16 --eval-every 2 --eval-batches 1 --save-every 2
         --device cuda --precision bf16 --quiet)
 "$SLLM" pretrain "${common[@]}" --steps 4 --stop-at 2 2>/dev/null
 "$SLLM" pretrain "${common[@]}" --steps 4 --resume 2>/dev/null
@@ -51,4 +51,16 @@ assert steps == sorted(set(steps)) and steps[-1] == 4, steps
 assert all(math.isfinite(r["loss"]) for r in rows if "loss" in r)
 PY
 ls run | grep -q . || fail "no checkpoint"
+
+echo "== generate and score --device cuda (fp32, KV cache on the device) agree with the CPU"
+gen() { "$SLLM" generate --model run --prompt "Once upon" --max-new-tokens 12 --temperature 0 --device "$1" 2>/dev/null; }
+[ "$(gen cuda)" = "$(gen cpu)" ] || fail "greedy text differs: cuda '$(gen cuda)' vs cpu '$(gen cpu)'"
+score_cpu=$("$SLLM" score --model run --text "Once upon a time" --device cpu)
+score_gpu=$("$SLLM" score --model run --text "Once upon a time" --device cuda)
+python3 - "$score_cpu" "$score_gpu" <<'PY' || fail "score differs: $score_cpu vs $score_gpu"
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
+assert len(a["logprobs"]) == len(b["logprobs"])
+PY
 echo "cli on the CUDA simulator: all checks passed"
