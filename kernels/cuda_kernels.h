@@ -171,6 +171,9 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
 // bf16 -> fp32 exact.
 void cast_forward(bf16* out, const float* inp, int64_t n);
 void cast_forward(float* out, const bf16* inp, int64_t n);
+// out (rows, cols) = row (cols) rounded to bf16, on every row: the bias rows a bf16 linear's
+// GEMM accumulates onto (beta = 1), written once instead of zero-filled and added.
+void broadcast_rows(bf16* out, const float* row, int64_t rows, int64_t cols);
 
 // As sgemm / sgemm_batched with bf16 A and B, fp32 accumulation (cuBLAS GemmEx,
 // CUBLAS_COMPUTE_32F), C in fp32 or bf16 (alpha op(A) op(B) + beta C rounded once).

@@ -18,6 +18,13 @@ __global__ void cast_kernel(TOut* out, const TIn* inp, int64_t n) {
     out[i] = from_float<TOut>(to_float(inp[i]));
 }
 
+// out (rows, cols) = row (cols) converted, repeated on every row; grid-stride.
+template <class TOut, class TIn>
+__global__ void broadcast_rows_kernel(TOut* out, const TIn* row, int64_t rows, int64_t cols) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * cols; i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = from_float<TOut>(to_float(row[i % cols]));
+}
+
 template <class TOut, class TIn>
 void cast_launch(TOut* out, const TIn* inp, int64_t n) {
   SLLM_CHECK(n >= 0, str("cast_forward: negative element count ", n), "sizes must be >= 0");
@@ -31,5 +38,13 @@ void cast_launch(TOut* out, const TIn* inp, int64_t n) {
 void cast_forward(bf16* out, const float* inp, int64_t n) { cast_launch(device_ptr(out), inp, n); }
 
 void cast_forward(float* out, const bf16* inp, int64_t n) { cast_launch(out, device_ptr(inp), n); }
+
+void broadcast_rows(bf16* out, const float* row, int64_t rows, int64_t cols) {
+  SLLM_CHECK(rows >= 0 && cols >= 0, str("broadcast_rows: bad sizes rows=", rows, " cols=", cols), "sizes must be >= 0");
+  if (rows * cols == 0) return;
+  SLLM_LAUNCH(grid_for(rows * cols), kThreads, 0, broadcast_rows_kernel<__nv_bfloat16, float>)(device_ptr(out), row, rows,
+                                                                                              cols);
+  SLLM_CUDA_CHECK_LAUNCH();
+}
 
 }  // namespace sllm::kernels::cuda

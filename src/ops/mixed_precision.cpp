@@ -42,8 +42,7 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (bias.defined() && N * out_features > 0) {
     // Start from the bias rows (rounded to bf16) and let the GEMM add x·Wᵀ in its fp32 sum:
     // one rounding of the result, as the CPU path's beta = 1 and cuBLASLt's bias epilogue.
-    out.zero_();
-    cu::binary_forward(kernels::BinaryOp::Add, y, y, bias.f32(), N * out_features, out_features);
+    cu::broadcast_rows(y, bias.f32(), N, out_features);
     beta = 1.0f;
   }
   cu::gemm(false, true, N, out_features, in, 1.0f, bf(x), in, bf(w16), in, beta, y, out_features);

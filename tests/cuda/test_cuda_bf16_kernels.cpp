@@ -172,6 +172,19 @@ GemmInputs gemm_inputs(const GemmShape& g, uint32_t seed) {
   return d;
 }
 
+TEST_F(CudaBf16, BroadcastRowsRepeatsTheRoundedRow) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {37, 45}, {3, 1000}}) {
+    const Vec row = uniform(cols, uint32_t(cols), -3.0f, 3.0f);
+    DeviceArray<float> row_d(row);
+    DeviceArray<bf16> out(size_t(rows * cols));
+    broadcast_rows(out.get(), row_d.get(), rows, cols);
+    const Bf16Vec got = out.host();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        ASSERT_EQ(got[size_t(r * cols + c)].bits, f32_to_bf16(row[size_t(c)])) << "row " << r << " col " << c;
+  }
+}
+
 TEST_F(CudaBf16, GemmWithFp32AndBf16Output) {
   uint32_t seed = 500;
   for (const GemmShape& g : kGemmShapes) {
