@@ -19,6 +19,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "kernels/kernels.h"  // BinaryOp
 
@@ -261,5 +263,23 @@ void dropout_forward(float* out, uint8_t* mask, const float* inp, int64_t n, flo
 void dropout_forward(bf16* out, uint8_t* mask, const bf16* inp, int64_t n, float p, uint64_t seed, uint64_t offset);
 void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64_t n, float p);
 void dropout_backward(bf16* dinp, const bf16* dout, const uint8_t* mask, int64_t n, float p);
+
+// ---- GPU-time profile (kernels/cuda/profile.cpp) ------------------------------------------
+// Between profile_begin() and profile_end(), every kernel launch, cuBLAS GEMM, memset and
+// copy issued on the stream is timed on the GPU with a pair of CUDA events. Off (the
+// default), a launch pays one branch. `sllm bench train --profile` prints the report.
+// Starts a profile: drops the previous one's calls and turns recording on.
+void profile_begin();
+// Turns recording off; the calls recorded so far stay for profile_report().
+void profile_end();
+bool profiling();
+struct KernelTime {
+  std::string name;  // the kernel as launched ("gelu_forward_kernel<T>"), "cublas gemm ...", "memset", ...
+  int64_t calls;
+  double ms;         // summed GPU time of the calls
+};
+// Waits for the GPU, then sums the recorded calls per name, largest ms first. Unchanged by
+// repeated calls; the next profile_begin() clears it.
+std::vector<KernelTime> profile_report();
 
 }  // namespace sllm::kernels::cuda

@@ -80,26 +80,36 @@ void device_free(void* ptr) {
 // Synchronous, so the host buffer may be reused (or freed) as soon as this returns, pinned
 // or not; a batch of tokens is tiny next to the step that consumes it.
 void copy_h2d(void* dst, const void* host_src, size_t nbytes) {
-  if (nbytes) SLLM_CUDA_CHECK(cudaMemcpy(dst, host_src, nbytes, cudaMemcpyHostToDevice));
+  if (!nbytes) return;
+  const ProfileRange range("memcpy h2d");
+  SLLM_CUDA_CHECK(cudaMemcpy(dst, host_src, nbytes, cudaMemcpyHostToDevice));
 }
 
 void copy_d2h(void* host_dst, const void* src, size_t nbytes) {
   if (!nbytes) return;
-  SLLM_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
+  {
+    const ProfileRange range("memcpy d2h");
+    SLLM_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
+  }
   SLLM_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
 void copy_d2d(void* dst, const void* src, size_t nbytes) {
-  if (nbytes) SLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
+  if (!nbytes) return;
+  const ProfileRange range("memcpy d2d");
+  SLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
 }
 
 void copy_d2d_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width, size_t height) {
-  if (width && height)
-    SLLM_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, height, cudaMemcpyDeviceToDevice, stream()));
+  if (!width || !height) return;
+  const ProfileRange range("memcpy2d d2d");
+  SLLM_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, height, cudaMemcpyDeviceToDevice, stream()));
 }
 
 void memset_zero(void* ptr, size_t nbytes) {
-  if (nbytes) SLLM_CUDA_CHECK(cudaMemsetAsync(ptr, 0, nbytes, stream()));
+  if (!nbytes) return;
+  const ProfileRange range("memset");
+  SLLM_CUDA_CHECK(cudaMemsetAsync(ptr, 0, nbytes, stream()));
 }
 
 void synchronize() { SLLM_CUDA_CHECK(cudaStreamSynchronize(stream())); }

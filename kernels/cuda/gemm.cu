@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <climits>
+#include <string>
 
 #include "kernels/cuda/element.cuh"
 #include "kernels/cuda/launch.h"
@@ -80,10 +81,25 @@ cublasComputeType_t fp32_compute() {
   return g_tf32.load(std::memory_order_relaxed) ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
 }
 
+const char* type_name(cudaDataType_t t, cublasComputeType_t compute) {
+  if (t == CUDA_R_16BF) return "bf16";
+  return compute == CUBLAS_COMPUTE_32F_FAST_TF32 ? "tf32" : "f32";
+}
+
+// The profile's name of a GEMM (profile.cpp), in the row-major terms of the callers:
+// "cublas gemm bf16->f32 NT M=8192 N=768 K=3072", "[batch]" after gemm when batched.
+std::string profile_name(const char* what, int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                         int64_t K, cudaDataType_t in_type, cudaDataType_t c_type, cublasComputeType_t compute) {
+  return str("cublas ", what, batch > 0 ? str("[", batch, "]") : std::string(), " ", type_name(in_type, compute),
+             "->", type_name(c_type, CUBLAS_COMPUTE_32F), " ", trans_a ? "T" : "N", trans_b ? "T" : "N", " M=", M,
+             " N=", N, " K=", K);
+}
+
 // Row-major C = op(A) op(B) as column-major Cᵀ = op(B)ᵀ op(A)ᵀ (see the top of the file).
 void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void* A,
              int64_t lda, const void* B, int64_t ldb, cudaDataType_t in_type, float beta, void* C,
              cudaDataType_t c_type, int64_t ldc, cublasComputeType_t compute) {
+  const ProfileRange range([&] { return profile_name("gemm", 0, trans_a, trans_b, M, N, K, in_type, c_type, compute); });
   check_cublas(cublasGemmEx(handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                             int(N), int(M), int(K), &alpha, B, in_type, int(ldb), A, in_type, int(lda), &beta, C,
                             c_type, int(ldc), compute, CUBLAS_GEMM_DEFAULT),
@@ -95,6 +111,8 @@ void gemm_strided_batched_ex(bool trans_a, bool trans_b, int64_t batch, int64_t 
                              float alpha, const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
                              int64_t stride_b, cudaDataType_t in_type, float beta, void* C, cudaDataType_t c_type,
                              int64_t ldc, int64_t stride_c, cublasComputeType_t compute) {
+  const ProfileRange range(
+      [&] { return profile_name("gemm", batch, trans_a, trans_b, M, N, K, in_type, c_type, compute); });
   check_cublas(cublasGemmStridedBatchedEx(handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                                           trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B,
                                           in_type, int(ldb), stride_b, A, in_type, int(lda), stride_a, &beta, C,

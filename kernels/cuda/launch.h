@@ -5,7 +5,9 @@
 #include <cuda_runtime.h>  // under SLLM_CUDA=SIM: kernels/cuda_sim/include/cuda_runtime.h
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
+#include <string>
 
 #include "core/error.h"
 
@@ -30,6 +32,71 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(1) << 16));
 }
 
+// ---- profiling hooks (kernels/cuda/profile.cpp; profile_begin() & co. in cuda_kernels.h) ----
+// While profiling is on, every kernel launch, cuBLAS call, memset and copy on stream() is
+// bracketed by two events and its GPU time attributed to a name. Off, a launch pays one
+// well-predicted branch on g_profiling and records nothing. One host thread issues all work.
+extern bool g_profiling;
+// Records the start event of one bracketed call; `name` must outlive the profile (a string
+// literal: it is keyed by its address). The _dynamic form copies a name built at run time.
+void profile_range_begin(const char* name);
+void profile_range_begin_dynamic(const std::string& name);
+// Records the stop event of the call opened last; never throws (see profile.cpp).
+void profile_range_end() noexcept;
+
+// Brackets a scope (a cuBLAS call, a memset) while profiling is on. MakeName builds the name
+// only then: `ProfileRange range([&] { return str("cublas ", ...); });` costs nothing when off.
+class ProfileRange {
+ public:
+  explicit ProfileRange(const char* name) {
+    if (g_profiling) [[unlikely]] {
+      profile_range_begin(name);
+      open_ = true;
+    }
+  }
+  template <std::invocable MakeName>
+  explicit ProfileRange(MakeName make_name) {
+    if (g_profiling) [[unlikely]] {
+      profile_range_begin_dynamic(make_name());
+      open_ = true;
+    }
+  }
+  ~ProfileRange() {
+    if (open_) [[unlikely]] profile_range_end();
+  }
+  ProfileRange(const ProfileRange&) = delete;
+  ProfileRange& operator=(const ProfileRange&) = delete;
+
+ private:
+  bool open_ = false;
+};
+
+// What SLLM_LAUNCH builds: `KernelName{"kernel<T>"} ->* launcher`, an object whose call
+// operator brackets launcher(args...) while profiling is on. The launcher is a lambda doing
+// the <<<...>>> launch on a GPU and the simulator's Launcher under SLLM_CUDA=SIM.
+template <class Launcher>
+struct ProfiledLaunch {
+  const char* name;
+  Launcher launch;
+  template <class... Args>
+  void operator()(Args... args) const {
+    if (g_profiling) [[unlikely]] {
+      profile_range_begin(name);
+      launch(args...);
+      profile_range_end();
+    } else {
+      launch(args...);
+    }
+  }
+};
+struct KernelName {
+  const char* name;
+  template <class Launcher>
+  ProfiledLaunch<Launcher> operator->*(Launcher launch) const {
+    return {name, launch};
+  }
+};
+
 }  // namespace sllm::kernels::cuda
 
 #define SLLM_CUDA_CHECK(call)                                                        \
@@ -47,12 +114,17 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 // (kernels/cuda_sim/, `cmake -DSLLM_CUDA=SIM`), where a block's threads run as fibers:
 //   SLLM_LAUNCH(grid, block, shared_bytes, kernel)(args...);
 //   SLLM_DYNAMIC_SHARED(float, smem);   // extern __shared__ float smem[];
-// The kernel comes last so a template with commas needs no extra parentheses.
+// The kernel comes last so a template with commas needs no extra parentheses. Its text
+// (#__VA_ARGS__, e.g. "gelu_forward_kernel<T>") names it in the profile.
 #if SLLM_CUDA_SIM
-#define SLLM_LAUNCH(grid, block, shared_bytes, ...) \
-  (::sllm::cudasim::Launch((grid), (block), (shared_bytes)) + [](auto... sllm_sim_args) { __VA_ARGS__(sllm_sim_args...); })
+#define SLLM_LAUNCH(grid, block, shared_bytes, ...)                                  \
+  (::sllm::kernels::cuda::KernelName{#__VA_ARGS__}->*(::sllm::cudasim::Launch((grid), (block), (shared_bytes)) + \
+                                                      [](auto... sllm_sim_args) { __VA_ARGS__(sllm_sim_args...); }))
 #define SLLM_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::sllm::cudasim::dynamic_shared())
 #else
-#define SLLM_LAUNCH(grid, block, shared_bytes, ...) __VA_ARGS__<<<(grid), (block), (shared_bytes), ::sllm::kernels::cuda::stream()>>>
+#define SLLM_LAUNCH(grid, block, shared_bytes, ...)                                                   \
+  (::sllm::kernels::cuda::KernelName{#__VA_ARGS__}->*[&](auto... sllm_launch_args) {                   \
+    __VA_ARGS__<<<(grid), (block), (shared_bytes), ::sllm::kernels::cuda::stream()>>>(sllm_launch_args...); \
+  })
 #define SLLM_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
 #endif

@@ -16,7 +16,13 @@
 // fp32 path cannot get near it (its non-tensor peak is 67e12): it is the baseline that bf16
 // mixed precision is measured against.
 //
+// --profile (CUDA only) times every kernel, cuBLAS GEMM, memset and copy of the timed steps
+// on the GPU with CUDA events (kernels/cuda/profile.cpp) and adds a per-name table: calls and
+// GPU ms per step, share of the summed GPU time. Recording the events adds host time per
+// launch, so a profiled run's ms/step is a little above an unprofiled one's.
+//
 // tools/bench_vs_pytorch.py runs this next to the same model in PyTorch.
+#include <nlohmann/json.hpp>
 #include <omp.h>
 
 #include <time.h>
@@ -37,6 +43,9 @@
 #include "ops/device.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
+#if SLLM_HAVE_CUDA
+#include "kernels/cuda_kernels.h"
+#endif
 
 namespace sllm::cli {
 namespace {
@@ -55,6 +64,36 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// One row of the --profile table: GPU time of one kernel (or GEMM shape, memset, ...).
+struct ProfileRow {
+  std::string name;
+  double calls_per_step, ms_per_step;
+};
+
+// The GPU profile of the timed steps, per step, largest first (empty without CUDA).
+std::vector<ProfileRow> profile_rows(int64_t steps) {
+  std::vector<ProfileRow> rows;
+#if SLLM_HAVE_CUDA
+  for (const auto& k : kernels::cuda::profile_report())
+    rows.push_back({k.name, double(k.calls) / double(steps), k.ms / double(steps)});
+#else
+  (void)steps;
+#endif
+  return rows;
+}
+
+void print_profile_table(const std::vector<ProfileRow>& rows, double wall_ms_per_step) {
+  double total = 0;
+  for (const auto& r : rows) total += r.ms_per_step;
+  std::printf("  GPU time per step by kernel (CUDA events around every launch, GEMM, memset, copy):\n");
+  std::printf("  %9s %8s %6s  %s\n", "ms/step", "calls", "%", "kernel");
+  for (const auto& r : rows)
+    std::printf("  %9.3f %8.1f %5.1f%%  %s\n", r.ms_per_step, r.calls_per_step,
+                total > 0 ? 100.0 * r.ms_per_step / total : 0.0, r.name.c_str());
+  std::printf("  GPU time in kernels %.2f ms/step of %.2f ms/step wall (the gap: launch overhead, host work, syncs)\n",
+              total, wall_ms_per_step);
+}
+
 int run_bench_train(const std::vector<std::string>& argv) {
   Args args("bench train", argv,
             {{"--config", FlagSpec::Value, "model preset (tiny, small, small-llama, gpt2-124m) or config.json (default small)"},
@@ -64,6 +103,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
              {"--threads", FlagSpec::Value, "OpenMP threads (default: all cores)"},
              {"--device", FlagSpec::Value, "cpu or cuda (default cpu)"},
              {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only); auto = bf16 on cuda, fp32 on cpu"},
+             {"--profile", FlagSpec::Switch, "CUDA only: GPU time per kernel over the timed steps (CUDA events)"},
              {"--json", FlagSpec::Switch, "print one JSON line"}});
   const std::string config_name = args.get("--config", "small");
   const bool big = config_name == "gpt2-124m";
@@ -81,6 +121,9 @@ int run_bench_train(const std::vector<std::string>& argv) {
   const Device device = ops::parse_device(args.get("--device", "cpu"));
   ops::init_device(device);
   const ops::Precision precision = ops::parse_precision(args.get("--precision", "auto"), device);
+  const bool profile = args.has("--profile");
+  SLLM_CHECK(!profile || device == Device::CUDA, "sllm bench train: --profile times GPU kernels and needs --device cuda",
+             "add --device cuda, or drop --profile");
 
   SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
              "lower --seq");
@@ -112,6 +155,9 @@ int run_bench_train(const std::vector<std::string>& argv) {
   std::vector<double> ms, cpu_ms;
   double first_loss = 0, last_loss = 0;
   for (int64_t s = 0; s < total; ++s) {
+#if SLLM_HAVE_CUDA
+    if (profile && s == 2) kernels::cuda::profile_begin();  // the timed steps only
+#endif
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = process_cpu_ms();
     Tensor loss = ops::cross_entropy(model.forward(inputs[s]), targets[s]);
@@ -130,22 +176,37 @@ int run_bench_train(const std::vector<std::string>& argv) {
       cpu_ms.push_back(cpu);
     }
   }
+#if SLLM_HAVE_CUDA
+  if (profile) kernels::cuda::profile_end();
+#endif
+  const std::vector<ProfileRow> prof = profile ? profile_rows(steps) : std::vector<ProfileRow>{};
   const double median_ms = median(ms), median_cpu_ms = median(cpu_ms);
+  double mean_ms = 0;
+  for (const double m : ms) mean_ms += m / double(ms.size());
   std::sort(ms.begin(), ms.end());
   const double tokens_per_s = static_cast<double>(B * T) / (median_ms / 1000.0);
   constexpr double kPeakBf16DenseFlops = 989e12;  // H100/H200 SXM, see the top of this file
   const double mfu = 6.0 * static_cast<double>(cfg.num_parameters()) * tokens_per_s / kPeakBf16DenseFlops;
   const std::string mfu_json = device == Device::CUDA ? str(",\"mfu\":", mfu) : std::string();
+  std::string profile_json;
+  if (profile) {
+    constexpr size_t kJsonRows = 40;  // the heaviest; the long tail adds little
+    profile_json = ",\"profile\":[";
+    for (size_t i = 0; i < std::min(prof.size(), kJsonRows); ++i)
+      profile_json += str(i ? "," : "", "{\"name\":", nlohmann::json(prof[i].name).dump(), ",\"calls_per_step\":",
+                          prof[i].calls_per_step, ",\"ms_per_step\":", prof[i].ms_per_step, "}");
+    profile_json += "]";
+  }
 
   if (args.has("--json")) {
     std::printf(
         "{\"config\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"ms_per_step\":%.2f,\"tokens_per_s\":%.1f,\"threads\":%lld,"
         "\"steps\":%lld,\"params\":%lld,\"min_ms\":%.2f,\"max_ms\":%.2f,\"cpu_ms_per_step\":%.2f,\"first_loss\":%.6f,\"last_loss\":%.6f,"
-        "\"device\":\"%s\",\"precision\":\"%s\"%s}\n",
+        "\"device\":\"%s\",\"precision\":\"%s\"%s%s}\n",
         config_name.c_str(), static_cast<long long>(B), static_cast<long long>(T), median_ms, tokens_per_s,
         static_cast<long long>(threads), static_cast<long long>(steps), static_cast<long long>(cfg.num_parameters()),
         ms.front(), ms.back(), median_cpu_ms, first_loss, last_loss, device_name(device), ops::precision_name(precision),
-        mfu_json.c_str());
+        mfu_json.c_str(), profile_json.c_str());
   } else {
     std::printf("bench train: %s (%lld params), batch %lld x seq %lld, %lld threads, %lld timed steps\n",
                 config_name.c_str(), static_cast<long long>(cfg.num_parameters()), static_cast<long long>(B),
@@ -155,6 +216,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
     if (device == Device::CUDA)
       std::printf("  on %s, %s: MFU %.2f%% of the 989 TFLOPS bf16 dense peak\n", device_name(device),
                   ops::precision_name(precision), 100.0 * mfu);
+    if (profile) print_profile_table(prof, mean_ms);
   }
   return 0;
 }

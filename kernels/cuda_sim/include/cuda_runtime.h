@@ -51,6 +51,7 @@ enum cudaError_t {
   cudaErrorInvalidDevice = 101,
   cudaErrorNoKernelImageForDevice = 209,
   cudaErrorUnsupportedPtxVersion = 222,
+  cudaErrorInvalidResourceHandle = 400,
   cudaErrorLaunchFailure = 719,
 };
 typedef cudaError_t cudaError;
@@ -68,6 +69,10 @@ typedef cudaDataType_t cudaDataType;
 
 struct CUstream_st;
 typedef CUstream_st* cudaStream_t;
+// An event is a host timestamp: work runs synchronously at launch, so "when the stream
+// reached the event" is the moment it was recorded (kernels/cuda_sim/runtime.cpp).
+struct CUevent_st;
+typedef CUevent_st* cudaEvent_t;
 
 struct cudaDeviceProp {
   char name[256];
@@ -94,6 +99,11 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
 cudaError_t cudaMemset(void* ptr, int value, size_t nbytes);
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t nbytes, cudaStream_t stream = nullptr);
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaGetLastError();
