@@ -9,7 +9,8 @@
 #      build everything; a build error stops here (exit 1).
 #   2. tests/test_cuda, with its GoogleTest JSON report.
 #   3. sllm bench train --config gpt2-124m --device cuda --batch 8 --seq 1024, with
-#      --precision fp32 and --precision bf16.
+#      --precision fp32 and --precision bf16; then bf16 once more with --profile (5 steps):
+#      GPU time per kernel, in gpu_check.log, its top rows in the summary.
 #   4. tools/bench_vs_pytorch_gpu.py (bf16, or fp32 on a tree without --precision; PyTorch
 #      eager, and torch.compile when the time budget allows), when python3 has torch with CUDA.
 #   5. ctest of build-cuda without test_cuda's tests (they ran in step 2).
@@ -30,7 +31,7 @@
 # Knobs (environment): GPU_CHECK_BUILD_DIR (default build-cuda), GPU_CHECK_SKIP_BUILD=1 (use
 # the build folder as it is: dry runs), GPU_CHECK_STEPS (timed steps per bench, default 20),
 # GPU_CHECK_ROUNDS (PyTorch comparison rounds, default 2), GPU_CHECK_COMPILE=0 (no
-# torch.compile column), GPU_CHECK_CTEST=0 (skip step 5), GPU_CHECK_BUDGET_S (wall-time
+# torch.compile column), GPU_CHECK_PROFILE=0 (no profile run), GPU_CHECK_CTEST=0 (skip step 5), GPU_CHECK_BUDGET_S (wall-time
 # budget that optional steps respect, default 540), SLLM_CUDA_ARCHS, JOBS (default nproc).
 set -uo pipefail
 
@@ -69,6 +70,8 @@ FAILURES=()
 TESTS_LINE="not run"
 CTEST_LINE="not run"
 PYTORCH_LINE="not run"
+PROFILE_LINE="not run"
+PROFILE_TOP=""
 declare -A BENCH_LINE=([fp32]="not run" [bf16]="not run")
 
 section() { printf '\n==== %s (%ds) ====\n' "$1" "$SECONDS"; }
@@ -220,6 +223,31 @@ run_bench() {
   BENCH_LINE[$precision]=$(awk -v t="$tps" -v m="$mfu" -v s="$ms" 'BEGIN { printf "%.0f tok/s, MFU %.2f%%, %.1f ms/step", t, 100 * m, s }')
 }
 
+# bf16 with --profile: where the GPU time of a step goes (CUDA events around every kernel,
+# GEMM, memset and copy; kernels/cuda/profile.cpp). The table goes to gpu_check.log; its
+# last line and top rows go to the summary.
+run_profile() {
+  section "bench train gpt2-124m, bf16, --profile"
+  if [ "${GPU_CHECK_PROFILE:-1}" = 0 ]; then PROFILE_LINE="skipped (GPU_CHECK_PROFILE=0)"; echo "$PROFILE_LINE"; return; fi
+  if ! "$SLLM" bench train --help 2>&1 | grep -q -- --profile; then
+    PROFILE_LINE="not run: this sllm has no --profile flag"; echo "$PROFILE_LINE"; return
+  fi
+  if [ "$(left_s)" -lt 120 ]; then PROFILE_LINE="skipped: $(left_s) s left of the ${BUDGET_S} s budget"; echo "$PROFILE_LINE"; return; fi
+  local cmd=("$SLLM" bench train --config gpt2-124m --device cuda --precision bf16 --batch 8 --seq 1024 --steps 5 --profile)
+  local text="$BUILD/profile_bf16.txt"
+  echo "${cmd[*]}"
+  if ! timeout 200 "${cmd[@]}" >"$text" 2>&1; then
+    cat "$text"
+    PROFILE_LINE="FAILED (see gpu_check.log)"
+    FAILURES+=("profile bf16")
+    return
+  fi
+  cat "$text"
+  PROFILE_LINE=$(grep -m 1 "GPU time in kernels" "$text" | sed 's/^ *//; s/ (the gap.*//')
+  # The table's rows start with "  <ms/step> <calls> <percent>%": the 12 heaviest.
+  PROFILE_TOP=$(grep -E '^ +[0-9.]+ +[0-9.]+ +[0-9.]+% ' "$text" | head -12)
+}
+
 run_vs_pytorch() {
   # bf16 against autocast; a tree from before mixed precision compares fp32 with fp32.
   local precision=bf16
@@ -295,6 +323,11 @@ summary() {
     echo "ctest:        $CTEST_LINE"
     echo "bench fp32:   ${BENCH_LINE[fp32]}"
     echo "bench bf16:   ${BENCH_LINE[bf16]}"
+    echo "profile bf16: $PROFILE_LINE"
+    if [ -n "$PROFILE_TOP" ]; then
+      printf '            %11s %8s %6s  %s\n' ms/step calls % "kernel (the 12 heaviest; the whole table is in gpu_check.log)"
+      echo "$PROFILE_TOP" | sed 's/^/            /'
+    fi
     echo "vs PyTorch:   $PYTORCH_LINE"
     echo "wall time:    ${SECONDS} s; results in $OUTDIR"
     case "$status" in
@@ -319,6 +352,7 @@ main() {
   run_test_cuda
   run_bench fp32
   run_bench bf16
+  run_profile
   run_vs_pytorch
   run_ctest
   if [ "$HAVE_GPU" = 0 ]; then summary 3
