@@ -63,4 +63,19 @@ a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
 assert len(a["logprobs"]) == len(b["logprobs"])
 PY
+echo "== bench train --profile: a per-kernel table in the JSON; CUDA only"
+out=$("$SLLM" bench train --config tiny --device cuda --batch 2 --seq 16 --steps 1 --profile --json)
+python3 - "$out" <<'PY' || fail "--profile JSON: $out"
+import json, sys
+r = json.loads(sys.argv[1])
+rows = r["profile"]
+assert 0 < len(rows) <= 40, len(rows)
+assert all(row["name"] and row["calls_per_step"] > 0 and row["ms_per_step"] >= 0 for row in rows), rows
+assert any(row["name"].startswith("cublas gemm") for row in rows), [row["name"] for row in rows]
+assert r["ms_per_step"] > 0
+PY
+if "$SLLM" bench train --config tiny --device cpu --steps 1 --profile >out.txt 2>err.txt; then
+  fail "--profile on the CPU succeeded"
+fi
+grep -q "HINT" err.txt || fail "--profile --device cpu: no hint: $(cat err.txt)"
 echo "cli on the CUDA simulator: all checks passed"
