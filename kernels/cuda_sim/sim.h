@@ -65,7 +65,9 @@ struct Launcher {
   }
 };
 
-// SLLM_LAUNCH (kernels/cuda/launch.h) builds `Launch(grid, block, shared) + [](auto... a) { kernel(a...); }`.
+// SLLM_LAUNCH (kernels/cuda/launch.h) builds `Launch(grid, block, shared) + [](auto... a) { kernel(a...); }`,
+// wrapped in launch.h's ProfiledLaunch, which times the Launcher's call for the profile
+// (kernels/cuda/profile.cpp) exactly as it times a <<<...>>> launch on a GPU.
 struct Launch {
   dim3 grid, block;
   size_t shared_bytes;
