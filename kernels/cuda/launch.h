@@ -41,6 +41,8 @@ extern bool g_profiling;
 // literal: it is keyed by its address). The _dynamic form copies a name built at run time.
 void profile_range_begin(const char* name);
 void profile_range_begin_dynamic(const std::string& name);
+// The same for a kernel launch: `signature` is kernel_signature<&kernel>() below.
+void profile_launch_begin(const char* signature);
 // Records the stop event of the call opened last; never throws (see profile.cpp).
 void profile_range_end() noexcept;
 
@@ -71,17 +73,25 @@ class ProfileRange {
   bool open_ = false;
 };
 
-// What SLLM_LAUNCH builds: `KernelName{"kernel<T>"} ->* launcher`, an object whose call
-// operator brackets launcher(args...) while profiling is on. The launcher is a lambda doing
-// the <<<...>>> launch on a GPU and the simulator's Launcher under SLLM_CUDA=SIM.
+// A static string naming the kernel with its template arguments as instantiated: GCC's and
+// nvcc's __PRETTY_FUNCTION__ read "... [with auto Kernel = ns::cast_kernel<__nv_bfloat16,
+// float>]", which profile.cpp trims to "cast_kernel<bf16, float>" once per kernel.
+template <auto Kernel>
+const char* kernel_signature() {
+  return __PRETTY_FUNCTION__;
+}
+
+// What SLLM_LAUNCH builds: `KernelName{kernel_signature<&kernel>()} ->* launcher`, an object
+// whose call operator brackets launcher(args...) while profiling is on. The launcher is a
+// lambda doing the <<<...>>> launch on a GPU, the simulator's Launcher under SLLM_CUDA=SIM.
 template <class Launcher>
 struct ProfiledLaunch {
-  const char* name;
+  const char* signature;
   Launcher launch;
   template <class... Args>
   void operator()(Args... args) const {
     if (g_profiling) [[unlikely]] {
-      profile_range_begin(name);
+      profile_launch_begin(signature);
       launch(args...);
       profile_range_end();
     } else {
@@ -90,10 +100,10 @@ struct ProfiledLaunch {
   }
 };
 struct KernelName {
-  const char* name;
+  const char* signature;
   template <class Launcher>
   ProfiledLaunch<Launcher> operator->*(Launcher launch) const {
-    return {name, launch};
+    return {signature, launch};
   }
 };
 
@@ -114,16 +124,17 @@ struct KernelName {
 // (kernels/cuda_sim/, `cmake -DSLLM_CUDA=SIM`), where a block's threads run as fibers:
 //   SLLM_LAUNCH(grid, block, shared_bytes, kernel)(args...);
 //   SLLM_DYNAMIC_SHARED(float, smem);   // extern __shared__ float smem[];
-// The kernel comes last so a template with commas needs no extra parentheses. Its text
-// (#__VA_ARGS__, e.g. "gelu_forward_kernel<T>") names it in the profile.
+// The kernel comes last so a template with commas needs no extra parentheses; name its
+// template arguments (kernel<T>, not kernel with T deduced): the profile takes its address.
+#define SLLM_KERNEL_NAME_(...) ::sllm::kernels::cuda::KernelName{::sllm::kernels::cuda::kernel_signature<&__VA_ARGS__>()}
 #if SLLM_CUDA_SIM
-#define SLLM_LAUNCH(grid, block, shared_bytes, ...)                                  \
-  (::sllm::kernels::cuda::KernelName{#__VA_ARGS__}->*(::sllm::cudasim::Launch((grid), (block), (shared_bytes)) + \
-                                                      [](auto... sllm_sim_args) { __VA_ARGS__(sllm_sim_args...); }))
+#define SLLM_LAUNCH(grid, block, shared_bytes, ...)                                   \
+  (SLLM_KERNEL_NAME_(__VA_ARGS__)->*(::sllm::cudasim::Launch((grid), (block), (shared_bytes)) + \
+                                     [](auto... sllm_sim_args) { __VA_ARGS__(sllm_sim_args...); }))
 #define SLLM_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::sllm::cudasim::dynamic_shared())
 #else
 #define SLLM_LAUNCH(grid, block, shared_bytes, ...)                                                   \
-  (::sllm::kernels::cuda::KernelName{#__VA_ARGS__}->*[&](auto... sllm_launch_args) {                   \
+  (SLLM_KERNEL_NAME_(__VA_ARGS__)->*[&](auto... sllm_launch_args) {                                    \
     __VA_ARGS__<<<(grid), (block), (shared_bytes), ::sllm::kernels::cuda::stream()>>>(sllm_launch_args...); \
   })
 #define SLLM_DYNAMIC_SHARED(type, name) extern __shared__ type name[]

@@ -34,6 +34,7 @@ struct Profile {
   std::vector<Range> ranges;                            // this profile's calls, in issue order
   std::vector<std::string> names;                       // interned names
   std::unordered_map<const char*, int> by_literal;      // literal address -> names index
+  std::unordered_map<const char*, int> by_signature;    // kernel_signature() address -> names index
   std::unordered_map<std::string, int> by_text;         // name text -> names index
 };
 
@@ -47,6 +48,21 @@ int intern(const std::string& text) {
   const auto [it, added] = p.by_text.try_emplace(text, int(p.names.size()));
   if (added) p.names.push_back(text);
   return it->second;
+}
+
+// "const char* sllm::...::kernel_signature() [with auto Kernel = sllm::kernels::cuda::
+// {anonymous}::cast_kernel<__nv_bfloat16, float>]" -> "cast_kernel<bf16, float>". A compiler
+// that spells it otherwise keeps its whole text: still one distinct name per kernel.
+std::string kernel_name(const std::string& signature) {
+  const std::string key = "Kernel = ";
+  const size_t at = signature.find(key), close = signature.rfind(']');
+  if (at == std::string::npos || close == std::string::npos || close < at) return signature;
+  std::string name = signature.substr(at + key.size(), close - at - key.size());
+  if (!name.empty() && name[0] == '&') name.erase(0, 1);
+  const size_t scope = name.rfind("::", name.find('<'));  // the kernel's namespaces, not its arguments'
+  if (scope != std::string::npos) name.erase(0, scope + 2);
+  for (size_t pos; (pos = name.find("__nv_bfloat16")) != std::string::npos;) name.replace(pos, 13, "bf16");
+  return name;
 }
 
 void open_range(int name) {
@@ -71,6 +87,13 @@ void profile_range_begin(const char* name) {
 }
 
 void profile_range_begin_dynamic(const std::string& name) { open_range(intern(name)); }
+
+void profile_launch_begin(const char* signature) {
+  Profile& p = profile();
+  auto it = p.by_signature.find(signature);
+  if (it == p.by_signature.end()) it = p.by_signature.emplace(signature, intern(kernel_name(signature))).first;
+  open_range(it->second);
+}
 
 // Never throws (ProfileRange calls it from a destructor): a failed record leaves the range
 // unstopped, and the error itself surfaces at the next checked CUDA call.

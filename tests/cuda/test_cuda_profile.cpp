@@ -60,7 +60,7 @@ TEST_F(CudaProfile, OnAttributesEachCallToItsName) {
   profile_end();
   const std::vector<KernelTime> report = profile_report();
   ASSERT_EQ(report.size(), 3u);
-  const KernelTime* scale = find(report, "scale_forward_kernel<T>");
+  const KernelTime* scale = find(report, "scale_forward_kernel<float>");
   const KernelTime* gemm = find(report, "cublas gemm f32->f32 NN M=3 N=2 K=5");
   const KernelTime* memset = find(report, "memset");
   ASSERT_NE(scale, nullptr);
@@ -87,7 +87,7 @@ TEST_F(CudaProfile, ReportAfterEndIsStableAndBeginClears) {
     EXPECT_EQ(first[i].calls, second[i].calls);
     EXPECT_EQ(first[i].ms, second[i].ms);
   }
-  const KernelTime* scale = find(first, "scale_forward_kernel<T>");
+  const KernelTime* scale = find(first, "scale_forward_kernel<float>");
   ASSERT_NE(scale, nullptr);
   EXPECT_EQ(scale->calls, 6);
 
@@ -96,7 +96,7 @@ TEST_F(CudaProfile, ReportAfterEndIsStableAndBeginClears) {
   profile_end();
   const std::vector<KernelTime> third = profile_report();
   ASSERT_EQ(third.size(), 1u);
-  EXPECT_EQ(third[0].name, "scale_forward_kernel<T>");
+  EXPECT_EQ(third[0].name, "scale_forward_kernel<float>");
   EXPECT_EQ(third[0].calls, 1);
 }
 
