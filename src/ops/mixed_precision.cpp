@@ -86,6 +86,16 @@ Tensor binary_mixed(kernels::BinaryOp op, const char* name, const Tensor& a, con
     autograd::record(out, name, {a, b}, [op, sa, sb, n, nb](const Tensor& g) {
       const Tensor& A = sa.get();
       const Tensor& B = sb.get();
+      if (op == kernels::BinaryOp::Add && nb == n && A.dtype() == DType::F32) {
+        // The residual add: a's gradient is g, b's is g rounded to bf16, written in one pass
+        // (no zero-fill and read-back of an accumulating kernel).
+        Tensor db;
+        if (B.requires_grad()) {
+          db = Tensor::empty(B.shape(), DType::BF16, g.device());
+          cu::cast_forward(db.mutable_data<bf16>(), g.f32(), n);
+        }
+        return std::vector<Tensor>{A.requires_grad() ? g : Tensor(), db};
+      }
       // d(a + b)/da = 1: a's gradient is g itself (same dtype as a), as in ops::add's fp32 path.
       const bool pass_through = op == kernels::BinaryOp::Add && A.requires_grad();
       Tensor da = pass_through ? g : grad_for(A), db = grad_for(B);
