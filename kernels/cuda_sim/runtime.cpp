@@ -87,9 +87,10 @@ cudaError_t cudaMalloc(void** ptr, size_t nbytes) {
   if (nbytes == 0) return cudaSuccess;
   std::lock_guard<std::mutex> lock(g_mutex);
   if (g_in_use + nbytes > kTotalMemory) return fail(cudaErrorMemoryAllocation);
-  // 256-byte alignment, as cudaMalloc guarantees.
-  void* p = std::aligned_alloc(256, (nbytes + 255) / 256 * 256);
-  if (!p) return fail(cudaErrorMemoryAllocation);
+  // 256-byte alignment, as cudaMalloc guarantees, and exactly nbytes: under AddressSanitizer
+  // a kernel reading one element past its buffer is caught, not hidden in rounding slack.
+  void* p = nullptr;
+  if (posix_memalign(&p, 256, nbytes) != 0) return fail(cudaErrorMemoryAllocation);
   allocations()[static_cast<const char*>(p)] = nbytes;
   g_in_use += nbytes;
   *ptr = p;
