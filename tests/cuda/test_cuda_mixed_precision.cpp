@@ -177,6 +177,21 @@ TEST_F(MixedPrecision, CrossEntropyOnBf16LogitsGivesAnFp32Loss) {
   expect_close(l.grad().to_floats(), l_ref.grad().to_floats(), kOneRounding, "dlogits");
 }
 
+TEST_F(MixedPrecision, SliceAndConcatMoveBf16BitsBothWays) {
+  // x (2, 5, 6) bf16: slice dim 2 into [0, 2) and [2, 6), concat them back; the gradient of
+  // sum(cast(y) * r) through both ops must be r rounded to bf16, in place.
+  const std::vector<float> xv = rounded_to_bf16(uniform(60, 15, -2.0f, 2.0f));
+  const std::vector<float> rv = rounded_to_bf16(uniform(60, 16, -1.0f, 1.0f));
+  Tensor x = ops::cast(host(xv, {2, 5, 6}).to(Device::CUDA), DType::BF16).detach();
+  x.set_requires_grad(true);
+  Tensor y = ops::concat({ops::slice(x, 2, 0, 2), ops::slice(x, 2, 2, 6)}, 2);
+  ASSERT_EQ(y.dtype(), DType::BF16);
+  expect_bitwise(y.to_floats(), xv, "concat(slices)");
+  autograd::backward(ops::sum(ops::mul(ops::cast(y, DType::F32), host(rv, {2, 5, 6}).to(Device::CUDA))));
+  ASSERT_EQ(x.grad().dtype(), DType::BF16);
+  expect_bitwise(x.grad().to_floats(), rv, "dx");
+}
+
 TEST_F(MixedPrecision, Bf16WhereItCannotRunIsAnErrorWithAHint) {
   Tensor cpu_bf16 = Tensor::from_floats({1.0f, 2.0f}, {1, 2}).to(DType::BF16);
   Tensor w = Tensor::from_floats({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2});
