@@ -1,6 +1,5 @@
 // gelu, silu, swiglu, softmax, log_softmax, dropout.
 #include "kernels/kernels.h"
-#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -10,19 +9,23 @@ using detail::check_f32;
 using detail::grad_for;
 using detail::ptr;
 using detail::rows_of;
+using detail::bf;
+using detail::is_bf16;
+using detail::mutable_bf;
 
 Tensor gelu(const Tensor& x, bool tanh_approx) {
   const Device dev = x.device();
   detail::check_float(x, "gelu", dev);
-  if (detail::is_bf16(x)) return detail::gelu_bf16(x, tanh_approx);
-  Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
-  SLLM_KERNEL(dev, gelu_forward, out.mutable_f32(), x.f32(), x.numel(), tanh_approx);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
+  if (is_bf16(x)) SLLM_KERNEL_BF16(gelu_forward, mutable_bf(out), bf(x), x.numel(), tanh_approx);
+  else SLLM_KERNEL(dev, gelu_forward, out.mutable_f32(), x.f32(), x.numel(), tanh_approx);
   if (autograd::needs_grad({x})) {
     autograd::SavedTensor sx(x, "gelu");
     autograd::record(out, "gelu", {x}, [sx, tanh_approx](const Tensor& g) {
       const Tensor& X = sx.get();
-      Tensor dx = Tensor::zeros(X.shape(), DType::F32, X.device());
-      SLLM_KERNEL(X.device(), gelu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel(), tanh_approx);
+      Tensor dx = Tensor::zeros(X.shape(), X.dtype(), X.device());
+      if (is_bf16(X)) SLLM_KERNEL_BF16(gelu_backward, mutable_bf(dx), bf(g), bf(X), X.numel(), tanh_approx);
+      else SLLM_KERNEL(X.device(), gelu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel(), tanh_approx);
       return std::vector<Tensor>{dx};
     });
   }
@@ -32,15 +35,16 @@ Tensor gelu(const Tensor& x, bool tanh_approx) {
 Tensor silu(const Tensor& x) {
   const Device dev = x.device();
   detail::check_float(x, "silu", dev);
-  if (detail::is_bf16(x)) return detail::silu_bf16(x);
-  Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
-  SLLM_KERNEL(dev, silu_forward, out.mutable_f32(), x.f32(), x.numel());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
+  if (is_bf16(x)) SLLM_KERNEL_BF16(silu_forward, mutable_bf(out), bf(x), x.numel());
+  else SLLM_KERNEL(dev, silu_forward, out.mutable_f32(), x.f32(), x.numel());
   if (autograd::needs_grad({x})) {
     autograd::SavedTensor sx(x, "silu");
     autograd::record(out, "silu", {x}, [sx](const Tensor& g) {
       const Tensor& X = sx.get();
-      Tensor dx = Tensor::zeros(X.shape(), DType::F32, X.device());
-      SLLM_KERNEL(X.device(), silu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel());
+      Tensor dx = Tensor::zeros(X.shape(), X.dtype(), X.device());
+      if (is_bf16(X)) SLLM_KERNEL_BF16(silu_backward, mutable_bf(dx), bf(g), bf(X), X.numel());
+      else SLLM_KERNEL(X.device(), silu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel());
       return std::vector<Tensor>{dx};
     });
   }
@@ -53,16 +57,18 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
   detail::check_float(up, "swiglu up", dev);
   check_shape(up, gate.shape(), "swiglu up (must match gate)");
   check_dtype(up, gate.dtype(), "swiglu up (must match gate)");
-  if (detail::is_bf16(gate)) return detail::swiglu_bf16(gate, up);
-  Tensor out = Tensor::empty(gate.shape(), DType::F32, dev);
-  SLLM_KERNEL(dev, swiglu_forward, out.mutable_f32(), gate.f32(), up.f32(), gate.numel());
+  Tensor out = Tensor::empty(gate.shape(), gate.dtype(), dev);
+  if (is_bf16(gate)) SLLM_KERNEL_BF16(swiglu_forward, mutable_bf(out), bf(gate), bf(up), gate.numel());
+  else SLLM_KERNEL(dev, swiglu_forward, out.mutable_f32(), gate.f32(), up.f32(), gate.numel());
   if (autograd::needs_grad({gate, up})) {
     autograd::SavedTensor sg(gate, "swiglu"), su(up, "swiglu");
     autograd::record(out, "swiglu", {gate, up}, [sg, su](const Tensor& g) {
       const Tensor& G = sg.get();
       const Tensor& U = su.get();
       Tensor dgate = grad_for(G), dup = grad_for(U);
-      SLLM_KERNEL(G.device(), swiglu_backward, ptr(dgate), ptr(dup), g.f32(), G.f32(), U.f32(), G.numel());
+      if (is_bf16(G))
+        SLLM_KERNEL_BF16(swiglu_backward, mutable_bf(dgate), mutable_bf(dup), bf(g), bf(G), bf(U), G.numel());
+      else SLLM_KERNEL(G.device(), swiglu_backward, ptr(dgate), ptr(dup), g.f32(), G.f32(), U.f32(), G.numel());
       return std::vector<Tensor>{dgate, dup};
     });
   }

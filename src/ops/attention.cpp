@@ -2,7 +2,6 @@
 #include <cmath>
 
 #include "kernels/kernels.h"
-#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -11,6 +10,9 @@ namespace sllm::ops {
 using detail::check_f32;
 using detail::grad_for;
 using detail::ptr;
+using detail::bf;
+using detail::is_bf16;
+using detail::mutable_bf;
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV, int64_t q_offset,
                  float scale) {
@@ -35,10 +37,20 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
              str("attention: queries at positions [", q_offset, ", ", q_offset + T, ") need that many keys, have ", Tk),
              "q_offset + T must not exceed the key length");
   if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  if (detail::is_bf16(q)) return detail::attention_bf16(q, k, v, NH, NKV, q_offset, scale);
-  Tensor out = Tensor::empty(q.shape(), DType::F32, dev), lse = Tensor::empty({B, NH, T}, DType::F32, dev);
-  SLLM_KERNEL(dev, attention_forward, out.mutable_f32(), lse.mutable_f32(), q.f32(), k.f32(), v.f32(), B, T, Tk, NH, NKV,
-              HD, q_offset, scale);
+  if (is_bf16(q) && (HD % 16 != 0 || HD > 128)) {
+    // The bf16 kernel runs on tensor cores in 16-wide head-dim tiles (kernels/cuda/
+    // attention_bf16.cu); other head dims (tiny test models) take the fp32 kernel on fp32
+    // copies: two casts each way, but every model stays trainable in bf16.
+    Tensor o = attention(cast(q, DType::F32), cast(k, DType::F32), cast(v, DType::F32), NH, NKV, q_offset, scale);
+    return cast(o, DType::BF16);
+  }
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), dev), lse = Tensor::empty({B, NH, T}, DType::F32, dev);
+  if (is_bf16(q))
+    SLLM_KERNEL_BF16(attention_forward, mutable_bf(out), lse.mutable_f32(), bf(q), bf(k), bf(v), B, T, Tk, NH, NKV, HD,
+                     q_offset, scale);
+  else
+    SLLM_KERNEL(dev, attention_forward, out.mutable_f32(), lse.mutable_f32(), q.f32(), k.f32(), v.f32(), B, T, Tk, NH,
+                NKV, HD, q_offset, scale);
   if (autograd::needs_grad({q, k, v})) {
     // The output is saved detached (same storage, no grad_fn) so it does not own its own node.
     autograd::SavedTensor sq(q, "attention"), sk(k, "attention"), sv(v, "attention"), so(out.detach(), "attention");
@@ -46,8 +58,12 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
                      [sq, sk, sv, so, lse, B, T, Tk, NH, NKV, HD, q_offset, scale](const Tensor& g) {
                        const Tensor &Q = sq.get(), &K = sk.get(), &V = sv.get(), &O = so.get();
                        Tensor dq = grad_for(Q), dk = grad_for(K), dv = grad_for(V);
-                       SLLM_KERNEL(Q.device(), attention_backward, ptr(dq), ptr(dk), ptr(dv), g.f32(), Q.f32(), K.f32(),
-                                   V.f32(), O.f32(), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
+                       if (is_bf16(Q))
+                         SLLM_KERNEL_BF16(attention_backward, mutable_bf(dq), mutable_bf(dk), mutable_bf(dv), bf(g),
+                                          bf(Q), bf(K), bf(V), bf(O), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
+                       else
+                         SLLM_KERNEL(Q.device(), attention_backward, ptr(dq), ptr(dk), ptr(dv), g.f32(), Q.f32(),
+                                     K.f32(), V.f32(), O.f32(), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
                        return std::vector<Tensor>{dq, dk, dv};
                      });
   }
@@ -70,13 +86,19 @@ Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, i
   SLLM_CHECK(pos0 >= 0 && pos0 + T <= cos.dim(0),
              str("rope: positions up to ", pos0 + T, " exceed the table's ", cos.dim(0)),
              "the sequence is longer than max_position_embeddings");
-  if (detail::is_bf16(x)) return detail::rope_bf16(x, cos, sin, NH, pos0, interleaved);
-  Tensor out = Tensor::empty(x.shape(), DType::F32, dev);
-  SLLM_KERNEL(dev, rope_forward, out.mutable_f32(), x.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
+  if (is_bf16(x))
+    SLLM_KERNEL_BF16(rope_forward, mutable_bf(out), bf(x), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
+  else
+    SLLM_KERNEL(dev, rope_forward, out.mutable_f32(), x.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
   if (autograd::needs_grad({x})) {
     autograd::record(out, "rope", {x}, [cos, sin, B, T, NH, HD, pos0, interleaved, dev](const Tensor& g) {
-      Tensor dx = Tensor::zeros(g.shape(), DType::F32, dev);
-      SLLM_KERNEL(dev, rope_backward, dx.mutable_f32(), g.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
+      Tensor dx = Tensor::zeros(g.shape(), g.dtype(), dev);
+      if (is_bf16(g))
+        SLLM_KERNEL_BF16(rope_backward, mutable_bf(dx), bf(g), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
+      else
+        SLLM_KERNEL(dev, rope_backward, dx.mutable_f32(), g.f32(), cos.f32(), sin.f32(), B, T, NH, HD, pos0,
+                    interleaved);
       return std::vector<Tensor>{dx};
     });
   }

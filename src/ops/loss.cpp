@@ -36,15 +36,12 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target
   }
   CrossEntropyResult r{Tensor::empty(row_shape, DType::F32, dev), Tensor::empty({N}, DType::F32, dev),
                        detail::device_ids(targets, dev), count};
-#if SLLM_HAVE_CUDA
-  if (detail::is_bf16(logits)) {  // bf16 logits (mixed precision), fp32 math and losses
-    kernels::cuda::cross_entropy_forward(r.losses.mutable_f32(), r.lse.mutable_f32(), detail::bf(logits),
-                                         r.targets.i32(), N, V, ignore_index);
-    return r;
-  }
-#endif
-  SLLM_KERNEL(dev, cross_entropy_forward, r.losses.mutable_f32(), r.lse.mutable_f32(), logits.f32(), r.targets.i32(), N,
-              V, ignore_index);
+  if (detail::is_bf16(logits))  // bf16 logits (mixed precision): fp32 math and losses
+    SLLM_KERNEL_BF16(cross_entropy_forward, r.losses.mutable_f32(), r.lse.mutable_f32(), detail::bf(logits),
+                     r.targets.i32(), N, V, ignore_index);
+  else
+    SLLM_KERNEL(dev, cross_entropy_forward, r.losses.mutable_f32(), r.lse.mutable_f32(), logits.f32(), r.targets.i32(),
+                N, V, ignore_index);
   return r;
 }
 
@@ -70,15 +67,12 @@ void record_cross_entropy(Tensor& out, const std::string& op, const Tensor& logi
     }
     const Tensor dlosses_dev = dlosses.to(dev);
     Tensor dlogits = Tensor::zeros(L.shape(), L.dtype(), dev);
-#if SLLM_HAVE_CUDA
-    if (detail::is_bf16(L)) {
-      kernels::cuda::cross_entropy_backward(dlogits.mutable_data<bf16>(), dlosses_dev.f32(), detail::bf(L), lse.f32(),
-                                            tgt.i32(), N, V, ignore_index);
-      return std::vector<Tensor>{dlogits};
-    }
-#endif
-    SLLM_KERNEL(dev, cross_entropy_backward, dlogits.mutable_f32(), dlosses_dev.f32(), L.f32(), lse.f32(), tgt.i32(), N,
-                V, ignore_index);
+    if (detail::is_bf16(L))
+      SLLM_KERNEL_BF16(cross_entropy_backward, detail::mutable_bf(dlogits), dlosses_dev.f32(), detail::bf(L), lse.f32(),
+                       tgt.i32(), N, V, ignore_index);
+    else
+      SLLM_KERNEL(dev, cross_entropy_backward, dlogits.mutable_f32(), dlosses_dev.f32(), L.f32(), lse.f32(), tgt.i32(),
+                  N, V, ignore_index);
     return std::vector<Tensor>{dlogits};
   });
 }

@@ -1,6 +1,5 @@
-// bf16 (mixed-precision) paths of the ops: see mixed_precision.h for the recipe. The
-// public ops (matmul.cpp, norms.cpp, ...) validate shapes and call these for bf16 inputs;
-// ops::cast, the explicit conversion, lives here too.
+// The bf16 (mixed-precision) linear and mixed-dtype binary op (see mixed_precision.h for
+// the recipe), and ops::cast, the explicit f32 <-> bf16 conversion.
 #include "ops/mixed_precision.h"
 
 #include "ops/op_common.h"
@@ -111,132 +110,6 @@ Tensor binary_mixed(kernels::BinaryOp op, const char* name, const Tensor& a, con
   return out;
 }
 
-Tensor layernorm_to_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
-  const int64_t N = rows_of(x), C = x.dim(-1);
-  const Device dev = x.device();
-  Tensor out = Tensor::empty(x.shape(), DType::BF16, dev), mean = Tensor::empty({N}, DType::F32, dev),
-         rstd = Tensor::empty({N}, DType::F32, dev);
-  cu::layernorm_forward(out.mutable_data<bf16>(), mean.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(),
-                        bias.defined() ? bias.f32() : nullptr, N, C, eps);
-  if (autograd::needs_grad({x, weight, bias})) {
-    autograd::SavedTensor sx(x, "layernorm"), sw(weight, "layernorm");
-    Tensor b = bias;
-    autograd::record(out, "layernorm", {x, weight, bias}, [sx, sw, b, mean, rstd, N, C](const Tensor& g) {
-      const Tensor& X = sx.get();
-      const Tensor& W = sw.get();
-      Tensor dx = grad_for(X), dw = grad_for(W), db = grad_for(b);
-      cu::layernorm_backward(ptr(dx), ptr(dw), ptr(db), bf(g), X.f32(), W.f32(), mean.f32(), rstd.f32(), N, C);
-      return std::vector<Tensor>{dx, dw, db};
-    });
-  }
-  return out;
-}
-
-Tensor rmsnorm_to_bf16(const Tensor& x, const Tensor& weight, float eps) {
-  const int64_t N = rows_of(x), C = x.dim(-1);
-  const Device dev = x.device();
-  Tensor out = Tensor::empty(x.shape(), DType::BF16, dev), rstd = Tensor::empty({N}, DType::F32, dev);
-  cu::rmsnorm_forward(out.mutable_data<bf16>(), rstd.mutable_f32(), x.f32(), weight.f32(), N, C, eps);
-  if (autograd::needs_grad({x, weight})) {
-    autograd::SavedTensor sx(x, "rmsnorm"), sw(weight, "rmsnorm");
-    autograd::record(out, "rmsnorm", {x, weight}, [sx, sw, rstd, N, C](const Tensor& g) {
-      const Tensor& X = sx.get();
-      const Tensor& W = sw.get();
-      Tensor dx = grad_for(X), dw = grad_for(W);
-      cu::rmsnorm_backward(ptr(dx), ptr(dw), bf(g), X.f32(), W.f32(), rstd.f32(), N, C);
-      return std::vector<Tensor>{dx, dw};
-    });
-  }
-  return out;
-}
-
-Tensor gelu_bf16(const Tensor& x, bool tanh_approx) {
-  Tensor out = Tensor::empty(x.shape(), DType::BF16, x.device());
-  cu::gelu_forward(out.mutable_data<bf16>(), bf(x), x.numel(), tanh_approx);
-  if (autograd::needs_grad({x})) {
-    autograd::SavedTensor sx(x, "gelu");
-    autograd::record(out, "gelu", {x}, [sx, tanh_approx](const Tensor& g) {
-      const Tensor& X = sx.get();
-      Tensor dx = grad_for(X);
-      cu::gelu_backward(mutable_bf(dx), bf(g), bf(X), X.numel(), tanh_approx);
-      return std::vector<Tensor>{dx};
-    });
-  }
-  return out;
-}
-
-Tensor silu_bf16(const Tensor& x) {
-  Tensor out = Tensor::empty(x.shape(), DType::BF16, x.device());
-  cu::silu_forward(out.mutable_data<bf16>(), bf(x), x.numel());
-  if (autograd::needs_grad({x})) {
-    autograd::SavedTensor sx(x, "silu");
-    autograd::record(out, "silu", {x}, [sx](const Tensor& g) {
-      const Tensor& X = sx.get();
-      Tensor dx = grad_for(X);
-      cu::silu_backward(mutable_bf(dx), bf(g), bf(X), X.numel());
-      return std::vector<Tensor>{dx};
-    });
-  }
-  return out;
-}
-
-Tensor swiglu_bf16(const Tensor& gate, const Tensor& up) {
-  Tensor out = Tensor::empty(gate.shape(), DType::BF16, gate.device());
-  cu::swiglu_forward(out.mutable_data<bf16>(), bf(gate), bf(up), gate.numel());
-  if (autograd::needs_grad({gate, up})) {
-    autograd::SavedTensor sg(gate, "swiglu"), su(up, "swiglu");
-    autograd::record(out, "swiglu", {gate, up}, [sg, su](const Tensor& g) {
-      const Tensor &G = sg.get(), &U = su.get();
-      Tensor dgate = grad_for(G), dup = grad_for(U);
-      cu::swiglu_backward(mutable_bf(dgate), mutable_bf(dup), bf(g), bf(G), bf(U), G.numel());
-      return std::vector<Tensor>{dgate, dup};
-    });
-  }
-  return out;
-}
-
-Tensor rope_bf16(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, int64_t pos0, bool interleaved) {
-  const int64_t B = x.dim(0), T = x.dim(1), HD = x.dim(2) / NH;
-  Tensor out = Tensor::empty(x.shape(), DType::BF16, x.device());
-  cu::rope_forward(out.mutable_data<bf16>(), bf(x), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
-  if (autograd::needs_grad({x})) {
-    autograd::record(out, "rope", {x}, [cos, sin, B, T, NH, HD, pos0, interleaved](const Tensor& g) {
-      Tensor dx = Tensor::zeros(g.shape(), DType::BF16, g.device());
-      cu::rope_backward(dx.mutable_data<bf16>(), bf(g), cos.f32(), sin.f32(), B, T, NH, HD, pos0, interleaved);
-      return std::vector<Tensor>{dx};
-    });
-  }
-  return out;
-}
-
-Tensor attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV, int64_t q_offset,
-                      float scale) {
-  const int64_t B = q.dim(0), T = q.dim(1), HD = q.dim(2) / NH, Tk = k.dim(1);
-  const Device dev = q.device();
-  if (HD % 16 != 0 || HD > 128) {
-    // The tensor-core kernel tiles the head dim by 16 (kernels/cuda/attention_bf16.cu); other
-    // head dims (tiny test models) run the fp32 kernel on fp32 copies, which costs two casts
-    // each way but keeps every model trainable in bf16.
-    Tensor o = attention(cast(q, DType::F32), cast(k, DType::F32), cast(v, DType::F32), NH, NKV, q_offset, scale);
-    return cast(o, DType::BF16);
-  }
-  Tensor out = Tensor::empty(q.shape(), DType::BF16, dev), lse = Tensor::empty({B, NH, T}, DType::F32, dev);
-  cu::attention_forward(out.mutable_data<bf16>(), lse.mutable_f32(), bf(q), bf(k), bf(v), B, T, Tk, NH, NKV, HD,
-                        q_offset, scale);
-  if (autograd::needs_grad({q, k, v})) {
-    autograd::SavedTensor sq(q, "attention"), sk(k, "attention"), sv(v, "attention"), so(out.detach(), "attention");
-    autograd::record(out, "attention", {q, k, v},
-                     [sq, sk, sv, so, lse, B, T, Tk, NH, NKV, HD, q_offset, scale](const Tensor& g) {
-                       const Tensor &Q = sq.get(), &K = sk.get(), &V = sv.get(), &O = so.get();
-                       Tensor dq = grad_for(Q), dk = grad_for(K), dv = grad_for(V);
-                       cu::attention_backward(mutable_bf(dq), mutable_bf(dk), mutable_bf(dv), bf(g), bf(Q), bf(K),
-                                              bf(V), bf(O), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
-                       return std::vector<Tensor>{dq, dk, dv};
-                     });
-  }
-  return out;
-}
-
 }  // namespace detail
 
 #else  // no CUDA backend: no tensor can be on CUDA, so check_bf16 rejected every bf16 input
@@ -247,13 +120,6 @@ namespace detail {
 }
 Tensor linear_bf16(const Tensor&, const Tensor&, const Tensor&) { no_bf16(); }
 Tensor binary_mixed(kernels::BinaryOp, const char*, const Tensor&, const Tensor&) { no_bf16(); }
-Tensor layernorm_to_bf16(const Tensor&, const Tensor&, const Tensor&, float) { no_bf16(); }
-Tensor rmsnorm_to_bf16(const Tensor&, const Tensor&, float) { no_bf16(); }
-Tensor gelu_bf16(const Tensor&, bool) { no_bf16(); }
-Tensor silu_bf16(const Tensor&) { no_bf16(); }
-Tensor swiglu_bf16(const Tensor&, const Tensor&) { no_bf16(); }
-Tensor rope_bf16(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, bool) { no_bf16(); }
-Tensor attention_bf16(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t, float) { no_bf16(); }
 }  // namespace detail
 
 #endif

@@ -1,6 +1,7 @@
-// The bf16 (mixed-precision) paths of the ops, on CUDA. Each public op validates its
-// arguments as usual, then hands bf16 inputs to the function here that allocates the
-// output, runs the bf16 kernel overloads (kernels/cuda_kernels.h) and records the backward.
+// The bf16 (mixed-precision) paths of the ops, on CUDA. Ops whose bf16 path differs only
+// in the kernel overload they call (norms, activations, attention, RoPE, cross-entropy,
+// slice/concat) branch on the dtype in their own file (SLLM_KERNEL_BF16, op_common.h); the
+// two whose bf16 path is its own computation live here: linear and the mixed-dtype binary op.
 // The recipe (Micikevicius et al. 2018, "Mixed Precision Training"; the one PyTorch's
 // autocast applies to a transformer):
 //  - parameters, their gradients and the optimizer state stay fp32 ("master weights");
@@ -21,13 +22,5 @@ namespace sllm::ops::detail {
 Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // a op b with at least one bf16 operand (see ops::add for the result dtype).
 Tensor binary_mixed(kernels::BinaryOp op, const char* name, const Tensor& a, const Tensor& b);
-Tensor layernorm_to_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
-Tensor rmsnorm_to_bf16(const Tensor& x, const Tensor& weight, float eps);
-Tensor gelu_bf16(const Tensor& x, bool tanh_approx);
-Tensor silu_bf16(const Tensor& x);
-Tensor swiglu_bf16(const Tensor& gate, const Tensor& up);
-Tensor rope_bf16(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, int64_t pos0, bool interleaved);
-Tensor attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV, int64_t q_offset,
-                      float scale);
 
 }  // namespace sllm::ops::detail

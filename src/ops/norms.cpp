@@ -1,6 +1,5 @@
 // embedding, layernorm and rmsnorm.
 #include "kernels/kernels.h"
-#include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -10,6 +9,9 @@ using detail::check_f32;
 using detail::grad_for;
 using detail::ptr;
 using detail::rows_of;
+using detail::bf;
+using detail::is_bf16;
+using detail::mutable_bf;
 
 Tensor embedding(const Tensor& ids, const Tensor& table) {
   detail::check_ids(ids, "embedding ids");
@@ -60,13 +62,17 @@ static void check_norm_out(const Tensor& x, DType out_dtype, const char* op) {
 Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, DType out_dtype) {
   check_norm_params(x, weight, bias, "layernorm");
   check_norm_out(x, out_dtype, "layernorm");
-  if (out_dtype == DType::BF16) return detail::layernorm_to_bf16(x, weight, bias, eps);
   const int64_t N = rows_of(x), C = x.dim(-1);
   const Device dev = x.device();
-  Tensor out = Tensor::empty(x.shape(), DType::F32, dev), mean = Tensor::empty({N}, DType::F32, dev),
+  Tensor out = Tensor::empty(x.shape(), out_dtype, dev), mean = Tensor::empty({N}, DType::F32, dev),
          rstd = Tensor::empty({N}, DType::F32, dev);
-  SLLM_KERNEL(dev, layernorm_forward, out.mutable_f32(), mean.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(),
-              bias.defined() ? bias.f32() : nullptr, N, C, eps);
+  const float* bias_ptr = bias.defined() ? bias.f32() : nullptr;
+  if (is_bf16(out))  // the bf16 input of the next matmul (ops/mixed_precision.h)
+    SLLM_KERNEL_BF16(layernorm_forward, mutable_bf(out), mean.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(),
+                     bias_ptr, N, C, eps);
+  else
+    SLLM_KERNEL(dev, layernorm_forward, out.mutable_f32(), mean.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(),
+                bias_ptr, N, C, eps);
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::SavedTensor sx(x, "layernorm"), sw(weight, "layernorm");
     Tensor b = bias;
@@ -74,8 +80,12 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
       const Tensor& X = sx.get();
       const Tensor& W = sw.get();
       Tensor dx = grad_for(X), dw = grad_for(W), db = grad_for(b);
-      SLLM_KERNEL(X.device(), layernorm_backward, ptr(dx), ptr(dw), ptr(db), g.f32(), X.f32(), W.f32(), mean.f32(),
-                  rstd.f32(), N, C);
+      if (is_bf16(g))
+        SLLM_KERNEL_BF16(layernorm_backward, ptr(dx), ptr(dw), ptr(db), bf(g), X.f32(), W.f32(), mean.f32(), rstd.f32(),
+                         N, C);
+      else
+        SLLM_KERNEL(X.device(), layernorm_backward, ptr(dx), ptr(dw), ptr(db), g.f32(), X.f32(), W.f32(), mean.f32(),
+                    rstd.f32(), N, C);
       return std::vector<Tensor>{dx, dw, db};
     });
   }
@@ -85,18 +95,23 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps, DType out_dtype) {
   check_norm_params(x, weight, Tensor(), "rmsnorm");
   check_norm_out(x, out_dtype, "rmsnorm");
-  if (out_dtype == DType::BF16) return detail::rmsnorm_to_bf16(x, weight, eps);
   const int64_t N = rows_of(x), C = x.dim(-1);
   const Device dev = x.device();
-  Tensor out = Tensor::empty(x.shape(), DType::F32, dev), rstd = Tensor::empty({N}, DType::F32, dev);
-  SLLM_KERNEL(dev, rmsnorm_forward, out.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(), N, C, eps);
+  Tensor out = Tensor::empty(x.shape(), out_dtype, dev), rstd = Tensor::empty({N}, DType::F32, dev);
+  if (is_bf16(out))
+    SLLM_KERNEL_BF16(rmsnorm_forward, mutable_bf(out), rstd.mutable_f32(), x.f32(), weight.f32(), N, C, eps);
+  else
+    SLLM_KERNEL(dev, rmsnorm_forward, out.mutable_f32(), rstd.mutable_f32(), x.f32(), weight.f32(), N, C, eps);
   if (autograd::needs_grad({x, weight})) {
     autograd::SavedTensor sx(x, "rmsnorm"), sw(weight, "rmsnorm");
     autograd::record(out, "rmsnorm", {x, weight}, [sx, sw, rstd, N, C](const Tensor& g) {
       const Tensor& X = sx.get();
       const Tensor& W = sw.get();
       Tensor dx = grad_for(X), dw = grad_for(W);
-      SLLM_KERNEL(X.device(), rmsnorm_backward, ptr(dx), ptr(dw), g.f32(), X.f32(), W.f32(), rstd.f32(), N, C);
+      if (is_bf16(g))
+        SLLM_KERNEL_BF16(rmsnorm_backward, ptr(dx), ptr(dw), bf(g), X.f32(), W.f32(), rstd.f32(), N, C);
+      else
+        SLLM_KERNEL(X.device(), rmsnorm_backward, ptr(dx), ptr(dw), g.f32(), X.f32(), W.f32(), rstd.f32(), N, C);
       return std::vector<Tensor>{dx, dw};
     });
   }

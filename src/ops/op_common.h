@@ -23,6 +23,15 @@ namespace sllm::ops::detail {
 #define SLLM_KERNEL(device, fn, ...) ::sllm::kernels::fn(__VA_ARGS__)
 #endif
 
+// The bf16 overload of kernels::cuda::fn, for an op's mixed-precision branch. Without the
+// CUDA backend no tensor can be bf16 on a GPU (check_bf16 rejects it first), so the call is
+// unreachable there and is not compiled.
+#if SLLM_HAVE_CUDA
+#define SLLM_KERNEL_BF16(fn, ...) ::sllm::kernels::cuda::fn(__VA_ARGS__)
+#else
+#define SLLM_KERNEL_BF16(fn, ...) SLLM_ASSERT(!"kernels::cuda::" #fn " (bf16) without the CUDA backend")
+#endif
+
 // Every float input of an op must be a defined f32 tensor, and all of them on one device:
 // `device`, the device of the op's first input (pass t.device() for that one). CUDA is
 // accepted only when the backend is built in.
