@@ -174,7 +174,7 @@ json config_to_json(const ModelConfig& c) {
               {"torch_dtype", "float32"}};
 }
 
-std::vector<std::string> preset_names() { return {"tiny", "small", "small-llama", "gpt2-124m"}; }
+std::vector<std::string> preset_names() { return {"tiny", "small", "small-llama", "gpt2-124m", "smollm2-135m"}; }
 
 bool is_preset(const std::string& name) {
   for (const auto& p : preset_names())
@@ -194,6 +194,11 @@ ModelConfig preset(const std::string& name) {
     c.norm_eps = 1e-5;
   } else if (name == "gpt2-124m") {
     c = {Family::GPT2, 50257, 1024, 768, 12, 12, 12, 3072};
+  } else if (name == "smollm2-135m") {  // HuggingFaceTB/SmolLM2-135M's config.json: 134,515,008 params
+    c = {Family::Llama, 49152, 2048, 576, 30, 9, 3, 1536};
+    c.norm_eps = 1e-5;
+    c.rope_theta = 100000.0;
+    c.tie_embeddings = true;
   } else {
     std::string names;
     for (const auto& p : preset_names()) names += " " + p;
@@ -209,7 +214,7 @@ ModelConfig load_config(const std::string& preset_or_path) {
   fs::path p = preset_or_path;
   if (fs::is_directory(p)) p /= "config.json";
   SLLM_CHECK(fs::is_regular_file(p), str("config '", preset_or_path, "' is neither a preset nor a config.json file"),
-             "pass a preset (tiny, small, small-llama, gpt2-124m), a config.json, or a model directory");
+             "pass a preset (tiny, small, small-llama, gpt2-124m, smollm2-135m), a config.json, or a model directory");
   std::ifstream in(p);
   json j;
   try {

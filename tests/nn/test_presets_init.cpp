@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
@@ -26,8 +28,8 @@ int64_t sum_of_numels(const Transformer& m) {
   return n;
 }
 
-TEST(Presets, AllFourExistAndValidate) {
-  const std::vector<std::string> expected = {"tiny", "small", "small-llama", "gpt2-124m"};
+TEST(Presets, AllExistAndValidate) {
+  const std::vector<std::string> expected = {"tiny", "small", "small-llama", "gpt2-124m", "smollm2-135m"};
   for (const auto& name : expected) {
     SCOPED_TRACE(name);
     EXPECT_TRUE(is_preset(name));
@@ -38,6 +40,7 @@ TEST(Presets, AllFourExistAndValidate) {
   }
   EXPECT_EQ(preset("small-llama").family, Family::Llama);
   EXPECT_EQ(preset("gpt2-124m").family, Family::GPT2);
+  EXPECT_EQ(preset("smollm2-135m").family, Family::Llama);
   EXPECT_FALSE(is_preset("gpt2-125m"));
   try {
     preset("gpt2-125m");
@@ -47,6 +50,7 @@ TEST(Presets, AllFourExistAndValidate) {
     EXPECT_NE(what.find("gpt2-125m"), std::string::npos) << what;
     EXPECT_NE(what.find("HINT"), std::string::npos) << what;
     EXPECT_NE(what.find("small-llama"), std::string::npos) << what;  // the hint lists the presets
+    EXPECT_NE(what.find("smollm2-135m"), std::string::npos) << what;
   }
 }
 
@@ -69,6 +73,42 @@ TEST(Presets, Gpt2_124mHasHuggingFaceParameterCount) {
   EXPECT_EQ(c.n_head, 12);
   EXPECT_TRUE(c.tie_embeddings);
   EXPECT_EQ(c.num_parameters(), 124439808);
+}
+
+TEST(Presets, Smollm2_135mHasTheHuggingFaceShape) {
+  // HuggingFaceTB/SmolLM2-135M's config.json (LlamaForCausalLM): vocab 49152, 2048 positions,
+  // hidden 576, 30 layers, 9 heads, 3 KV heads, MLP 1536, tied embeddings, rope_theta 1e5,
+  // rms_norm_eps 1e-5. Parameters: embed 49152·576 + final norm 576 + 30 · (norms 2·576
+  // + q/o 2·576² + k/v 2·576·192 + gate/up/down 3·576·1536) = 134,515,008 (what HF counts).
+  const ModelConfig c = preset("smollm2-135m");
+  EXPECT_EQ(c.family, Family::Llama);
+  EXPECT_EQ(c.vocab_size, 49152);
+  EXPECT_EQ(c.n_ctx, 2048);
+  EXPECT_EQ(c.n_embd, 576);
+  EXPECT_EQ(c.n_layer, 30);
+  EXPECT_EQ(c.n_head, 9);
+  EXPECT_EQ(c.n_kv_head, 3);
+  EXPECT_EQ(c.head_dim(), 64);
+  EXPECT_EQ(c.n_inner, 1536);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.rope_theta, 100000.0);
+  EXPECT_EQ(c.norm_eps, 1e-5);
+  EXPECT_EQ(c.num_parameters(), 134515008);
+  EXPECT_EQ(c.num_parameters(), 49152 * 576 + 576 + 30 * (2 * 576 + 2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536));
+  // Written as config.json and read back: the same model (what `sllm bench train --config
+  // smollm2_135m_config.json` ran before the preset existed).
+  const ModelConfig back = config_from_json(config_to_json(c), "smollm2-135m");
+  EXPECT_EQ(back.family, c.family);
+  EXPECT_EQ(back.vocab_size, c.vocab_size);
+  EXPECT_EQ(back.n_ctx, c.n_ctx);
+  EXPECT_EQ(back.n_embd, c.n_embd);
+  EXPECT_EQ(back.n_layer, c.n_layer);
+  EXPECT_EQ(back.n_head, c.n_head);
+  EXPECT_EQ(back.n_kv_head, c.n_kv_head);
+  EXPECT_EQ(back.n_inner, c.n_inner);
+  EXPECT_EQ(back.tie_embeddings, c.tie_embeddings);
+  EXPECT_EQ(back.rope_theta, c.rope_theta);
+  EXPECT_EQ(back.norm_eps, c.norm_eps);
 }
 
 TEST(Presets, HandCountedSmallConfigs) {
