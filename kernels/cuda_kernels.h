@@ -140,15 +140,23 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 // ---- causal GQA attention in bf16 on tensor cores (kernels/cuda/attention_bf16.cu) ------
 // The fp32 contract above with q, k, v, out, dout and the gradients in bf16 (lse stays
 // fp32): scores, softmax and sums in fp32, P and dS rounded to bf16 before their second
-// product (FlashAttention-2). HD a multiple of 16 up to 128, else sllm::Error. Backward
-// accumulates (+=, rounded once) and is deterministic.
+// product (FlashAttention-2 on mma.sync). HD a multiple of 16 up to 128, else sllm::Error.
+// Row strides (elements between consecutive tokens; multiples of 8, rows 16-byte aligned):
+// ldq for q and dq (>= NH*HD), ldk for k and dk, ldv for v and dv (>= NKV*HD), ldo for out
+// and dout (>= NH*HD); packed tensors pass NH*HD and NKV*HD, slices of a packed
+// (B, T, (NH+2*NKV)*HD) qkv pass its width. Backward is deterministic (no atomics); with
+// accumulate it adds (+=, rounded once) into dq, dk, dv, else it writes every element of
+// them once (fresh buffers need no zero-fill; keys no query sees get 0). nullptr gradients
+// are skipped.
 void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                        int64_t B, int64_t T, int64_t Tk, int64_t NH, int64_t NKV, int64_t HD,
-                       int64_t q_offset, float scale);
+                       int64_t q_offset, float scale, int64_t ldq, int64_t ldk, int64_t ldv,
+                       int64_t ldo);
 void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q,
                         const bf16* k, const bf16* v, const bf16* out, const float* lse,
                         int64_t B, int64_t T, int64_t Tk, int64_t NH, int64_t NKV, int64_t HD,
-                        int64_t q_offset, float scale);
+                        int64_t q_offset, float scale, int64_t ldq, int64_t ldk, int64_t ldv,
+                        int64_t ldo, bool accumulate);
 
 // ---- rotary position embedding (kernels/cuda/rope.cu) ---------------------------------
 // cos, sin (T_max, HD/2) are device copies of the tables kernels::rope_table builds.

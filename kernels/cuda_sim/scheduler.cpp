@@ -5,10 +5,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cuda_sim/include/cuda_runtime.h"
 #include "kernels/cuda_sim/runtime_state.h"
+#include "kernels/cuda_sim/warp_gather.h"
 
 thread_local uint3 threadIdx;
 thread_local uint3 blockIdx;
@@ -23,6 +25,7 @@ namespace {
 // pages cost nothing. A guard page below each stack turns an overflow into a fault.
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kGuardBytes = 4096;
+constexpr size_t kGatherBytes = 64;  // the most one lane offers to warp_all_gather
 
 enum class State { Ready, AtBlockBarrier, AtWarpBarrier, Done };
 
@@ -38,6 +41,7 @@ struct Block {
   int current = 0;
   const std::function<void()>* body = nullptr;
   std::vector<uint64_t> exchange;        // one warp_exchange slot per thread
+  std::vector<unsigned char> gather;     // one 64-byte warp_all_gather slot per thread
   std::vector<unsigned char> shared;     // dynamic shared memory
 };
 
@@ -126,6 +130,7 @@ void run_block(Block& b, dim3 block) {
   const size_t n = size_t(block.x) * block.y * block.z;
   b.fibers.assign(n, Fiber{});
   b.exchange.assign(n, 0);
+  b.gather.assign(n * kGatherBytes, 0);
   for (size_t i = 0; i < n; ++i) {
     Fiber& f = b.fibers[i];
     f.index = {unsigned(i % block.x), unsigned(i / block.x % block.y), unsigned(i / (size_t(block.x) * block.y))};
@@ -203,6 +208,20 @@ uint64_t warp_exchange(uint64_t mine, int src_lane, unsigned mask) {
   const uint64_t got = b.exchange[warp0 + size_t(src_lane)];
   sync_warp();  // every lane has read before any lane offers again
   return got;
+}
+
+void warp_all_gather(const void* mine, size_t bytes, void* all) {
+  if (bytes > kGatherBytes) {
+    std::fprintf(stderr, "cuda_sim: warp_all_gather of %zu bytes per lane (at most %zu)\n", bytes, kGatherBytes);
+    std::abort();
+  }
+  Block& b = *g_block;
+  const size_t me = size_t(b.current), warp0 = me - me % 32;
+  std::memcpy(&b.gather[me * kGatherBytes], mine, bytes);
+  sync_warp();  // every lane has offered
+  for (size_t lane = 0; lane < 32; ++lane)
+    std::memcpy(static_cast<unsigned char*>(all) + lane * bytes, &b.gather[(warp0 + lane) * kGatherBytes], bytes);
+  sync_warp();  // every lane has read before any lane offers again
 }
 
 }  // namespace sllm::cudasim

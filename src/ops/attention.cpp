@@ -8,6 +8,7 @@
 namespace sllm::ops {
 
 using detail::check_f32;
+using detail::grad_buffer_for;
 using detail::grad_for;
 using detail::ptr;
 using detail::bf;
@@ -47,7 +48,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
   Tensor out = Tensor::empty(q.shape(), q.dtype(), dev), lse = Tensor::empty({B, NH, T}, DType::F32, dev);
   if (is_bf16(q))
     SLLM_KERNEL_BF16(attention_forward, mutable_bf(out), lse.mutable_f32(), bf(q), bf(k), bf(v), B, T, Tk, NH, NKV, HD,
-                     q_offset, scale);
+                     q_offset, scale, NH * HD, NKV * HD, NKV * HD, NH * HD);
   else
     SLLM_KERNEL(dev, attention_forward, out.mutable_f32(), lse.mutable_f32(), q.f32(), k.f32(), v.f32(), B, T, Tk, NH,
                 NKV, HD, q_offset, scale);
@@ -57,15 +58,58 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, 
     autograd::record(out, "attention", {q, k, v},
                      [sq, sk, sv, so, lse, B, T, Tk, NH, NKV, HD, q_offset, scale](const Tensor& g) {
                        const Tensor &Q = sq.get(), &K = sk.get(), &V = sv.get(), &O = so.get();
-                       Tensor dq = grad_for(Q), dk = grad_for(K), dv = grad_for(V);
-                       if (is_bf16(Q))
+                       if (is_bf16(Q)) {
+                         // The bf16 kernel writes every element of fresh buffers (accumulate = false).
+                         Tensor dq = grad_buffer_for(Q), dk = grad_buffer_for(K), dv = grad_buffer_for(V);
                          SLLM_KERNEL_BF16(attention_backward, mutable_bf(dq), mutable_bf(dk), mutable_bf(dv), bf(g),
-                                          bf(Q), bf(K), bf(V), bf(O), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
-                       else
-                         SLLM_KERNEL(Q.device(), attention_backward, ptr(dq), ptr(dk), ptr(dv), g.f32(), Q.f32(),
-                                     K.f32(), V.f32(), O.f32(), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
+                                          bf(Q), bf(K), bf(V), bf(O), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale,
+                                          NH * HD, NKV * HD, NKV * HD, NH * HD, false);
+                         return std::vector<Tensor>{dq, dk, dv};
+                       }
+                       Tensor dq = grad_for(Q), dk = grad_for(K), dv = grad_for(V);
+                       SLLM_KERNEL(Q.device(), attention_backward, ptr(dq), ptr(dk), ptr(dv), g.f32(), Q.f32(), K.f32(),
+                                   V.f32(), O.f32(), lse.f32(), B, T, Tk, NH, NKV, HD, q_offset, scale);
                        return std::vector<Tensor>{dq, dk, dv};
                      });
+  }
+  return out;
+}
+
+Tensor attention_qkv(const Tensor& qkv, int64_t NH, int64_t NKV, float scale) {
+  const Device dev = qkv.device();
+  detail::check_float(qkv, "attention_qkv input", dev);
+  check_ndim(qkv, 3, "attention_qkv input (B, T, (NH+2*NKV)*HD)");
+  SLLM_CHECK(NH > 0 && NKV > 0 && NH % NKV == 0,
+             str("attention_qkv: ", NH, " query heads are not a multiple of ", NKV, " key/value heads"),
+             "num_attention_heads must be divisible by num_key_value_heads");
+  const int64_t B = qkv.dim(0), T = qkv.dim(1), W = qkv.dim(2);
+  SLLM_CHECK(W % (NH + 2 * NKV) == 0,
+             str("attention_qkv: width ", W, " does not split into ", NH, " query and 2 x ", NKV, " key/value heads"),
+             "pass the packed [q heads | k heads | v heads] projection, (NH + 2*NKV) * head_dim wide");
+  const int64_t HD = W / (NH + 2 * NKV);
+  if (!is_bf16(qkv) || HD % 16 != 0 || HD > 128) {
+    // Every other path is exactly the slices and attention (CPU results bit-identical to them).
+    return attention(slice(qkv, 2, 0, NH * HD), slice(qkv, 2, NH * HD, (NH + NKV) * HD),
+                     slice(qkv, 2, (NH + NKV) * HD, W), NH, NKV, 0, scale);
+  }
+  // bf16 on CUDA: the kernels read q, k, v straight out of the packed rows (row stride W) and
+  // the backward writes dq, dk, dv into their column ranges of one fresh gradient: no slice
+  // copies, no concat, no zero-fill.
+  if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  const int64_t koff = NH * HD, voff = (NH + NKV) * HD;
+  Tensor out = Tensor::empty({B, T, NH * HD}, qkv.dtype(), dev), lse = Tensor::empty({B, NH, T}, DType::F32, dev);
+  SLLM_KERNEL_BF16(attention_forward, mutable_bf(out), lse.mutable_f32(), bf(qkv), bf(qkv) + koff, bf(qkv) + voff, B, T,
+                   T, NH, NKV, HD, 0, scale, W, W, W, NH * HD);
+  if (autograd::needs_grad({qkv})) {
+    autograd::SavedTensor sx(qkv, "attention_qkv"), so(out.detach(), "attention_qkv");
+    autograd::record(out, "attention_qkv", {qkv}, [sx, so, lse, B, T, NH, NKV, HD, W, koff, voff, scale](const Tensor& g) {
+      const Tensor &X = sx.get(), &O = so.get();
+      Tensor dx = Tensor::empty(X.shape(), X.dtype(), X.device());
+      bf16* d = mutable_bf(dx);
+      SLLM_KERNEL_BF16(attention_backward, d, d + koff, d + voff, bf(g), bf(X), bf(X) + koff, bf(X) + voff, bf(O),
+                       lse.f32(), B, T, T, NH, NKV, HD, 0, scale, W, W, W, NH * HD, false);
+      return std::vector<Tensor>{dx};
+    });
   }
   return out;
 }

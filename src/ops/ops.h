@@ -59,6 +59,11 @@ Tensor dropout(const Tensor& x, float p, bool training, uint64_t seed, uint64_t 
 // kernels.h); scale defaults to 1/sqrt(HD) when <= 0.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t n_head, int64_t n_kv_head,
                  int64_t q_offset = 0, float scale = 0.0f);
+// The same over a packed projection qkv (B, T, (NH+2*NKV)*HD) = [q heads | k heads | v heads]
+// (q_offset 0) → (B, T, NH*HD). In bf16 on CUDA the kernels read the packed rows in place
+// and the backward writes one fresh (B, T, (NH+2*NKV)*HD) gradient; elsewhere it is exactly
+// attention(slice(q), slice(k), slice(v)).
+Tensor attention_qkv(const Tensor& qkv, int64_t n_head, int64_t n_kv_head, float scale = 0.0f);
 // x (B, T, NH*HD) rotated at positions pos0 + t; cos/sin tables (T_max, HD/2) from kernels::rope_table.
 Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t n_head, int64_t pos0, bool interleaved);
 

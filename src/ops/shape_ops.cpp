@@ -315,7 +315,7 @@ const std::vector<std::string>& differentiable_ops() {
       "matmul",  "linear",      "add",           "sub",         "mul",          "div",       "scale",
       "sum",     "mean",        "embedding",     "layernorm",   "rmsnorm",      "gelu_tanh", "gelu_exact",
       "silu",    "swiglu",      "softmax",       "log_softmax", "cross_entropy", "cross_entropy_per_token",
-      "dropout", "attention",   "rope_halfsplit", "rope_interleaved", "reshape", "transpose", "concat",
+      "dropout", "attention", "attention_qkv",   "rope_halfsplit", "rope_interleaved", "reshape", "transpose", "concat",
       "slice",   "index_select", "gather"};
   return names;
 }

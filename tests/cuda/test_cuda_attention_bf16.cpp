@@ -33,12 +33,20 @@ struct Case {
   // Key row j is scaled by 1 + key_growth * j: later keys score ever higher, so the online
   // softmax's running max rises tile after tile and O is rescaled (alpha < 1) each time.
   float key_growth = 0.0f;
+  // Extra elements per row (a multiple of 8): q, dq, out, dout rows are NH*HD + pad apart,
+  // k, dk NKV*HD + 2 pad, v, dv NKV*HD + 3 pad, as slices of a packed qkv are.
+  int64_t pad = 0;
+  bool accumulate = true;
+  int64_t ldq() const { return NH * HD + pad; }
+  int64_t ldk() const { return NKV * HD + 2 * pad; }
+  int64_t ldv() const { return NKV * HD + 3 * pad; }
 };
 
 std::string name(const Case& c) {
   return "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " Tk=" + std::to_string(c.Tk) +
          " NH=" + std::to_string(c.NH) + " NKV=" + std::to_string(c.NKV) + " HD=" + std::to_string(c.HD) +
-         " q_offset=" + std::to_string(c.q_offset);
+         " q_offset=" + std::to_string(c.q_offset) + " pad=" + std::to_string(c.pad) +
+         (c.accumulate ? " +=" : " =");
 }
 
 // x rounded to bf16: the bits for the device and the value for the reference.
@@ -137,14 +145,45 @@ void expect_within_bound(const Vec& got, const Vec& want, const Vec& M, const st
 const Case kCases[] = {
     {2, 37, 37, 4, 2, 64, 0},    // training, GQA G=2, rows not a multiple of 16 or of a tile
     {1, 70, 70, 2, 1, 128, 0},   // multi-query, HD 128: two forward blocks, three 32-row tiles
-    {1, 77, 77, 4, 2, 64, 0},    // HD 64: two blocks of 64 rows in every kernel, a partial second
+    {1, 77, 77, 4, 2, 64, 0},    // HD 64: two 64-row blocks in the backward, a partial second
+    {1, 150, 150, 2, 2, 64, 0},  // HD 64: two 128-row forward blocks, three 64-key tiles per row
     {1, 21, 80, 4, 2, 64, 59},   // KV cache: 21 new rows after 59 cached, Tk > T
     {1, 19, 40, 2, 1, 80, 13},   // HD 80 (odd number of 16-column tiles); keys [32, 40) unseen
     {2, 1, 33, 4, 4, 32, 32},    // one new token
+    // Strided rows (slices of packed buffers) and fresh gradients (written, not added).
+    {2, 37, 37, 4, 2, 64, 0, 0.0f, 8, false},
+    {1, 70, 70, 2, 1, 128, 0, 0.0f, 16, false},
+    {1, 19, 100, 2, 1, 64, 13, 0.0f, 0, false},  // keys [32, 100) unseen: written as 0
+    {1, 45, 45, 6, 2, 64, 0, 0.0f, 24, true},    // G=3, strided, +=
 };
 
+// rows x width packed values laid out with row stride ld; the padding holds `fill`.
+Bits spread(const Bits& packed, int64_t width, int64_t ld, float fill) {
+  const int64_t rows = int64_t(packed.size()) / width;
+  Bits out(size_t(rows * ld), bf16{f32_to_bf16(fill)});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < width; ++c) out[size_t(r * ld + c)] = packed[size_t(r * width + c)];
+  return out;
+}
+// The packed values back, and a failure if the padding is not `fill` any more.
+Bits unspread(const Bits& strided, int64_t width, int64_t ld, float fill, const std::string& what) {
+  const int64_t rows = int64_t(strided.size()) / ld;
+  Bits out(size_t(rows * width));
+  int64_t touched = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < ld; ++c) {
+      if (c < width)
+        out[size_t(r * width + c)] = strided[size_t(r * ld + c)];
+      else
+        touched += strided[size_t(r * ld + c)].bits != f32_to_bf16(fill);
+    }
+  EXPECT_EQ(touched, 0) << what << ": elements between the rows were written";
+  return out;
+}
+
 // Runs forward and backward on the device from the given (rounded) inputs and initial
-// gradients; returns out, lse, dq, dk, dv.
+// gradients, with the case's row strides (the padding between rows holds a sentinel that
+// must survive); returns out, lse, dq, dk, dv packed.
 struct Result {
   Bits out;
   Vec lse;
@@ -152,18 +191,28 @@ struct Result {
 };
 Result run_device(const Case& c, const Rounded& q, const Rounded& k, const Rounded& v, const Rounded& dout,
                   const Rounded& dq0, const Rounded& dk0, const Rounded& dv0, float scale, bool with_dq = true) {
-  DeviceArray<bf16> q_d(q.bits), k_d(k.bits), v_d(v.bits), dout_d(dout.bits), out_d{q.bits.size()};
+  constexpr float kFill = -7.0f;
+  const int64_t wq = c.NH * c.HD, wkv = c.NKV * c.HD, ldq = c.ldq(), ldk = c.ldk(), ldv = c.ldv();
+  DeviceArray<bf16> q_d(spread(q.bits, wq, ldq, kFill)), k_d(spread(k.bits, wkv, ldk, kFill)),
+      v_d(spread(v.bits, wkv, ldv, kFill)), dout_d(spread(dout.bits, wq, ldq, kFill)),
+      out_d(spread(Bits(q.bits.size()), wq, ldq, kFill));
   DeviceArray<float> lse_d{size_t(c.B * c.NH * c.T)};
   attention_forward(out_d.get(), lse_d.get(), q_d.get(), k_d.get(), v_d.get(), c.B, c.T, c.Tk, c.NH, c.NKV, c.HD,
-                    c.q_offset, scale);
-  DeviceArray<bf16> dq_d(dq0.bits), dk_d(dk0.bits), dv_d(dv0.bits);
+                    c.q_offset, scale, ldq, ldk, ldv, ldq);
+  // Fresh gradients start as NaN bits: an element the kernel fails to write shows.
+  const bf16 nan{0x7fc1};
+  auto initial = [&](const Rounded& r) { return c.accumulate ? r.bits : Bits(r.bits.size(), nan); };
+  DeviceArray<bf16> dq_d(spread(initial(dq0), wq, ldq, kFill)), dk_d(spread(initial(dk0), wkv, ldk, kFill)),
+      dv_d(spread(initial(dv0), wkv, ldv, kFill));
   attention_backward(with_dq ? dq_d.get() : nullptr, dk_d.get(), dv_d.get(), dout_d.get(), q_d.get(), k_d.get(),
-                     v_d.get(), out_d.get(), lse_d.get(), c.B, c.T, c.Tk, c.NH, c.NKV, c.HD, c.q_offset, scale);
-  return {out_d.host(), lse_d.host(), dq_d.host(), dk_d.host(), dv_d.host()};
+                     v_d.get(), out_d.get(), lse_d.get(), c.B, c.T, c.Tk, c.NH, c.NKV, c.HD, c.q_offset, scale, ldq,
+                     ldk, ldv, ldq, c.accumulate);
+  return {unspread(out_d.host(), wq, ldq, kFill, "out"), lse_d.host(), unspread(dq_d.host(), wq, ldq, kFill, "dq"),
+          unspread(dk_d.host(), wkv, ldk, kFill, "dk"), unspread(dv_d.host(), wkv, ldv, kFill, "dv")};
 }
 
 // Forward and backward of one case on the device against the reference, every output
-// within its rounding bound; gradients start non-zero (+=).
+// within its rounding bound.
 void check_case(const Case& c, uint32_t seed) {
   const std::string what = name(c);
   const int64_t nq = c.B * c.T * c.NH * c.HD, nkv = c.B * c.Tk * c.NKV * c.HD, nl = c.B * c.NH * c.T;
@@ -176,7 +225,9 @@ void check_case(const Case& c, uint32_t seed) {
   const Rounded dq0 = round_bf16(uniform(nq, seed + 4)), dk0 = round_bf16(uniform(nkv, seed + 5)),
                 dv0 = round_bf16(uniform(nkv, seed + 6));
 
+  // accumulate: the gradients start non-zero and are added to; else they are written.
   Vec out_ref(nq), lse_ref(nl), dq_ref = dq0.value, dk_ref = dk0.value, dv_ref = dv0.value;
+  if (!c.accumulate) dq_ref = Vec(nq), dk_ref = Vec(nkv), dv_ref = Vec(nkv);
   cpu::attention_forward_ref(out_ref.data(), lse_ref.data(), q.value.data(), k.value.data(), v.value.data(), c.B, c.T,
                              c.Tk, c.NH, c.NKV, c.HD, c.q_offset, scale);
   cpu::attention_backward_ref(dq_ref.data(), dk_ref.data(), dv_ref.data(), dout.value.data(), q.value.data(),
@@ -188,9 +239,9 @@ void check_case(const Case& c, uint32_t seed) {
   expect_within_bound(widen(got.out), out_ref, M.out, what + " out");
   // lse: fp32 scores of exact bf16 products, no bf16 rounding on the way.
   expect_close(got.lse, lse_ref, kBf16FromRoundedInputs, what + " lse");
-  expect_within_bound(widen(got.dq), dq_ref, M.dq, what + " dq (+=)");
-  expect_within_bound(widen(got.dk), dk_ref, M.dk, what + " dk (+=)");
-  expect_within_bound(widen(got.dv), dv_ref, M.dv, what + " dv (+=)");
+  expect_within_bound(widen(got.dq), dq_ref, M.dq, what + " dq");
+  expect_within_bound(widen(got.dk), dk_ref, M.dk, what + " dk");
+  expect_within_bound(widen(got.dv), dv_ref, M.dv, what + " dv");
 }
 
 TEST_F(CudaAttentionBf16, ForwardBackwardWithinTheRoundingBound) {
@@ -221,7 +272,7 @@ TEST_F(CudaAttentionBf16, BoundCatchesAnOffByOneMask) {
   DeviceArray<bf16> q_d(q.bits), k_d(k.bits), v_d(v.bits), out_d{size_t(nq)};
   DeviceArray<float> lse_d{size_t(c.NH * c.T)};
   attention_forward(out_d.get(), lse_d.get(), q_d.get(), k_d.get(), v_d.get(), 1, c.T, c.Tk, c.NH, c.NKV, c.HD,
-                    c.q_offset, scale);
+                    c.q_offset, scale, c.NH * c.HD, c.NKV * c.HD, c.NKV * c.HD, c.NH * c.HD);
   const Vec got = widen(out_d.host());
   int64_t beyond = 0;
   double scale_want = 1.0;
@@ -233,8 +284,7 @@ TEST_F(CudaAttentionBf16, BoundCatchesAnOffByOneMask) {
 
 // Every gradient element has one writer and a fixed summation order: two runs give the same
 // bits; a nullptr dq is skipped and leaves dk and dv exactly as with it.
-TEST_F(CudaAttentionBf16, DeterministicAndNullptrSkipped) {
-  const Case c{1, 45, 50, 4, 2, 128, 5};
+void check_deterministic(const Case& c) {
   const int64_t nq = c.B * c.T * c.NH * c.HD, nkv = c.B * c.Tk * c.NKV * c.HD;
   const float scale = 1.0f / std::sqrt(float(c.HD));
   const Rounded q = round_bf16(uniform(nq, 41, -2.0f, 2.0f)), k = round_bf16(uniform(nkv, 42, -2.0f, 2.0f));
@@ -248,9 +298,14 @@ TEST_F(CudaAttentionBf16, DeterministicAndNullptrSkipped) {
   expect_bitwise(a.dk, b.dk, "dk twice");
   expect_bitwise(a.dv, b.dv, "dv twice");
   const Result no_dq = run_device(c, q, k, v, dout, dq0, dk0, dv0, scale, /*with_dq=*/false);
-  expect_bitwise(no_dq.dq, dq0.bits, "dq untouched when nullptr");
+  if (c.accumulate) expect_bitwise(no_dq.dq, dq0.bits, "dq untouched when nullptr");
   expect_bitwise(no_dq.dk, a.dk, "dk without dq");
   expect_bitwise(no_dq.dv, a.dv, "dv without dq");
+}
+
+TEST_F(CudaAttentionBf16, DeterministicAndNullptrSkipped) {
+  check_deterministic({1, 45, 50, 4, 2, 128, 5});
+  check_deterministic({1, 130, 130, 4, 2, 64, 0, 0.0f, 8, false});
 }
 
 TEST_F(CudaAttentionBf16, UnsupportedHeadDimIsAnError) {
@@ -258,14 +313,32 @@ TEST_F(CudaAttentionBf16, UnsupportedHeadDimIsAnError) {
     DeviceArray<bf16> buf{size_t(2 * 4 * 2 * HD)};
     DeviceArray<float> lse{size_t(2 * 2 * 4)};
     try {
-      attention_forward(buf.get(), lse.get(), buf.get(), buf.get(), buf.get(), 2, 4, 4, 2, 2, HD, 0, 1.0f);
+      attention_forward(buf.get(), lse.get(), buf.get(), buf.get(), buf.get(), 2, 4, 4, 2, 2, HD, 0, 1.0f, 2 * HD,
+                        2 * HD, 2 * HD, 2 * HD);
       ADD_FAILURE() << "HD " << HD << " accepted";
     } catch (const sllm::Error& e) {
       EXPECT_NE(e.hint().find("multiples of 16"), std::string::npos) << e.what();
     }
     EXPECT_THROW(attention_backward(buf.get(), buf.get(), buf.get(), buf.get(), buf.get(), buf.get(), buf.get(),
-                                    buf.get(), lse.get(), 2, 4, 4, 2, 2, HD, 0, 1.0f),
+                                    buf.get(), lse.get(), 2, 4, 4, 2, 2, HD, 0, 1.0f, 2 * HD, 2 * HD, 2 * HD, 2 * HD,
+                                    true),
                  sllm::Error);
+  }
+}
+
+// A row stride that leaves rows unaligned (not a multiple of 8) or narrower than the heads is
+// an error with a hint, never a misaligned vector load.
+TEST_F(CudaAttentionBf16, BadRowStridesAreErrors) {
+  DeviceArray<bf16> buf{size_t(2 * 4 * 200)};
+  DeviceArray<float> lse{size_t(2 * 2 * 4)};
+  for (const int64_t ld : {int64_t(132), int64_t(64)}) {  // unaligned; narrower than NH*HD = 128
+    try {
+      attention_forward(buf.get(), lse.get(), buf.get(), buf.get(), buf.get(), 2, 4, 4, 2, 2, 64, 0, 1.0f, ld, 128,
+                        128, 128);
+      ADD_FAILURE() << "ldq " << ld << " accepted";
+    } catch (const sllm::Error& e) {
+      EXPECT_NE(e.hint().find("row stride"), std::string::npos) << e.what();
+    }
   }
 }
 

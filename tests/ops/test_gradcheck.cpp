@@ -84,6 +84,8 @@ std::map<std::string, GradCase> gradcheck_table() {
   // B=2, T=5, NH=4, NKV=2, HD=4: GQA with two query heads per kv head.
   t["attention"] = {{{2, 5, 16}, {2, 5, 8}, {2, 5, 8}},
                     [](V x) { return ops::attention(x[0], x[1], x[2], 4, 2); }};
+  // The packed projection [q heads | k heads | v heads] of the case above: (2, 5, (4+2*2)*4).
+  t["attention_qkv"] = {{{2, 5, 32}}, [](V x) { return ops::attention_qkv(x[0], 4, 2); }};
   t["rope_halfsplit"] = {{{2, 5, 16}}, [](V x) { return ops::rope(x[0], rope_cos, rope_sin, 2, 3, false); }};
   t["rope_interleaved"] = {{{2, 5, 16}}, [](V x) { return ops::rope(x[0], rope_cos, rope_sin, 2, 3, true); }};
   t["reshape"] = {{{2, 6}}, [](V x) { return ops::mul(ops::reshape(x[0], {3, 4}), ops::reshape(x[0], {3, 4})); }};
