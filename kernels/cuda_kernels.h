@@ -94,6 +94,13 @@ void sum_rows_forward(float* out, const float* a, int64_t rows, int64_t cols);
 // ---- embedding (kernels/cuda/embedding.cu) --------------------------------------------
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t V, int64_t C);
 void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t V, int64_t C);
+// The write variant for a fresh dtable: rows_by_id (N) lists the rows of each id in
+// increasing row order, id after id, and row_start (V + 1) where each id's list begins
+// (built on the host from the ids by ops::embedding). Every dtable element is
+// written (0 for ids that do not occur): no zero-fill. Same bits as the accumulating kernel
+// into a zeroed table.
+void embedding_backward_grouped(float* dtable, const float* dout, const int32_t* rows_by_id, const int32_t* row_start,
+                                int64_t N, int64_t V, int64_t C);
 
 // ---- layernorm (kernels/cuda/layernorm.cu) --------------------------------------------
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
@@ -227,11 +234,13 @@ void rmsnorm_backward(float* dinp, float* dweight, const bf16* dout, const float
 
 // Activations with every buffer in bf16.
 void gelu_forward(bf16* out, const bf16* inp, int64_t n, bool tanh_approx);
-void gelu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n, bool tanh_approx);
+// accumulate = false: the gradient buffers are fresh and are written, not read (no zero-fill).
+void gelu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n, bool tanh_approx, bool accumulate = true);
 void silu_forward(bf16* out, const bf16* inp, int64_t n);
-void silu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n);
+void silu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n, bool accumulate = true);
 void swiglu_forward(bf16* out, const bf16* gate, const bf16* up, int64_t n);
-void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, int64_t n);
+void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, int64_t n,
+                     bool accumulate = true);
 
 // RoPE on bf16 q / k (fp32 cos, sin tables); out may alias inp as in the fp32 kernel.
 void rope_forward(bf16* out, const bf16* inp, const float* cos, const float* sin, int64_t B, int64_t T,
@@ -244,6 +253,26 @@ void cross_entropy_forward(float* losses, float* lse, const bf16* logits, const 
                            int64_t V, int32_t ignore_index);
 void cross_entropy_backward(bf16* dlogits, const float* dlosses, const bf16* logits, const float* lse,
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index);
+// The padded LM head (ops::linear_cross_entropy): logits (N, ld) bf16, the first V columns
+// real. Forward as above over those V. Backward OVERWRITES the logits with dlogits =
+// dl * (softmax - onehot) on the V columns and 0 on the padding and on ignored rows (one
+// dl for every row: the mean's 1/count times the upstream gradient).
+void cross_entropy_forward_padded(float* losses, float* lse, const bf16* logits, int64_t ld, const int32_t* targets,
+                                  int64_t N, int64_t V, int32_t ignore_index);
+void cross_entropy_backward_overwrite(bf16* logits_dlogits, float dl, const float* lse, const int32_t* targets,
+                                      int64_t N, int64_t V, int64_t ld, int32_t ignore_index);
+
+// ---- GEMM with a fused epilogue through cuBLASLt (kernels/cuda/gemm_lt.cu) -------------
+// Row-major like gemm() above, alpha = 1, beta = 0 (C is written, not read):
+//   gemm_bias:      C (M, N) bf16 = op(A) op(B) + bias (N) bf16, rounded once;
+//   gemm_bias_grad: C (M, N) fp32 = op(A) op(B), and dbias (M) fp32 = the row sums of op(A)
+//                   (written, not accumulated).
+// Sizes must be positive. They return false, having written nothing, when cuBLASLt has no
+// algorithm for the call: the caller then takes its plain GEMM path.
+bool gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* B,
+               int64_t ldb, const bf16* bias, bf16* C, int64_t ldc);
+bool gemm_bias_grad(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda,
+                    const bf16* B, int64_t ldb, float* C, int64_t ldc, float* dbias);
 
 // ---- shape ops and dropout (kernels/cuda/shape.cu, kernels/cuda/dropout.cu) -------------
 // The device twins of the copies in src/ops/shape_ops.cpp and of kernels::dropout_*, for

@@ -2,11 +2,15 @@
 // SwiGLU. The formula lines are those of kernels/cpu/activations.cpp (read it for the
 // derivations); expf and erff replace the CPU's exp_approx and std::erf.
 // Legend: n elements.
-// Backward ACCUMULATES (+=) into dinp / dgate / dup; a nullptr gradient is skipped.
+// Backward ACCUMULATES (+=) into dinp / dgate / dup; a nullptr gradient is skipped. The bf16
+// entries take accumulate = false for a fresh gradient buffer: written, no zero-fill needed.
 //
 // Every buffer of a call has one element type T, fp32 or bf16 (element.cuh): loaded as
 // float, computed in fp32 as the fp32 kernel, rounded once on store (a bf16 gradient's +=
 // included).
+#include <initializer_list>
+#include <type_traits>
+
 #include "kernels/cuda/element.cuh"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda_kernels.h"
@@ -21,124 +25,196 @@ constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1 / sqrt(2π): the normal
 
 __device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-// ---- kernels: one thread per element, grid-stride --------------------------------------
+// ---- the formulas, one element in fp32 ------------------------------------------------------
 
-template <class T>
-__global__ void gelu_forward_kernel(T* out, const T* inp, int64_t n, bool tanh_approx) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float x = to_float(inp[i]);
+struct Gelu {
+  bool tanh_approx;
+  __device__ float forward(float x) const {
     if (tanh_approx) {
       const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
-      out[i] = from_float<T>(x * sigmoid(2.0f * u));
-    } else {
-      out[i] = from_float<T>(0.5f * x * (1.0f + erff(x * kInvSqrt2)));
+      return x * sigmoid(2.0f * u);
     }
+    return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
   }
-}
-
-template <class T>
-__global__ void gelu_backward_kernel(T* dinp, const T* dout, const T* inp, int64_t n, bool tanh_approx) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float x = to_float(inp[i]);
+  __device__ float derivative(float x) const {
     if (tanh_approx) {
       const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
       const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * x * x);
       const float s = sigmoid(2.0f * u);
-      dinp[i] = from_float<T>(to_float(dinp[i]) + to_float(dout[i]) * (s + 2.0f * x * s * (1.0f - s) * du));
-    } else {
-      const float cdf = 0.5f * (1.0f + erff(x * kInvSqrt2));
-      const float pdf = kInvSqrt2Pi * expf(-0.5f * x * x);
-      dinp[i] = from_float<T>(to_float(dinp[i]) + to_float(dout[i]) * (cdf + x * pdf));
+      return s + 2.0f * x * s * (1.0f - s) * du;
     }
+    const float cdf = 0.5f * (1.0f + erff(x * kInvSqrt2));
+    const float pdf = kInvSqrt2Pi * expf(-0.5f * x * x);
+    return cdf + x * pdf;
+  }
+};
+
+struct Silu {
+  __device__ float forward(float x) const { return x * sigmoid(x); }
+  __device__ float derivative(float x) const {
+    const float s = sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+  }
+};
+
+// ---- kernels: grid-stride over packs of P elements ------------------------------------------
+// P = 16 / sizeof(T) (8 bf16 or 4 floats: one 16-byte load or store per buffer) when every
+// pointer is 16-byte aligned, else 1; the n % P tail runs as a second launch with P = 1 on
+// the shifted pointers. Each element's arithmetic is the same expression either way, so the
+// result does not depend on P. A gradient is accumulated (+=, one rounding) or, for a fresh
+// buffer, written (the same expression with 0 in place of the old value).
+
+template <class T, int P>
+struct alignas(sizeof(T) * P) Pack {
+  T v[P];
+};
+
+template <int P, class T>
+__device__ inline Pack<T, P> load(const T* p, int64_t i) {
+  return *reinterpret_cast<const Pack<T, P>*>(p + i * P);
+}
+template <int P, class T>
+__device__ inline void store(T* p, int64_t i, const Pack<T, P>& v) {
+  *reinterpret_cast<Pack<T, P>*>(p + i * P) = v;
+}
+
+#define SLLM_FOR_EACH_PACK(i, packs) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (packs); i += int64_t(gridDim.x) * blockDim.x)
+
+// out = f(inp)
+template <class T, int P, class F>
+__global__ void activation_forward_kernel(T* out, const T* inp, int64_t packs, F f) {
+  SLLM_FOR_EACH_PACK(i, packs) {
+    const Pack<T, P> x = load<P>(inp, i);
+    Pack<T, P> y;
+#pragma unroll
+    for (int k = 0; k < P; ++k) y.v[k] = from_float<T>(f.forward(to_float(x.v[k])));
+    store<P>(out, i, y);
   }
 }
 
-template <class T>
-__global__ void silu_forward_kernel(T* out, const T* inp, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float x = to_float(inp[i]);
-    out[i] = from_float<T>(x * sigmoid(x));
+// dinp (+)= dout * f'(inp)
+template <class T, int P, class F>
+__global__ void activation_backward_kernel(T* dinp, const T* dout, const T* inp, int64_t packs, F f, bool accumulate) {
+  SLLM_FOR_EACH_PACK(i, packs) {
+    const Pack<T, P> x = load<P>(inp, i), dy = load<P>(dout, i);
+    Pack<T, P> d;
+    if (accumulate) d = load<P>(dinp, i);
+#pragma unroll
+    for (int k = 0; k < P; ++k) {
+      const float old = accumulate ? to_float(d.v[k]) : 0.0f;
+      d.v[k] = from_float<T>(old + to_float(dy.v[k]) * f.derivative(to_float(x.v[k])));
+    }
+    store<P>(dinp, i, d);
   }
 }
 
-template <class T>
-__global__ void silu_backward_kernel(T* dinp, const T* dout, const T* inp, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float x = to_float(inp[i]), s = sigmoid(x);
-    dinp[i] = from_float<T>(to_float(dinp[i]) + to_float(dout[i]) * (s * (1.0f + x * (1.0f - s))));
+// out = silu(gate) * up
+template <class T, int P>
+__global__ void swiglu_forward_kernel(T* out, const T* gate, const T* up, int64_t packs) {
+  SLLM_FOR_EACH_PACK(i, packs) {
+    const Pack<T, P> g = load<P>(gate, i), u = load<P>(up, i);
+    Pack<T, P> y;
+#pragma unroll
+    for (int k = 0; k < P; ++k) {
+      const float x = to_float(g.v[k]);
+      y.v[k] = from_float<T>(x * sigmoid(x) * to_float(u.v[k]));
+    }
+    store<P>(out, i, y);
   }
 }
 
-template <class T>
-__global__ void swiglu_forward_kernel(T* out, const T* gate, const T* up, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float g = to_float(gate[i]);
-    out[i] = from_float<T>(g * sigmoid(g) * to_float(up[i]));
+// dgate (+)= dout * up * silu'(gate);  dup (+)= dout * silu(gate).
+template <class T, int P>
+__global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t packs,
+                                       bool accumulate) {
+  SLLM_FOR_EACH_PACK(i, packs) {
+    const Pack<T, P> g = load<P>(gate, i), u = load<P>(up, i), dy = load<P>(dout, i);
+    Pack<T, P> dg, du;
+    if (accumulate && dgate) dg = load<P>(dgate, i);
+    if (accumulate && dup) du = load<P>(dup, i);
+#pragma unroll
+    for (int k = 0; k < P; ++k) {
+      const float x = to_float(g.v[k]), s = sigmoid(x), y = to_float(dy.v[k]);
+      if (dgate)
+        dg.v[k] = from_float<T>((accumulate ? to_float(dg.v[k]) : 0.0f) +
+                                y * to_float(u.v[k]) * (s * (1.0f + x * (1.0f - s))));
+      if (dup) du.v[k] = from_float<T>((accumulate ? to_float(du.v[k]) : 0.0f) + y * (x * s));
+    }
+    if (dgate) store<P>(dgate, i, dg);
+    if (dup) store<P>(dup, i, du);
   }
 }
 
-// dgate += dout * up * silu'(gate);  dup += dout * silu(gate).
-template <class T>
-__global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float x = to_float(gate[i]), s = sigmoid(x), dy = to_float(dout[i]);
-    if (dgate) dgate[i] = from_float<T>(to_float(dgate[i]) + dy * to_float(up[i]) * (s * (1.0f + x * (1.0f - s))));
-    if (dup) dup[i] = from_float<T>(to_float(dup[i]) + dy * (x * s));
-  }
-}
+#undef SLLM_FOR_EACH_PACK
 
 void check_count(int64_t n, const char* op) {
   SLLM_CHECK(n >= 0, str(op, ": negative element count ", n), "sizes must be >= 0");
 }
 
+bool aligned16(std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// Runs launch(P, offset, packs) over [0, n): the 16-byte packs first when every pointer
+// allows, then the remaining elements one by one.
+template <class T, class Launch>
+void over_packs(int64_t n, std::initializer_list<const void*> ptrs, Launch launch) {
+  constexpr int64_t kP = 16 / sizeof(T);
+  const int64_t vec = aligned16(ptrs) ? n / kP * kP : 0;
+  if (vec > 0) launch(std::integral_constant<int, int(kP)>{}, int64_t(0), vec / kP);
+  if (n > vec) launch(std::integral_constant<int, 1>{}, vec, n - vec);
+}
+
 // ---- launchers: validate, launch, check the launch ---------------------------------------
 
-template <class T>
-void gelu_forward_launch(T* out, const T* inp, int64_t n, bool tanh_approx) {
-  check_count(n, "gelu_forward");
+template <class T, class F>
+void activation_forward_launch(const char* op, T* out, const T* inp, int64_t n, F f) {
+  check_count(n, op);
   if (n == 0) return;
-  SLLM_LAUNCH(grid_for(n), kThreads, 0, gelu_forward_kernel<T>)(out, inp, n, tanh_approx);
-  SLLM_CUDA_CHECK_LAUNCH();
+  over_packs<T>(n, {out, inp}, [&](auto p, int64_t off, int64_t packs) {
+    constexpr int P = decltype(p)::value;
+    SLLM_LAUNCH(grid_for(packs), kThreads, 0, activation_forward_kernel<T, P, F>)(out + off, inp + off, packs, f);
+    SLLM_CUDA_CHECK_LAUNCH();
+  });
 }
 
-template <class T>
-void gelu_backward_launch(T* dinp, const T* dout, const T* inp, int64_t n, bool tanh_approx) {
-  check_count(n, "gelu_backward");
+template <class T, class F>
+void activation_backward_launch(const char* op, T* dinp, const T* dout, const T* inp, int64_t n, F f,
+                                bool accumulate) {
+  check_count(n, op);
   if (!dinp || n == 0) return;
-  SLLM_LAUNCH(grid_for(n), kThreads, 0, gelu_backward_kernel<T>)(dinp, dout, inp, n, tanh_approx);
-  SLLM_CUDA_CHECK_LAUNCH();
-}
-
-template <class T>
-void silu_forward_launch(T* out, const T* inp, int64_t n) {
-  check_count(n, "silu_forward");
-  if (n == 0) return;
-  SLLM_LAUNCH(grid_for(n), kThreads, 0, silu_forward_kernel<T>)(out, inp, n);
-  SLLM_CUDA_CHECK_LAUNCH();
-}
-
-template <class T>
-void silu_backward_launch(T* dinp, const T* dout, const T* inp, int64_t n) {
-  check_count(n, "silu_backward");
-  if (!dinp || n == 0) return;
-  SLLM_LAUNCH(grid_for(n), kThreads, 0, silu_backward_kernel<T>)(dinp, dout, inp, n);
-  SLLM_CUDA_CHECK_LAUNCH();
+  over_packs<T>(n, {dinp, dout, inp}, [&](auto p, int64_t off, int64_t packs) {
+    constexpr int P = decltype(p)::value;
+    SLLM_LAUNCH(grid_for(packs), kThreads, 0, activation_backward_kernel<T, P, F>)(dinp + off, dout + off, inp + off,
+                                                                                    packs, f, accumulate);
+    SLLM_CUDA_CHECK_LAUNCH();
+  });
 }
 
 template <class T>
 void swiglu_forward_launch(T* out, const T* gate, const T* up, int64_t n) {
   check_count(n, "swiglu_forward");
   if (n == 0) return;
-  SLLM_LAUNCH(grid_for(n), kThreads, 0, swiglu_forward_kernel<T>)(out, gate, up, n);
-  SLLM_CUDA_CHECK_LAUNCH();
+  over_packs<T>(n, {out, gate, up}, [&](auto p, int64_t off, int64_t packs) {
+    constexpr int P = decltype(p)::value;
+    SLLM_LAUNCH(grid_for(packs), kThreads, 0, swiglu_forward_kernel<T, P>)(out + off, gate + off, up + off, packs);
+    SLLM_CUDA_CHECK_LAUNCH();
+  });
 }
 
 template <class T>
-void swiglu_backward_launch(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n) {
+void swiglu_backward_launch(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n, bool accumulate) {
   check_count(n, "swiglu_backward");
   if ((!dgate && !dup) || n == 0) return;
-  SLLM_LAUNCH(grid_for(n), kThreads, 0, swiglu_backward_kernel<T>)(dgate, dup, dout, gate, up, n);
-  SLLM_CUDA_CHECK_LAUNCH();
+  over_packs<T>(n, {dgate, dup, dout, gate, up}, [&](auto p, int64_t off, int64_t packs) {
+    constexpr int P = decltype(p)::value;
+    SLLM_LAUNCH(grid_for(packs), kThreads, 0, swiglu_backward_kernel<T, P>)(
+        dgate ? dgate + off : nullptr, dup ? dup + off : nullptr, dout + off, gate + off, up + off, packs, accumulate);
+    SLLM_CUDA_CHECK_LAUNCH();
+  });
 }
 
 }  // namespace
@@ -146,27 +222,31 @@ void swiglu_backward_launch(T* dgate, T* dup, const T* dout, const T* gate, cons
 // ---- entries: fp32, and every buffer bf16 ---------------------------------------------------
 
 void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx) {
-  gelu_forward_launch(out, inp, n, tanh_approx);
+  activation_forward_launch("gelu_forward", out, inp, n, Gelu{tanh_approx});
 }
 void gelu_forward(bf16* out, const bf16* inp, int64_t n, bool tanh_approx) {
-  gelu_forward_launch(device_ptr(out), device_ptr(inp), n, tanh_approx);
+  activation_forward_launch("gelu_forward", device_ptr(out), device_ptr(inp), n, Gelu{tanh_approx});
 }
 
 void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool tanh_approx) {
-  gelu_backward_launch(dinp, dout, inp, n, tanh_approx);
+  activation_backward_launch("gelu_backward", dinp, dout, inp, n, Gelu{tanh_approx}, true);
 }
-void gelu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n, bool tanh_approx) {
-  gelu_backward_launch(device_ptr(dinp), device_ptr(dout), device_ptr(inp), n, tanh_approx);
+void gelu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n, bool tanh_approx, bool accumulate) {
+  activation_backward_launch("gelu_backward", device_ptr(dinp), device_ptr(dout), device_ptr(inp), n,
+                             Gelu{tanh_approx}, accumulate);
 }
 
-void silu_forward(float* out, const float* inp, int64_t n) { silu_forward_launch(out, inp, n); }
-void silu_forward(bf16* out, const bf16* inp, int64_t n) { silu_forward_launch(device_ptr(out), device_ptr(inp), n); }
+void silu_forward(float* out, const float* inp, int64_t n) { activation_forward_launch("silu_forward", out, inp, n, Silu{}); }
+void silu_forward(bf16* out, const bf16* inp, int64_t n) {
+  activation_forward_launch("silu_forward", device_ptr(out), device_ptr(inp), n, Silu{});
+}
 
 void silu_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
-  silu_backward_launch(dinp, dout, inp, n);
+  activation_backward_launch("silu_backward", dinp, dout, inp, n, Silu{}, true);
 }
-void silu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n) {
-  silu_backward_launch(device_ptr(dinp), device_ptr(dout), device_ptr(inp), n);
+void silu_backward(bf16* dinp, const bf16* dout, const bf16* inp, int64_t n, bool accumulate) {
+  activation_backward_launch("silu_backward", device_ptr(dinp), device_ptr(dout), device_ptr(inp), n, Silu{},
+                             accumulate);
 }
 
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
@@ -177,10 +257,12 @@ void swiglu_forward(bf16* out, const bf16* gate, const bf16* up, int64_t n) {
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
-  swiglu_backward_launch(dgate, dup, dout, gate, up, n);
+  swiglu_backward_launch(dgate, dup, dout, gate, up, n, true);
 }
-void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, int64_t n) {
-  swiglu_backward_launch(device_ptr(dgate), device_ptr(dup), device_ptr(dout), device_ptr(gate), device_ptr(up), n);
+void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, int64_t n,
+                     bool accumulate) {
+  swiglu_backward_launch(device_ptr(dgate), device_ptr(dup), device_ptr(dout), device_ptr(gate), device_ptr(up), n,
+                         accumulate);
 }
 
 }  // namespace sllm::kernels::cuda

@@ -1,7 +1,8 @@
 // Fused softmax + cross-entropy over the vocab on the GPU: the probabilities are never
 // stored. Formula lines as kernels/cpu/cross_entropy.cpp.
 // Legend: N rows (= B*T), V vocab.
-// Backward ACCUMULATES (+=) into dlogits; a nullptr dlogits is skipped.
+// Backward ACCUMULATES (+=) into dlogits; a nullptr dlogits is skipped. The exception is
+// cross_entropy_backward_overwrite (the padded LM head): it writes dlogits over the logits.
 //
 // Forward:  lse = log(sum_v exp(logits[v])),  loss = lse - logits[target]  (0 if ignored).
 // Backward: dlogits[v] += dloss * (exp(logits[v] - lse) - [v == target])   (nothing if ignored).
@@ -23,10 +24,10 @@ namespace sllm::kernels::cuda {
 namespace {
 
 template <class TL>
-__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const TL* logits, const int32_t* targets,
-                                             int64_t N, int64_t V, int32_t ignore_index) {
+__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const TL* logits, int64_t ld,
+                                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
-    const TL* x = logits + n * V;  // (V)
+    const TL* x = logits + n * ld;  // (V) of a row of ld >= V elements
     float m = -INFINITY, s = 0.0f;
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
       const float x_v = to_float(x[v]);
@@ -67,6 +68,30 @@ __global__ void cross_entropy_backward_kernel(TL* dlogits, const float* dlosses,
   }
 }
 
+// The LM head's padded rows (ops::linear_cross_entropy): logits (N, ld), the first V columns
+// real, the rest padding. The row's dlogits overwrite its logits in place, every one of the
+// ld elements written once: d = dl * (p - onehot) on the V real columns, 0 on the padding
+// and on ignored rows (so the GEMMs that read dlogits over all ld columns add nothing).
+// The element's logit is read and its gradient written by the same thread.
+__global__ void cross_entropy_backward_overwrite_kernel(__nv_bfloat16* logits_dlogits, float dl, const float* lse,
+                                                        const int32_t* targets, int64_t N, int64_t V, int64_t ld,
+                                                        int32_t ignore_index) {
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const int32_t target = targets[n];
+    __nv_bfloat16* x = logits_dlogits + n * ld;  // (ld)
+    const float l = lse[n];
+    const bool ignored = target == ignore_index;  // the same for the whole block
+    for (int64_t v = threadIdx.x; v < ld; v += blockDim.x) {
+      float d = 0.0f;
+      if (!ignored && v < V) {
+        d = 0.0f + dl * expf(to_float(x[v]) - l);  // the accumulating kernel's sum into a zeroed buffer
+        if (v == target) d -= dl;
+      }
+      x[v] = from_float<__nv_bfloat16>(d);
+    }
+  }
+}
+
 void check_sizes(int64_t N, int64_t V, const char* op) {
   SLLM_CHECK(N >= 0 && V > 0, str(op, ": bad sizes N=", N, " V=", V), "rows must be >= 0 and the vocab non-empty");
 }
@@ -75,11 +100,12 @@ unsigned row_blocks(int64_t N) { return unsigned(std::min<int64_t>(N, int64_t(1)
 
 // Targets are validated by the caller (in [0, V) or ignore_index), as on the CPU.
 template <class TL>
-void cross_entropy_forward_launch(float* losses, float* lse, const TL* logits, const int32_t* targets, int64_t N,
-                                  int64_t V, int32_t ignore_index) {
+void cross_entropy_forward_launch(float* losses, float* lse, const TL* logits, int64_t ld, const int32_t* targets,
+                                  int64_t N, int64_t V, int32_t ignore_index) {
   check_sizes(N, V, "cross_entropy_forward");
+  SLLM_CHECK(ld >= V, str("cross_entropy_forward: row stride ", ld, " < V=", V), "rows hold at least V logits");
   if (N == 0) return;
-  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_forward_kernel<TL>)(losses, lse, logits, targets, N, V,
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_forward_kernel<TL>)(losses, lse, logits, ld, targets, N, V,
                                                                              ignore_index);
   SLLM_CUDA_CHECK_LAUNCH();
 }
@@ -98,11 +124,25 @@ void cross_entropy_backward_launch(TL* dlogits, const float* dlosses, const TL* 
 
 void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
                            int64_t V, int32_t ignore_index) {
-  cross_entropy_forward_launch(losses, lse, logits, targets, N, V, ignore_index);
+  cross_entropy_forward_launch(losses, lse, logits, V, targets, N, V, ignore_index);
 }
 void cross_entropy_forward(float* losses, float* lse, const bf16* logits, const int32_t* targets, int64_t N,
                            int64_t V, int32_t ignore_index) {
-  cross_entropy_forward_launch(losses, lse, device_ptr(logits), targets, N, V, ignore_index);
+  cross_entropy_forward_launch(losses, lse, device_ptr(logits), V, targets, N, V, ignore_index);
+}
+void cross_entropy_forward_padded(float* losses, float* lse, const bf16* logits, int64_t ld, const int32_t* targets,
+                                  int64_t N, int64_t V, int32_t ignore_index) {
+  cross_entropy_forward_launch(losses, lse, device_ptr(logits), ld, targets, N, V, ignore_index);
+}
+void cross_entropy_backward_overwrite(bf16* logits_dlogits, float dl, const float* lse, const int32_t* targets,
+                                      int64_t N, int64_t V, int64_t ld, int32_t ignore_index) {
+  check_sizes(N, V, "cross_entropy_backward_overwrite");
+  SLLM_CHECK(ld >= V, str("cross_entropy_backward_overwrite: row stride ", ld, " < V=", V),
+             "rows hold at least V logits");
+  if (N == 0) return;
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_backward_overwrite_kernel)(
+      device_ptr(logits_dlogits), dl, lse, targets, N, V, ld, ignore_index);
+  SLLM_CUDA_CHECK_LAUNCH();
 }
 
 void cross_entropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,

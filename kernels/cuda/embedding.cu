@@ -1,6 +1,7 @@
 // Token embedding lookup on the GPU: out (N, C) = table (V, C) [ids (N)].
 // Legend: N rows (= B*T), V vocab, C channels.
-// Backward ACCUMULATES (+=) into dtable; a nullptr dtable is skipped entirely.
+// Backward ACCUMULATES (+=) into dtable; a nullptr dtable is skipped entirely. Except
+// embedding_backward_grouped, which WRITES every element of dtable (see below).
 //
 // Backward without atomics: repeated ids make a row-parallel scatter racy, so (as on the
 // CPU) each thread owns one column c and walks all N rows in order; to get more threads
@@ -45,6 +46,22 @@ __global__ void embedding_backward_kernel(float* dtable, const float* dout, cons
   }
 }
 
+// Grid-strided over ids: block v writes dtable row v, the sum of dout's rows
+// rows_by_id[row_start[v] .. row_start[v + 1]) taken in that (increasing row) order, 0 for an
+// id that does not occur. The order and the start from 0 are those of the accumulating kernel
+// into a zeroed table: the same bits, with every element written once and no zero-fill.
+__global__ void embedding_backward_grouped_kernel(float* dtable, const float* dout, const int32_t* rows_by_id,
+                                                  const int32_t* row_start, int64_t V, int64_t C) {
+  for (int64_t v = blockIdx.x; v < V; v += gridDim.x) {
+    const int32_t r0 = row_start[v], r1 = row_start[v + 1];
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+      float s = 0.0f;
+      for (int32_t r = r0; r < r1; ++r) s += dout[int64_t(rows_by_id[r]) * C + c];
+      dtable[v * C + c] = s;
+    }
+  }
+}
+
 void check_sizes(int64_t N, int64_t V, int64_t C, const char* op) {
   SLLM_CHECK(N >= 0 && V > 0 && C >= 0, str(op, ": bad sizes N=", N, " V=", V, " C=", C),
              "rows and channels must be >= 0 and the vocabulary non-empty");
@@ -68,6 +85,15 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
   const int64_t slice = (V + slices - 1) / slices;  // ids per slice
   const dim3 grid(unsigned(col_blocks), unsigned((V + slice - 1) / slice));
   SLLM_LAUNCH(grid, kThreads, 0, embedding_backward_kernel)(dtable, dout, ids, N, C, slice);
+  SLLM_CUDA_CHECK_LAUNCH();
+}
+
+void embedding_backward_grouped(float* dtable, const float* dout, const int32_t* rows_by_id, const int32_t* row_start,
+                                int64_t N, int64_t V, int64_t C) {
+  check_sizes(N, V, C, "embedding_backward_grouped");
+  if (!dtable || V * C == 0) return;
+  SLLM_LAUNCH(unsigned(std::min<int64_t>(V, int64_t(1) << 20)), kThreads, 0, embedding_backward_grouped_kernel)(
+      dtable, dout, rows_by_id, row_start, V, C);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

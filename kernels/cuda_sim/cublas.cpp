@@ -7,14 +7,14 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/cuda_sim/include/cublas_v2.h"
+#include "kernels/cuda_sim/cublas_sim.h"
 #include "tensor/dtype.h"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
 };
 
-namespace {
+namespace sllm::cudasim::blas {
 
 float load(const void* p, cudaDataType type, int64_t i) {
   if (type == CUDA_R_16BF) return sllm::bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
@@ -36,24 +36,32 @@ float to_tf32(float x) {
 
 bool supported(cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16BF; }
 
+float product_sum(cublasOperation_t ta, cublasOperation_t tb, int i, int j, int k, const void* A, cudaDataType at,
+                  int lda, const void* B, cudaDataType bt, int ldb, bool tf32) {
+  float acc = 0.0f;
+  for (int l = 0; l < k; ++l) {
+    float a = load(A, at, ta == CUBLAS_OP_N ? i + int64_t(l) * lda : l + int64_t(i) * lda);
+    float b = load(B, bt, tb == CUBLAS_OP_N ? l + int64_t(j) * ldb : j + int64_t(l) * ldb);
+    if (tf32) a = to_tf32(a), b = to_tf32(b);
+    acc += a * b;
+  }
+  return acc;
+}
+
 void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void* A,
           cudaDataType at, int lda, const void* B, cudaDataType bt, int ldb, float beta, void* C, cudaDataType ct,
           int ldc, bool tf32) {
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i) {
-      float acc = 0.0f;
-      for (int l = 0; l < k; ++l) {
-        float a = load(A, at, ta == CUBLAS_OP_N ? i + int64_t(l) * lda : l + int64_t(i) * lda);
-        float b = load(B, bt, tb == CUBLAS_OP_N ? l + int64_t(j) * ldb : j + int64_t(l) * ldb);
-        if (tf32) a = to_tf32(a), b = to_tf32(b);
-        acc += a * b;
-      }
+      const float acc = product_sum(ta, tb, i, j, k, A, at, lda, B, bt, ldb, tf32);
       const int64_t c = i + int64_t(j) * ldc;
       store(C, ct, c, beta == 0.0f ? alpha * acc : alpha * acc + beta * load(C, ct, c));
     }
 }
 
-}  // namespace
+}  // namespace sllm::cudasim::blas
+
+using namespace sllm::cudasim::blas;
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
   *handle = new cublasContext;

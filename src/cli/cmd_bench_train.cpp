@@ -160,7 +160,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
 #endif
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = process_cpu_ms();
-    Tensor loss = ops::cross_entropy(model.forward(inputs[s]), targets[s]);
+    Tensor loss = model.loss(inputs[s], targets[s]);
     autograd::backward(loss);
     optim::clip_grad_norm(refs, grad_clip);
     opt.step(lr);

@@ -215,7 +215,7 @@ Tensor Transformer::block(int64_t l, const Tensor& x, KVCache* cache, int64_t po
   return ops::add(x1, mlp(l, ops::rmsnorm(x1, p(l, "post_attention_layernorm.weight"), eps, act)));
 }
 
-Tensor Transformer::forward(const Tensor& ids, KVCache* cache) {
+Tensor Transformer::hidden(const Tensor& ids, KVCache* cache) {
   check_ndim(ids, 2, "model input ids (B, T)");
   check_dtype(ids, DType::I32, "model input ids");
   const int64_t B = ids.dim(0), T = ids.dim(1);
@@ -243,13 +243,21 @@ Tensor Transformer::forward(const Tensor& ids, KVCache* cache) {
   }
   for (int64_t l = 0; l < config_.n_layer; ++l) x = block(l, x, cache, pos0);
   if (cache) cache->length += T;
-  if (config_.family == Family::GPT2) {
-    x = ops::layernorm(x, param("transformer.ln_f.weight"), param("transformer.ln_f.bias"),
-                      static_cast<float>(config_.norm_eps), compute_dtype_);
-    return ops::linear(x, param("transformer.wte.weight"));  // tied lm_head
-  }
-  x = ops::rmsnorm(x, param("model.norm.weight"), static_cast<float>(config_.norm_eps), compute_dtype_);
-  return ops::linear(x, param(config_.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
+  if (config_.family == Family::GPT2)
+    return ops::layernorm(x, param("transformer.ln_f.weight"), param("transformer.ln_f.bias"),
+                          static_cast<float>(config_.norm_eps), compute_dtype_);
+  return ops::rmsnorm(x, param("model.norm.weight"), static_cast<float>(config_.norm_eps), compute_dtype_);
+}
+
+Tensor& Transformer::lm_head_weight() {
+  if (config_.family == Family::GPT2) return param("transformer.wte.weight");  // tied
+  return param(config_.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+}
+
+Tensor Transformer::forward(const Tensor& ids, KVCache* cache) { return ops::linear(hidden(ids, cache), lm_head_weight()); }
+
+Tensor Transformer::loss(const Tensor& ids, const Tensor& targets, int32_t ignore_index) {
+  return ops::linear_cross_entropy(hidden(ids), lm_head_weight(), targets, ignore_index);
 }
 
 }  // namespace sllm::nn

@@ -43,6 +43,16 @@ class Transformer {
   // ids (B, T) i32 → logits (B, T, V). With a cache, the ids continue the cached
   // sequence (positions cache->length ...), and the cache is extended.
   Tensor forward(const Tensor& ids, KVCache* cache = nullptr);
+  // The trunk: ids (B, T) → the final norm's output (B, T, C), in the compute dtype. Heads
+  // sit on it: forward() is lm_head(hidden).
+  Tensor hidden(const Tensor& ids, KVCache* cache = nullptr);
+  // The LM head's (V, C) weight (the token embedding when tied).
+  Tensor& lm_head_weight();
+  // The mean next-token loss of ids against targets (B, T), ignore_index skipped: the same
+  // value as cross_entropy(forward(ids), targets), through ops::linear_cross_entropy, which
+  // never materializes the logits' gradient separately and, in bf16 on CUDA, pads the
+  // vocabulary for fast GEMMs.
+  Tensor loss(const Tensor& ids, const Tensor& targets, int32_t ignore_index = -100);
   KVCache make_cache(int64_t batch) const;
 
   // Every parameter's requires_grad (trainable) flag.

@@ -23,9 +23,14 @@ Tensor gelu(const Tensor& x, bool tanh_approx) {
     autograd::SavedTensor sx(x, "gelu");
     autograd::record(out, "gelu", {x}, [sx, tanh_approx](const Tensor& g) {
       const Tensor& X = sx.get();
+      // bf16 (CUDA) writes a fresh buffer (accumulate = false); the fp32 kernels accumulate.
+      if (is_bf16(X)) {
+        Tensor dx = Tensor::empty(X.shape(), X.dtype(), X.device());
+        SLLM_KERNEL_BF16(gelu_backward, mutable_bf(dx), bf(g), bf(X), X.numel(), tanh_approx, false);
+        return std::vector<Tensor>{dx};
+      }
       Tensor dx = Tensor::zeros(X.shape(), X.dtype(), X.device());
-      if (is_bf16(X)) SLLM_KERNEL_BF16(gelu_backward, mutable_bf(dx), bf(g), bf(X), X.numel(), tanh_approx);
-      else SLLM_KERNEL(X.device(), gelu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel(), tanh_approx);
+      SLLM_KERNEL(X.device(), gelu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel(), tanh_approx);
       return std::vector<Tensor>{dx};
     });
   }
@@ -42,9 +47,13 @@ Tensor silu(const Tensor& x) {
     autograd::SavedTensor sx(x, "silu");
     autograd::record(out, "silu", {x}, [sx](const Tensor& g) {
       const Tensor& X = sx.get();
+      if (is_bf16(X)) {
+        Tensor dx = Tensor::empty(X.shape(), X.dtype(), X.device());
+        SLLM_KERNEL_BF16(silu_backward, mutable_bf(dx), bf(g), bf(X), X.numel(), false);
+        return std::vector<Tensor>{dx};
+      }
       Tensor dx = Tensor::zeros(X.shape(), X.dtype(), X.device());
-      if (is_bf16(X)) SLLM_KERNEL_BF16(silu_backward, mutable_bf(dx), bf(g), bf(X), X.numel());
-      else SLLM_KERNEL(X.device(), silu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel());
+      SLLM_KERNEL(X.device(), silu_backward, dx.mutable_f32(), g.f32(), X.f32(), X.numel());
       return std::vector<Tensor>{dx};
     });
   }
@@ -65,10 +74,13 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
     autograd::record(out, "swiglu", {gate, up}, [sg, su](const Tensor& g) {
       const Tensor& G = sg.get();
       const Tensor& U = su.get();
+      if (is_bf16(G)) {  // fresh buffers, written (accumulate = false)
+        Tensor dgate = detail::grad_buffer_for(G), dup = detail::grad_buffer_for(U);
+        SLLM_KERNEL_BF16(swiglu_backward, mutable_bf(dgate), mutable_bf(dup), bf(g), bf(G), bf(U), G.numel(), false);
+        return std::vector<Tensor>{dgate, dup};
+      }
       Tensor dgate = grad_for(G), dup = grad_for(U);
-      if (is_bf16(G))
-        SLLM_KERNEL_BF16(swiglu_backward, mutable_bf(dgate), mutable_bf(dup), bf(g), bf(G), bf(U), G.numel());
-      else SLLM_KERNEL(G.device(), swiglu_backward, ptr(dgate), ptr(dup), g.f32(), G.f32(), U.f32(), G.numel());
+      SLLM_KERNEL(G.device(), swiglu_backward, ptr(dgate), ptr(dup), g.f32(), G.f32(), U.f32(), G.numel());
       return std::vector<Tensor>{dgate, dup};
     });
   }

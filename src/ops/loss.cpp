@@ -89,6 +89,79 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore
   return out;
 }
 
+// The LM head and its loss in one op. Everywhere but bf16 on CUDA it is exactly
+// cross_entropy(linear(x, weight), targets). On the bf16 CUDA path (mixed precision) the
+// vocabulary is padded inside the op to a multiple of kVocabPad columns, which the GEMMs
+// need: with N = 50257 (GPT-2) the three LM-head GEMMs ran at ~95 TFLOP/s on an H200, and
+// padding to 50304 took the step from 65.4 to 52.3 ms (../shared/measurements/h200-2026-12-04,
+// sllm_gpt2_50304.json; llm.c pads GPT-2's vocab the same way). The padding is invisible:
+//   - the weight's bf16 copy has Vp rows, the extra ones zero, so padded logits are 0;
+//   - the loss reads only the first V columns of each row (softmax and lse over V);
+//   - backward overwrites the logits with dlogits, 0 in the padded columns, so dx sums
+//     nothing from them, and dW is computed for the V real rows only (never trained);
+//   - files, parameters and forward()'s logits keep the true V.
+// The (N, Vp) logits buffer is reused for dlogits: one write, no zero-fill, no second buffer.
+constexpr int64_t kVocabPad = 128;
+
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets, int32_t ignore_index) {
+  if (!(detail::is_bf16(x) && x.device() == Device::CUDA)) return cross_entropy(linear(x, weight), targets, ignore_index);
+#if SLLM_HAVE_CUDA
+  namespace cu = kernels::cuda;
+  const Device dev = x.device();
+  detail::check_bf16(x, "linear_cross_entropy x", dev);
+  detail::check_f32(weight, "linear_cross_entropy weight (V, C)", dev);
+  check_ndim(weight, 2, "linear_cross_entropy weight (V, C)");
+  const int64_t V = weight.dim(0), C = weight.dim(1), N = rows_of(x);
+  SLLM_CHECK(x.dim(-1) == C, str("linear_cross_entropy: x has ", x.dim(-1), " channels, the weight ", C),
+             "x (..., C) and weight (V, C) must agree on C");
+  check_shape(targets, Shape(x.shape().begin(), x.shape().end() - 1), "linear_cross_entropy targets (x's shape without C)");
+  const int64_t Vp = (V + kVocabPad - 1) / kVocabPad * kVocabPad;
+  // The weight in bf16 with Vp - V zero rows; the dx GEMM reads the same copy.
+  Tensor w16 = Tensor::empty({Vp, C}, DType::BF16, dev);
+  cu::cast_forward(w16.mutable_data<bf16>(), weight.f32(), V * C);
+  if (Vp > V) cu::memset_zero(w16.mutable_data<bf16>() + V * C, size_t((Vp - V) * C) * sizeof(bf16));
+  Tensor logits = Tensor::empty({N, Vp}, DType::BF16, dev);  // (N, Vp), later dlogits
+  cu::gemm(false, true, N, Vp, C, 1.0f, detail::bf(x), C, detail::bf(w16), C, 0.0f, logits.mutable_data<bf16>(), Vp);
+
+  const int32_t* t = targets.i32();
+  int64_t count = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (t[i] == ignore_index) continue;
+    SLLM_CHECK(t[i] >= 0 && t[i] < V, str("cross_entropy: target ", t[i], " at row ", i, " is outside [0, ", V, ")"),
+               str("targets must be token ids below the vocabulary size, or ignore_index (", ignore_index, ")"));
+    ++count;
+  }
+  const Tensor tgt = detail::device_ids(targets, dev);
+  Tensor losses = Tensor::empty({N}, DType::F32, dev), lse = Tensor::empty({N}, DType::F32, dev);
+  cu::cross_entropy_forward_padded(losses.mutable_f32(), lse.mutable_f32(), detail::bf(logits), Vp, tgt.i32(), N, V,
+                                   ignore_index);
+  const float total = cu::sum_forward(losses.f32(), N);
+  Tensor out = Tensor::full({1}, count > 0 ? total / static_cast<float>(count) : 0.0f).to(dev);
+  if (autograd::needs_grad({x, weight})) {
+    autograd::SavedTensor sx(x, "linear_cross_entropy");
+    autograd::record(out, "linear_cross_entropy", {x, weight},
+                     [sx, weight, w16, logits, lse, tgt, count, ignore_index, N, C, V, Vp](const Tensor& g) {
+                       const Tensor& X = sx.get();
+                       Tensor dl_buf = logits;  // the forward's logits, overwritten by dlogits
+                       const float dl = count > 0 ? g.item() / static_cast<float>(count) : 0.0f;
+                       cu::cross_entropy_backward_overwrite(dl_buf.mutable_data<bf16>(), dl, lse.f32(), tgt.i32(), N,
+                                                            V, Vp, ignore_index);
+                       Tensor dx = detail::grad_buffer_for(X), dw = detail::grad_buffer_for(weight);
+                       if (dx.defined())  // dx (N, C) = dlogits (N, Vp) · W16 (Vp, C); padded columns are 0
+                         cu::gemm(false, false, N, C, Vp, 1.0f, detail::bf(dl_buf), Vp, detail::bf(w16), C, 0.0f,
+                                  detail::mutable_bf(dx), C);
+                       if (dw.defined())  // dW (V, C) = dlogits[:, :V]ᵀ · X in fp32: the real rows only
+                         cu::gemm(true, false, V, C, N, 1.0f, detail::bf(dl_buf), Vp, detail::bf(X), C, 0.0f,
+                                  dw.mutable_f32(), C);
+                       return std::vector<Tensor>{dx, dw};
+                     });
+  }
+  return out;
+#else
+  fail("bf16 compute needs the CUDA backend", "keep activations in f32 (--precision fp32)");
+#endif
+}
+
 Tensor cross_entropy_per_token(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
   CrossEntropyResult r = cross_entropy_rows(logits, targets, ignore_index);
   if (autograd::needs_grad({logits}))

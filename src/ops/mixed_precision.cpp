@@ -37,28 +37,46 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor w16 = to_bf16(weight);  // (out, in)
   Tensor out = Tensor::empty(out_shape, DType::BF16, dev);
   bf16* y = out.mutable_data<bf16>();  // (N, out)
-  float beta = 0.0f;
-  if (bias.defined() && N * out_features > 0) {
-    // Start from the bias rows (rounded to bf16) and let the GEMM add x·Wᵀ in its fp32 sum:
-    // one rounding of the result, as the CPU path's beta = 1 and cuBLASLt's bias epilogue.
-    cu::broadcast_rows(y, bias.f32(), N, out_features);
-    beta = 1.0f;
+  const bool has_bias = bias.defined() && N * out_features > 0;
+  // The bias in bf16, added to the GEMM's fp32 sum before its one rounding: in cuBLASLt's
+  // epilogue when it has an algorithm for the shape, else by pre-filling the output with the
+  // bias rows and letting the GEMM add x·Wᵀ (beta = 1), the same arithmetic.
+  bool fused = false;
+  if (has_bias && in > 0) {
+    const Tensor b16 = to_bf16(bias);
+    fused = cu::gemm_bias(false, true, N, out_features, in, bf(x), in, bf(w16), in, bf(b16), y, out_features);
   }
-  cu::gemm(false, true, N, out_features, in, 1.0f, bf(x), in, bf(w16), in, beta, y, out_features);
+  if (!fused) {
+    float beta = 0.0f;
+    if (has_bias) {
+      cu::broadcast_rows(y, bias.f32(), N, out_features);
+      beta = 1.0f;
+    }
+    cu::gemm(false, true, N, out_features, in, 1.0f, bf(x), in, bf(w16), in, beta, y, out_features);
+  }
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::SavedTensor sx(x, "linear");
     Tensor bias_in = bias;
     autograd::record(out, "linear", {x, weight, bias}, [sx, w16, weight, bias_in, N, in, out_features](const Tensor& g) {
       const Tensor& X = sx.get();
       // dx (bf16) and dW (fp32, the master's gradient) are written by GEMM with beta = 0.
-      Tensor dx = grad_buffer_for(X), dw = grad_buffer_for(weight), db = grad_for(bias_in);
+      Tensor dx = grad_buffer_for(X), dw = grad_buffer_for(weight), db = grad_buffer_for(bias_in);
       if (dx.defined())  // dx (N, in) = g (N, out) · W (out, in)
         cu::gemm(false, false, N, in, out_features, 1.0f, bf(g), out_features, bf(w16), in, 0.0f, mutable_bf(dx), in);
-      if (dw.defined())  // dW (out, in) = gᵀ · X, accumulated in fp32 and kept fp32
+      // dW (out, in) = gᵀ · X, accumulated in fp32 and kept fp32; dbias = the column sums of g,
+      // in the same cuBLASLt call when both are wanted.
+      const bool sizes = N > 0 && in > 0 && out_features > 0;
+      const bool fused_db = sizes && dw.defined() && db.defined() &&
+                            cu::gemm_bias_grad(true, false, out_features, in, N, bf(g), out_features, bf(X), in,
+                                               dw.mutable_f32(), in, db.mutable_f32());
+      if (dw.defined() && !fused_db)
         cu::gemm(true, false, out_features, in, N, 1.0f, bf(g), out_features, bf(X), in, 0.0f, dw.mutable_f32(), in);
-      if (db.defined() && N * out_features > 0)  // dbias (fp32) += column sums of g
-        cu::binary_backward(kernels::BinaryOp::Add, static_cast<bf16*>(nullptr), db.mutable_f32(), bf(g), bf(g),
-                            bias_in.f32(), N * out_features, out_features);
+      if (db.defined() && !fused_db) {
+        cu::memset_zero(db.mutable_f32(), size_t(out_features) * sizeof(float));
+        if (N * out_features > 0)  // dbias (fp32) += column sums of g
+          cu::binary_backward(kernels::BinaryOp::Add, static_cast<bf16*>(nullptr), db.mutable_f32(), bf(g), bf(g),
+                              bias_in.f32(), N * out_features, out_features);
+      }
       return std::vector<Tensor>{dx, dw, db};
     });
   }

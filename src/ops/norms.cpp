@@ -1,4 +1,7 @@
 // embedding, layernorm and rmsnorm.
+#include <algorithm>
+#include <vector>
+
 #include "kernels/kernels.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
@@ -30,6 +33,29 @@ Tensor embedding(const Tensor& ids, const Tensor& table) {
   // ids are small; the kernels read a private copy (uploaded on a GPU) that cannot change under us
   Tensor ids_copy = dev == Device::CPU && !grad ? ids : detail::device_ids(ids, dev);
   SLLM_KERNEL(dev, embedding_forward, out.mutable_f32(), ids_copy.i32(), table.f32(), N, V, C);
+#if SLLM_HAVE_CUDA
+  if (grad && dev == Device::CUDA) {
+    // The GPU backward writes each table row once from that id's rows, grouped here on the
+    // host where the ids already are (a counting sort, stable: rows stay in increasing order):
+    // no atomics, no zero-fill of the (V, C) gradient, every row summed in the CPU's order.
+    Tensor groups = Tensor::empty({N + V + 1}, DType::I32);  // [rows_by_id (N) | row_start (V + 1)]
+    int32_t* rows_by_id = groups.mutable_i32();
+    int32_t* start = rows_by_id + N;
+    std::fill(start, start + V + 1, 0);
+    for (int64_t i = 0; i < N; ++i) ++start[id[i] + 1];
+    for (int64_t v = 0; v < V; ++v) start[v + 1] += start[v];
+    std::vector<int32_t> next(start, start + V);
+    for (int64_t i = 0; i < N; ++i) rows_by_id[next[size_t(id[i])]++] = static_cast<int32_t>(i);
+    const Tensor groups_dev = groups.to(dev);
+    autograd::record(out, "embedding", {table}, [groups_dev, N, V, C, dev](const Tensor& g) {
+      Tensor dtable = Tensor::empty({V, C}, DType::F32, dev);
+      const int32_t* rows = groups_dev.i32();
+      kernels::cuda::embedding_backward_grouped(dtable.mutable_f32(), g.f32(), rows, rows + N, N, V, C);
+      return std::vector<Tensor>{dtable};
+    });
+    return out;
+  }
+#endif
   if (grad) {
     autograd::record(out, "embedding", {table}, [ids_copy, N, V, C, dev](const Tensor& g) {
       Tensor dtable = Tensor::zeros({V, C}, DType::F32, dev);

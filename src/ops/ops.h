@@ -48,6 +48,10 @@ Tensor log_softmax(const Tensor& x);  // over the last dim
 // logits (..., V) f32 or bf16 (CUDA), targets i32 (...). Mean over the targets !=
 // ignore_index (0 if none); the loss is f32 either way.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
+// The LM head and its loss in one op: cross_entropy(linear(x, weight), targets) for x
+// (..., C), weight (V, C). For bf16 x on CUDA it pads the vocabulary to a multiple of 128
+// internally (fast GEMMs) and writes dlogits once over the logits (ops/loss.cpp).
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets, int32_t ignore_index = -100);
 // Per-token losses (...), 0 at ignored targets; used by RL/score paths.
 Tensor cross_entropy_per_token(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
 // Inverted dropout. Identity when !training or p == 0. The mask is a pure function of

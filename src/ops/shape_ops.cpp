@@ -314,7 +314,7 @@ const std::vector<std::string>& differentiable_ops() {
   static const std::vector<std::string> names = {
       "matmul",  "linear",      "add",           "sub",         "mul",          "div",       "scale",
       "sum",     "mean",        "embedding",     "layernorm",   "rmsnorm",      "gelu_tanh", "gelu_exact",
-      "silu",    "swiglu",      "softmax",       "log_softmax", "cross_entropy", "cross_entropy_per_token",
+      "silu",    "swiglu",      "softmax",       "log_softmax", "cross_entropy", "cross_entropy_per_token", "linear_cross_entropy",
       "dropout", "attention", "attention_qkv",   "rope_halfsplit", "rope_interleaved", "reshape", "transpose", "concat",
       "slice",   "index_select", "gather"};
   return names;

@@ -68,7 +68,7 @@ double evaluate(nn::Transformer& model, data::BatchLoader& val, int64_t batches,
   Batch b{Tensor::empty({B, T}, DType::I32), Tensor::empty({B, T}, DType::I32)};
   for (int64_t i = 0; i < batches; ++i) {
     val.next(b.inputs.mutable_i32(), b.targets.mutable_i32());
-    total += ops::cross_entropy(model.forward(b.inputs), b.targets).item();
+    total += model.loss(b.inputs, b.targets).item();
   }
   return total / static_cast<double>(batches);
 }
@@ -279,7 +279,7 @@ PretrainResult pretrain(const PretrainOptions& options) {
     double loss_sum = 0;
     for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
       loader.next(b.inputs.mutable_i32(), b.targets.mutable_i32());
-      Tensor loss = ops::cross_entropy(model->forward(b.inputs), b.targets);
+      Tensor loss = model->loss(b.inputs, b.targets);
       loss_sum += loss.item();
       // Gradients accumulate across micro-batches; scaling each loss by 1/K makes the sum
       // the gradient of the mean loss over the K micro-batches.

@@ -80,6 +80,9 @@ std::map<std::string, GradCase> gradcheck_table() {
                         [](V x) { return ops::cross_entropy(x[0], ids_tensor({1, 8, -100, 0, 4, 4}, {2, 3})); }};
   t["cross_entropy_per_token"] = {
       {{5, 6}}, [](V x) { return ops::cross_entropy_per_token(x[0], ids_tensor({5, -1, 0, 2, 2}, {5}), -1); }};
+  t["linear_cross_entropy"] = {
+      {{2, 3, 5}, {9, 5}},
+      [](V x) { return ops::linear_cross_entropy(x[0], x[1], ids_tensor({1, 8, -100, 0, 4, 4}, {2, 3})); }};
   t["dropout"] = {{{6, 7}}, [](V x) { return ops::dropout(x[0], 0.3f, true, 42, 0); }};
   // B=2, T=5, NH=4, NKV=2, HD=4: GQA with two query heads per kv head.
   t["attention"] = {{{2, 5, 16}, {2, 5, 8}, {2, 5, 8}},
