@@ -172,6 +172,12 @@ Tensor Transformer::attention(int64_t l, const Tensor& h, KVCache* cache, int64_
   Tensor q, k, v;
   if (config_.family == Family::GPT2) {
     Tensor qkv = ops::linear(h, p(l, "attn.c_attn.weight"), p(l, "attn.c_attn.bias"));  // (B, T, 3C)
+    if (!cache) {
+      // Attention reads q, k and v in place from the packed projection (strided on the GPU:
+      // no three copies forward, one gradient buffer backward); the same values as below.
+      Tensor y = ops::attention_qkv(qkv, config_.n_head, config_.n_head);  // (B, T, C)
+      return ops::linear(y, p(l, "attn.c_proj.weight"), p(l, "attn.c_proj.bias"));
+    }
     q = ops::slice(qkv, 2, 0, C);
     k = ops::slice(qkv, 2, C, 2 * C);
     v = ops::slice(qkv, 2, 2 * C, 3 * C);
