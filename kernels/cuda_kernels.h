@@ -173,8 +173,62 @@ void rope_backward(float* dinp, const float* dout, const float* cos, const float
                    int64_t NH, int64_t HD, int64_t pos0, bool interleaved);
 
 // ---- AdamW (kernels/cuda/adamw.cu) ----------------------------------------------------
+// On a GPU the update is bit for bit the CPU kernel's: every operation is rounded as on the
+// host, no FMA contraction (kernels/cuda/adamw.cuh).
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int64_t step);
+
+// ---- multi-tensor AdamW and gradient clipping (kernels/cuda/multi_tensor_*.cu) ---------
+// One launch for a whole list of tensors (kernels/cuda/multi_tensor.cuh): each block takes
+// one fixed-size chunk of one tensor, found in a descriptor table in device memory.
+//
+// The table's device copy. upload() copies only when the bytes differ from the last upload
+// (a reallocated gradient, another list), so an optimizer that keeps one DeviceTable skips
+// the copy on most steps. Non-copyable; frees its block when destroyed.
+class DeviceTable {
+ public:
+  DeviceTable() = default;
+  ~DeviceTable();
+  DeviceTable(const DeviceTable&) = delete;
+  DeviceTable& operator=(const DeviceTable&) = delete;
+  // Device copy of nbytes (> 0) host bytes, valid until the next upload or destruction.
+  const void* upload(const void* host, size_t nbytes);
+  int64_t uploads() const { return uploads_; }  // copies made so far (tests)
+
+ private:
+  std::vector<unsigned char> last_;  // host bytes of the last upload
+  void* device_ = nullptr;
+  size_t capacity_ = 0;
+  int64_t uploads_ = 0;
+};
+
+// One parameter of a multi-tensor AdamW update.
+struct AdamWTensor {
+  float* param;        // (n)
+  const float* grad;   // (n)
+  float* m;            // (n)
+  float* v;            // (n)
+  bf16* shadow;        // (n) or nullptr: gets every new param rounded as cast_forward rounds
+  int64_t n;
+  float weight_decay;  // this tensor's (0: not decayed)
+};
+// adamw_update on every tensor in one launch, bit for bit the same, with the gradient taken
+// as grad * grad_scale when grad_scale != 1 (rounded once, exactly as scale_forward on the
+// gradient followed by adamw_update; the stored gradient is not modified).
+void adamw_update_multi(DeviceTable& table, const std::vector<AdamWTensor>& tensors, float lr, float beta1,
+                        float beta2, float eps, float grad_scale, int64_t step);
+
+struct GradSpan {
+  float* data;  // (n)
+  int64_t n;
+};
+// The sum over every span of g² in double: one launch, a double partial per block over the
+// fixed (tensor, chunk) partition, the partials added on the host in block order after one
+// copy back (waits for the GPU). Same result every run; not the CPU's partition, so it
+// differs from kernels' host sums only by double rounding (relative <= 2 (N - 1) 2^-53).
+double sum_of_squares_multi(DeviceTable& table, const std::vector<GradSpan>& spans);
+// g *= s on every span in one launch, each element rounded as scale_forward rounds.
+void scale_multi(DeviceTable& table, const std::vector<GradSpan>& spans, float s);
 
 // ---- bf16 overloads for mixed precision (kernels/cuda/{cast,gemm,elementwise,layernorm,
 // rmsnorm,activations,rope,cross_entropy}.cu) ----------------------------------------------

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "optim/grad_clip.h"
+#include "tensor/bf16_shadow.h"
 #if SLLM_HAVE_CUDA
 #include "kernels/cuda_kernels.h"
 #endif
@@ -25,10 +27,20 @@ AdamW::AdamW(std::vector<ParamRef> params, AdamWConfig cfg) : params_(std::move(
   }
 }
 
-void AdamW::step(float lr) {
+void AdamW::step(float lr, float grad_scale) {
   SLLM_CHECK(std::isfinite(lr) && lr >= 0, str("AdamW::step: learning rate must be finite and >= 0, got ", lr),
              "check the LrSchedule (max_lr, min_lr)");
   ++step_;
+  if (grad_scale != 1.0f) {  // host grads: scaled in place first, exactly as clip_grad_norm does
+    std::vector<ParamRef> host;
+    for (const auto& p : params_)
+      if (has_grad(p) && p.param.device() == Device::CPU) host.push_back(p);
+    scale_grads(host, grad_scale);
+  }
+#if SLLM_HAVE_CUDA
+  std::vector<kernels::cuda::AdamWTensor> device_params;  // updated below in one launch
+  std::vector<const Tensor*> shadowed;                    // their params that have a bf16 shadow
+#endif
   for (size_t i = 0; i < params_.size(); ++i) {
     ParamRef& p = params_[i];
     if (!has_grad(p)) continue;
@@ -36,16 +48,27 @@ void AdamW::step(float lr) {
     SLLM_ASSERT(grad.shape() == p.param.shape() && grad.dtype() == DType::F32 && grad.device() == p.param.device());
     const float decay = p.decay ? cfg_.weight_decay : 0.0f;
 #if SLLM_HAVE_CUDA
-    if (p.param.device() == Device::CUDA) {  // the same fused update on device pointers
-      kernels::cuda::adamw_update(p.param.mutable_f32(), grad.f32(), exp_avg_[i].mutable_f32(),
-                                  exp_avg_sq_[i].mutable_f32(), p.param.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
-                                  decay, step_);
+    if (p.param.device() == Device::CUDA) {
+      Tensor shadow = existing_bf16_shadow(p.param);
+      if (shadow.defined()) shadowed.push_back(&p.param);
+      device_params.push_back({p.param.mutable_f32(), grad.f32(), exp_avg_[i].mutable_f32(),
+                               exp_avg_sq_[i].mutable_f32(), shadow.defined() ? shadow.mutable_data<bf16>() : nullptr,
+                               p.param.numel(), decay});
       continue;
     }
 #endif
     kernels::adamw_update(p.param.mutable_f32(), grad.f32(), exp_avg_[i].mutable_f32(), exp_avg_sq_[i].mutable_f32(),
                           p.param.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay, step_);
   }
+#if SLLM_HAVE_CUDA
+  if (!device_params.empty()) {
+    if (!device_table_) device_table_ = std::make_shared<kernels::cuda::DeviceTable>();
+    kernels::cuda::adamw_update_multi(*device_table_, device_params, lr, cfg_.beta1, cfg_.beta2, cfg_.eps, grad_scale,
+                                      step_);
+    // The launch wrote every element of these shadows after the params' last version bump.
+    for (const Tensor* param : shadowed) mark_bf16_shadow_current(*param);
+  }
+#endif
 }
 
 void AdamW::zero_grad() {

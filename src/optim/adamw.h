@@ -11,18 +11,28 @@
 // skipped steps gets the bias correction of the global step. The two agree whenever every
 // trainable param receives a gradient on every step, which is the case in our trainers.
 //
+// On CUDA one launch updates every GPU parameter (kernels::cuda::adamw_update_multi, the
+// same arithmetic bit for bit as the per-tensor kernel and the CPU's), and writes the new
+// values into each weight's bf16 shadow (tensor/bf16_shadow.h) when it has one, so the
+// mixed-precision forward finds it current without casting.
+//
 // Gradient accumulation needs no class: call backward() K times on loss / K (gradients
 // accumulate with +=), then clip_grad_norm, step(lr) and zero_grad() once. The 1/K makes the
 // accumulated gradient the mean over the K micro-batches, so the effective batch is K times
 // larger at the same learning rate.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "optim/param.h"
 #include "tensor/tensor.h"
+
+namespace sllm::kernels::cuda {
+class DeviceTable;  // kernels/cuda_kernels.h (CUDA builds)
+}
 
 namespace sllm::optim {
 
@@ -38,7 +48,12 @@ class AdamW {
   // One update with this step's learning rate (from an LrSchedule; cfg.lr is only the
   // default a caller may pass). Increments step_count first, then updates every param that
   // has a gradient; params without one (frozen or unreached) are skipped untouched.
-  void step(float lr);
+  //
+  // grad_scale: every gradient is taken as grad * grad_scale (one float rounding), so that
+  // step(lr, clip_scale(params, max_norm).scale) equals clip_grad_norm then step(lr) bit for
+  // bit while the GPU saves the separate scaling pass. With grad_scale != 1 the grads are
+  // consumed: on the CPU they are scaled in place, on CUDA left unscaled; zero_grad() next.
+  void step(float lr, float grad_scale = 1.0f);
   void zero_grad();  // drops every param's grad
   int64_t step_count() const { return step_; }
   const AdamWConfig& config() const { return cfg_; }
@@ -59,6 +74,9 @@ class AdamW {
   std::vector<Tensor> exp_avg_;     // m, one per param, same shape
   std::vector<Tensor> exp_avg_sq_;  // v, one per param, same shape
   int64_t step_ = 0;
+  // The device copy of the multi-tensor update's descriptors, kept between steps (uploaded
+  // again only when a pointer changes). Created on the first step with CUDA params.
+  std::shared_ptr<kernels::cuda::DeviceTable> device_table_;
 };
 
 }  // namespace sllm::optim

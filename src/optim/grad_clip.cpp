@@ -7,6 +7,10 @@
 #include "kernels/cuda_kernels.h"
 #endif
 
+namespace sllm::kernels::cuda {
+class DeviceTable;  // kernels/cuda_kernels.h; only CUDA builds make one
+}
+
 namespace sllm::optim {
 namespace {
 
@@ -28,63 +32,91 @@ double sum_of_squares(const float* g, int64_t n) {
   return total;
 }
 
-#if SLLM_HAVE_CUDA
-// The sums of squares of GPU gradients, one per tensor, written into a device array and
-// read back with ONE wait for the GPU (a host round trip per tensor would stall a training
-// step ~150 times). Squares in fp32 (g*g), each sum in double with the backend's fixed
-// partition, rounded to float: a relative 6e-8 more than on the CPU, far below what a
-// clipping threshold can tell apart.
-std::vector<float> device_sums_of_squares(const std::vector<Tensor>& grads) {
-  Tensor sums = Tensor::empty({int64_t(grads.size())}, DType::F32, Device::CUDA);
-  for (size_t i = 0; i < grads.size(); ++i) {
-    const Tensor& g = grads[i];
-    Tensor sq = Tensor::empty(g.shape(), DType::F32, Device::CUDA);
-    kernels::cuda::binary_forward(kernels::BinaryOp::Mul, sq.mutable_f32(), g.f32(), g.f32(), g.numel(), g.numel());
-    kernels::cuda::sum_forward(sums.mutable_f32() + i, sq.f32(), sq.numel());
-  }
-  return sums.to_floats();
-}
-#endif
-
 // g *= coef in place.
 void scale_in_place(Tensor& g, float coef) {
   float* d = g.mutable_f32();
   const int64_t n = g.numel();
-#if SLLM_HAVE_CUDA
-  if (g.device() == Device::CUDA) {
-    kernels::cuda::scale_forward(d, d, coef, n);
-    return;
-  }
-#endif
 #pragma omp parallel for schedule(static) if (n > kBlock)
   for (int64_t i = 0; i < n; ++i) d[i] *= coef;
 }
 
-}  // namespace
-
-double clip_grad_norm(const std::vector<ParamRef>& params, double max_norm) {
-  double total = 0.0;
-  std::vector<Tensor> device_grads;
-  for (const auto& p : params) {
-    if (!has_grad(p)) continue;
-    const Tensor g = p.param.grad();
-    if (g.device() == Device::CPU) total += sum_of_squares(g.f32(), g.numel());
-    else device_grads.push_back(g);
-  }
 #if SLLM_HAVE_CUDA
-  if (!device_grads.empty())
-    for (float s : device_sums_of_squares(device_grads)) total += double(s);
+// The CUDA grads of params, for the multi-tensor kernels. `writable` bumps each grad's
+// version (they are about to be scaled); the norm only reads them.
+std::vector<kernels::cuda::GradSpan> device_grads(const std::vector<ParamRef>& params, bool writable) {
+  std::vector<kernels::cuda::GradSpan> spans;
+  for (const auto& p : params) {
+    if (!has_grad(p) || p.param.device() != Device::CUDA) continue;
+    Tensor g = p.param.grad();
+    spans.push_back({writable ? g.mutable_f32() : const_cast<float*>(g.f32()), g.numel()});
+  }
+  return spans;
+}
+#endif
+
+ClipScale clip_scale_impl(const std::vector<ParamRef>& params, double max_norm, kernels::cuda::DeviceTable* device_table) {
+  double total = 0.0;
+  for (const auto& p : params)
+    if (has_grad(p) && p.param.device() == Device::CPU) total += sum_of_squares(p.param.grad().f32(), p.param.grad().numel());
+#if SLLM_HAVE_CUDA
+  const auto spans = device_grads(params, false);
+  if (!spans.empty())
+    total += kernels::cuda::sum_of_squares_multi(*device_table, spans);
+#else
+  (void)device_table;
 #endif
   const double norm = std::sqrt(total);
-  if (max_norm > 0 && !(norm <= max_norm)) {  // written so that a NaN norm also scales, as PyTorch does
-    const float coef = float(max_norm / (norm + 1e-6));
-    for (const auto& p : params) {
-      if (!has_grad(p)) continue;
-      Tensor g = p.param.grad();
-      scale_in_place(g, coef);
-    }
+  // Written so that a NaN norm also scales, as PyTorch does.
+  const bool clip = max_norm > 0 && !(norm <= max_norm);
+  return {norm, clip ? float(max_norm / (norm + 1e-6)) : 1.0f};
+}
+
+void scale_grads_impl(const std::vector<ParamRef>& params, float scale, kernels::cuda::DeviceTable* device_table) {
+  for (const auto& p : params) {
+    if (!has_grad(p) || p.param.device() != Device::CPU) continue;
+    Tensor g = p.param.grad();
+    scale_in_place(g, scale);
   }
-  return norm;
+#if SLLM_HAVE_CUDA
+  const auto spans = device_grads(params, true);
+  if (!spans.empty()) kernels::cuda::scale_multi(*device_table, spans, scale);
+#else
+  (void)device_table;
+#endif
+}
+
+}  // namespace
+
+ClipScale clip_scale(const std::vector<ParamRef>& params, double max_norm) {
+#if SLLM_HAVE_CUDA
+  kernels::cuda::DeviceTable table;
+  return clip_scale_impl(params, max_norm, &table);
+#else
+  return clip_scale_impl(params, max_norm, nullptr);
+#endif
+}
+
+void scale_grads(const std::vector<ParamRef>& params, float scale) {
+#if SLLM_HAVE_CUDA
+  kernels::cuda::DeviceTable table;
+  scale_grads_impl(params, scale, &table);
+#else
+  scale_grads_impl(params, scale, nullptr);
+#endif
+}
+
+double clip_grad_norm(const std::vector<ParamRef>& params, double max_norm) {
+#if SLLM_HAVE_CUDA
+  kernels::cuda::DeviceTable table;  // one upload serves both passes (same spans, same bytes)
+  kernels::cuda::DeviceTable* device_table = &table;
+#else
+  kernels::cuda::DeviceTable* device_table = nullptr;
+#endif
+  const ClipScale c = clip_scale_impl(params, max_norm, device_table);
+  // scale == 1 only when not clipping, or when max_norm / (norm + 1e-6) rounds to 1, where
+  // scaling would change nothing (the norm is finite, so every grad is).
+  if (c.scale != 1.0f) scale_grads_impl(params, c.scale, device_table);
+  return c.norm;
 }
 
 }  // namespace sllm::optim

@@ -11,6 +11,8 @@
 
 namespace sllm {
 
+struct Bf16Shadow;  // tensor/bf16_shadow.h
+
 enum class Device : uint8_t { CPU, CUDA };
 const char* device_name(Device d);
 
@@ -47,6 +49,8 @@ class Storage {
   // modified in place before backward used it.
   uint64_t version() const { return version_; }
   void bump_version() { ++version_; }
+  // The bf16 copy of the f32 weight held here (tensor/bf16_shadow.h), freed with this block.
+  std::shared_ptr<Bf16Shadow>& bf16_shadow_slot() { return bf16_shadow_; }
 
  private:
   void* data_ = nullptr;
@@ -54,6 +58,7 @@ class Storage {
   Device device_ = Device::CPU;
   uint64_t version_ = 0;
   std::function<void()> release_;
+  std::shared_ptr<Bf16Shadow> bf16_shadow_;
 };
 
 }  // namespace sllm
