@@ -307,14 +307,12 @@ void cross_entropy_forward(float* losses, float* lse, const bf16* logits, const 
                            int64_t V, int32_t ignore_index);
 void cross_entropy_backward(bf16* dlogits, const float* dlosses, const bf16* logits, const float* lse,
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index);
-// The padded LM head (ops::linear_cross_entropy): logits (N, ld) bf16, the first V columns
-// real. Forward as above over those V. Backward OVERWRITES the logits with dlogits =
-// dl * (softmax - onehot) on the V columns and 0 on the padding and on ignored rows (one
-// dl for every row: the mean's 1/count times the upstream gradient).
-void cross_entropy_forward_padded(float* losses, float* lse, const bf16* logits, int64_t ld, const int32_t* targets,
-                                  int64_t N, int64_t V, int32_t ignore_index);
-void cross_entropy_backward_overwrite(bf16* logits_dlogits, float dl, const float* lse, const int32_t* targets,
-                                      int64_t N, int64_t V, int64_t ld, int32_t ignore_index);
+// The padded LM head (ops::linear_cross_entropy), forward and backward in one kernel:
+// logits (N, ld) bf16 with the first V columns real and ld a multiple of 8. Writes losses
+// and lse as above over the V columns; with write_dlogits it then OVERWRITES the logits with
+// dlogits = dl * (softmax - onehot) on the V columns, 0 on the padding and on ignored rows.
+void cross_entropy_fused_padded(bf16* logits, float* losses, float* lse, const int32_t* targets, int64_t N, int64_t V,
+                                int64_t ld, int32_t ignore_index, float dl, bool write_dlogits);
 
 // ---- GEMM with a fused epilogue through cuBLASLt (kernels/cuda/gemm_lt.cu) -------------
 // Row-major like gemm() above, alpha = 1, beta = 0 (C is written, not read):

@@ -2,7 +2,7 @@
 // stored. Formula lines as kernels/cpu/cross_entropy.cpp.
 // Legend: N rows (= B*T), V vocab.
 // Backward ACCUMULATES (+=) into dlogits; a nullptr dlogits is skipped. The exception is
-// cross_entropy_backward_overwrite (the padded LM head): it writes dlogits over the logits.
+// cross_entropy_fused_padded (the padded LM head): it writes dlogits over the logits.
 //
 // Forward:  lse = log(sum_v exp(logits[v])),  loss = lse - logits[target]  (0 if ignored).
 // Backward: dlogits[v] += dloss * (exp(logits[v] - lse) - [v == target])   (nothing if ignored).
@@ -24,10 +24,10 @@ namespace sllm::kernels::cuda {
 namespace {
 
 template <class TL>
-__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const TL* logits, int64_t ld,
-                                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index) {
+__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const TL* logits, const int32_t* targets,
+                                             int64_t N, int64_t V, int32_t ignore_index) {
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
-    const TL* x = logits + n * ld;  // (V) of a row of ld >= V elements
+    const TL* x = logits + n * V;  // (V)
     float m = -INFINITY, s = 0.0f;
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
       const float x_v = to_float(x[v]);
@@ -68,26 +68,65 @@ __global__ void cross_entropy_backward_kernel(TL* dlogits, const float* dlosses,
   }
 }
 
-// The LM head's padded rows (ops::linear_cross_entropy): logits (N, ld), the first V columns
-// real, the rest padding. The row's dlogits overwrite its logits in place, every one of the
-// ld elements written once: d = dl * (p - onehot) on the V real columns, 0 on the padding
-// and on ignored rows (so the GEMMs that read dlogits over all ld columns add nothing).
-// The element's logit is read and its gradient written by the same thread.
-__global__ void cross_entropy_backward_overwrite_kernel(__nv_bfloat16* logits_dlogits, float dl, const float* lse,
-                                                        const int32_t* targets, int64_t N, int64_t V, int64_t ld,
-                                                        int32_t ignore_index) {
+// The LM head's padded rows (ops::linear_cross_entropy), forward and backward in one pass
+// over each row, as llm.c's fused classifier: logits (N, ld) bf16, the first V columns real,
+// the rest padding. Pass 1 reads the row in 16-byte packs (8 bf16; ld is a multiple of 8)
+// and forms lse and the loss as cross_entropy_forward_kernel does (each thread an online
+// max and sum over its packs, then the block's merge). With write_dlogits, pass 2 (the row is
+// still in L2) overwrites the row with dlogits = dl * (softmax - onehot) on the V real
+// columns and 0 on the padding and on ignored rows: every element written once, and no
+// separate backward kernel has to read the logits again. dl is the loss's gradient per
+// counted row (the mean's 1 / count); an upstream factor scales the GEMMs that read dlogits.
+constexpr int kPack = 8;  // bf16 per 16-byte load
+struct alignas(16) Pack8 {
+  __nv_bfloat16 v[kPack];
+};
+
+__global__ void cross_entropy_fused_padded_kernel(__nv_bfloat16* logits, float* losses, float* lse,
+                                                  const int32_t* targets, int64_t N, int64_t V, int64_t ld,
+                                                  int32_t ignore_index, float dl, bool write_dlogits) {
+  const int64_t packs = ld / kPack;
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
-    const int32_t target = targets[n];
-    __nv_bfloat16* x = logits_dlogits + n * ld;  // (ld)
-    const float l = lse[n];
-    const bool ignored = target == ignore_index;  // the same for the whole block
-    for (int64_t v = threadIdx.x; v < ld; v += blockDim.x) {
-      float d = 0.0f;
-      if (!ignored && v < V) {
-        d = 0.0f + dl * expf(to_float(x[v]) - l);  // the accumulating kernel's sum into a zeroed buffer
-        if (v == target) d -= dl;
+    Pack8* row = reinterpret_cast<Pack8*>(logits + n * ld);  // (ld / 8)
+    float m = -INFINITY, s = 0.0f;
+    for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+      const Pack8 x = row[p];
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) {
+        if (p * kPack + k >= V) break;  // padding
+        const float x_v = to_float(x.v[k]);
+        if (x_v > m) {
+          s = s * expf(m - x_v) + 1.0f;
+          m = x_v;
+        } else {
+          s += expf(x_v - m);
+        }
       }
-      x[v] = from_float<__nv_bfloat16>(d);
+    }
+    const float M = block_max(m);
+    const float S = block_sum(s == 0.0f ? 0.0f : s * expf(m - M));
+    const float l = M + logf(S);
+    const int32_t target = targets[n];
+    const bool ignored = target == ignore_index;
+    if (threadIdx.x == 0) {
+      lse[n] = l;
+      losses[n] = ignored ? 0.0f : l - to_float(logits[n * ld + target]);
+    }
+    if (!write_dlogits) continue;
+    __syncthreads();  // thread 0 read the target's logit before anyone overwrites it
+    for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+      Pack8 x = row[p];
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) {
+        const int64_t v = p * kPack + k;
+        float d = 0.0f;
+        if (!ignored && v < V) {
+          d = dl * expf(to_float(x.v[k]) - l);
+          if (v == target) d -= dl;  // the one-hot term, as on the CPU
+        }
+        x.v[k] = from_float<__nv_bfloat16>(d);
+      }
+      row[p] = x;
     }
   }
 }
@@ -100,12 +139,11 @@ unsigned row_blocks(int64_t N) { return unsigned(std::min<int64_t>(N, int64_t(1)
 
 // Targets are validated by the caller (in [0, V) or ignore_index), as on the CPU.
 template <class TL>
-void cross_entropy_forward_launch(float* losses, float* lse, const TL* logits, int64_t ld, const int32_t* targets,
-                                  int64_t N, int64_t V, int32_t ignore_index) {
+void cross_entropy_forward_launch(float* losses, float* lse, const TL* logits, const int32_t* targets, int64_t N,
+                                  int64_t V, int32_t ignore_index) {
   check_sizes(N, V, "cross_entropy_forward");
-  SLLM_CHECK(ld >= V, str("cross_entropy_forward: row stride ", ld, " < V=", V), "rows hold at least V logits");
   if (N == 0) return;
-  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_forward_kernel<TL>)(losses, lse, logits, ld, targets, N, V,
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_forward_kernel<TL>)(losses, lse, logits, targets, N, V,
                                                                              ignore_index);
   SLLM_CUDA_CHECK_LAUNCH();
 }
@@ -124,24 +162,22 @@ void cross_entropy_backward_launch(TL* dlogits, const float* dlosses, const TL* 
 
 void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
                            int64_t V, int32_t ignore_index) {
-  cross_entropy_forward_launch(losses, lse, logits, V, targets, N, V, ignore_index);
+  cross_entropy_forward_launch(losses, lse, logits, targets, N, V, ignore_index);
 }
 void cross_entropy_forward(float* losses, float* lse, const bf16* logits, const int32_t* targets, int64_t N,
                            int64_t V, int32_t ignore_index) {
-  cross_entropy_forward_launch(losses, lse, device_ptr(logits), V, targets, N, V, ignore_index);
+  cross_entropy_forward_launch(losses, lse, device_ptr(logits), targets, N, V, ignore_index);
 }
-void cross_entropy_forward_padded(float* losses, float* lse, const bf16* logits, int64_t ld, const int32_t* targets,
-                                  int64_t N, int64_t V, int32_t ignore_index) {
-  cross_entropy_forward_launch(losses, lse, device_ptr(logits), ld, targets, N, V, ignore_index);
-}
-void cross_entropy_backward_overwrite(bf16* logits_dlogits, float dl, const float* lse, const int32_t* targets,
-                                      int64_t N, int64_t V, int64_t ld, int32_t ignore_index) {
-  check_sizes(N, V, "cross_entropy_backward_overwrite");
-  SLLM_CHECK(ld >= V, str("cross_entropy_backward_overwrite: row stride ", ld, " < V=", V),
-             "rows hold at least V logits");
+void cross_entropy_fused_padded(bf16* logits, float* losses, float* lse, const int32_t* targets, int64_t N, int64_t V,
+                                int64_t ld, int32_t ignore_index, float dl, bool write_dlogits) {
+  check_sizes(N, V, "cross_entropy_fused_padded");
+  SLLM_CHECK(ld >= V && ld % kPack == 0, str("cross_entropy_fused_padded: row stride ", ld, " (V=", V, ")"),
+             "rows hold the V logits padded to a multiple of 8");
+  SLLM_CHECK(reinterpret_cast<uintptr_t>(logits) % 16 == 0, "cross_entropy_fused_padded: logits not 16-byte aligned",
+             "pass a buffer from the device allocator");
   if (N == 0) return;
-  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_backward_overwrite_kernel)(
-      device_ptr(logits_dlogits), dl, lse, targets, N, V, ld, ignore_index);
+  SLLM_LAUNCH(row_blocks(N), kThreads, 0, cross_entropy_fused_padded_kernel)(device_ptr(logits), losses, lse, targets,
+                                                                              N, V, ld, ignore_index, dl, write_dlogits);
   SLLM_CUDA_CHECK_LAUNCH();
 }
 

@@ -18,6 +18,19 @@ struct CrossEntropyResult {
   int64_t count;  // targets that are not ignore_index
 };
 
+// The number of targets that are not ignore_index; every other one must be in [0, V).
+int64_t count_targets(const Tensor& targets, int64_t V, int32_t ignore_index) {
+  const int32_t* t = targets.i32();
+  int64_t count = 0;
+  for (int64_t i = 0; i < targets.numel(); ++i) {
+    if (t[i] == ignore_index) continue;
+    SLLM_CHECK(t[i] >= 0 && t[i] < V, str("cross_entropy: target ", t[i], " at row ", i, " is outside [0, ", V, ")"),
+               str("targets must be token ids below the vocabulary size, or ignore_index (", ignore_index, ")"));
+    ++count;
+  }
+  return count;
+}
+
 CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
   const Device dev = logits.device();
   detail::check_float(logits, "cross_entropy logits", dev);
@@ -26,14 +39,7 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target
   Shape row_shape(logits.shape().begin(), logits.shape().end() - 1);
   check_shape(targets, row_shape, "cross_entropy targets (the logits' shape without V)");
   const int64_t N = rows_of(logits), V = logits.dim(-1);
-  const int32_t* t = targets.i32();
-  int64_t count = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    if (t[i] == ignore_index) continue;
-    SLLM_CHECK(t[i] >= 0 && t[i] < V, str("cross_entropy: target ", t[i], " at row ", i, " is outside [0, ", V, ")"),
-               str("targets must be token ids below the vocabulary size, or ignore_index (", ignore_index, ")"));
-    ++count;
-  }
+  const int64_t count = count_targets(targets, V, ignore_index);
   CrossEntropyResult r{Tensor::empty(row_shape, DType::F32, dev), Tensor::empty({N}, DType::F32, dev),
                        detail::device_ids(targets, dev), count};
   if (detail::is_bf16(logits))  // bf16 logits (mixed precision): fp32 math and losses
@@ -97,10 +103,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore
 // sllm_gpt2_50304.json; llm.c pads GPT-2's vocab the same way). The padding is invisible:
 //   - the weight's bf16 copy has Vp rows, the extra ones zero, so padded logits are 0;
 //   - the loss reads only the first V columns of each row (softmax and lse over V);
-//   - backward overwrites the logits with dlogits, 0 in the padded columns, so dx sums
-//     nothing from them, and dW is computed for the V real rows only (never trained);
+//   - dlogits overwrite the logits, 0 in the padded columns, so dx sums nothing from them,
+//     and dW is computed for the V real rows only (never trained);
 //   - files, parameters and forward()'s logits keep the true V.
-// The (N, Vp) logits buffer is reused for dlogits: one write, no zero-fill, no second buffer.
+// The (N, Vp) logits buffer is reused for dlogits, written by the loss kernel in the same
+// pass (llm.c's fused classifier): no zero-fill, no second buffer, no backward kernel.
 constexpr int64_t kVocabPad = 128;
 
 Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets, int32_t ignore_index) {
@@ -115,6 +122,7 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
   SLLM_CHECK(x.dim(-1) == C, str("linear_cross_entropy: x has ", x.dim(-1), " channels, the weight ", C),
              "x (..., C) and weight (V, C) must agree on C");
   check_shape(targets, Shape(x.shape().begin(), x.shape().end() - 1), "linear_cross_entropy targets (x's shape without C)");
+  const int64_t count = count_targets(targets, V, ignore_index);
   const int64_t Vp = (V + kVocabPad - 1) / kVocabPad * kVocabPad;
   // The weight in bf16 with Vp - V zero rows; the dx GEMM reads the same copy.
   Tensor w16 = Tensor::empty({Vp, C}, DType::BF16, dev);
@@ -123,35 +131,30 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
   Tensor logits = Tensor::empty({N, Vp}, DType::BF16, dev);  // (N, Vp), later dlogits
   cu::gemm(false, true, N, Vp, C, 1.0f, detail::bf(x), C, detail::bf(w16), C, 0.0f, logits.mutable_data<bf16>(), Vp);
 
-  const int32_t* t = targets.i32();
-  int64_t count = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    if (t[i] == ignore_index) continue;
-    SLLM_CHECK(t[i] >= 0 && t[i] < V, str("cross_entropy: target ", t[i], " at row ", i, " is outside [0, ", V, ")"),
-               str("targets must be token ids below the vocabulary size, or ignore_index (", ignore_index, ")"));
-    ++count;
-  }
   const Tensor tgt = detail::device_ids(targets, dev);
   Tensor losses = Tensor::empty({N}, DType::F32, dev), lse = Tensor::empty({N}, DType::F32, dev);
-  cu::cross_entropy_forward_padded(losses.mutable_f32(), lse.mutable_f32(), detail::bf(logits), Vp, tgt.i32(), N, V,
-                                   ignore_index);
+  // With gradients wanted, the loss kernel also writes dlogits for an upstream gradient of 1
+  // (each counted row's loss weighs 1 / count in the mean) over the logits while each row is
+  // still in cache; backward scales the two GEMMs that read them by the actual upstream
+  // gradient (alpha), so no kernel reads the (N, Vp) buffer a third time.
+  const bool grad = autograd::needs_grad({x, weight});
+  const float dl = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;
+  cu::cross_entropy_fused_padded(logits.mutable_data<bf16>(), losses.mutable_f32(), lse.mutable_f32(), tgt.i32(), N, V,
+                                 Vp, ignore_index, dl, grad);
   const float total = cu::sum_forward(losses.f32(), N);
   Tensor out = Tensor::full({1}, count > 0 ? total / static_cast<float>(count) : 0.0f).to(dev);
-  if (autograd::needs_grad({x, weight})) {
+  if (grad) {
     autograd::SavedTensor sx(x, "linear_cross_entropy");
     autograd::record(out, "linear_cross_entropy", {x, weight},
-                     [sx, weight, w16, logits, lse, tgt, count, ignore_index, N, C, V, Vp](const Tensor& g) {
+                     [sx, weight, w16, dlogits = logits, N, C, V, Vp](const Tensor& g) {
                        const Tensor& X = sx.get();
-                       Tensor dl_buf = logits;  // the forward's logits, overwritten by dlogits
-                       const float dl = count > 0 ? g.item() / static_cast<float>(count) : 0.0f;
-                       cu::cross_entropy_backward_overwrite(dl_buf.mutable_data<bf16>(), dl, lse.f32(), tgt.i32(), N,
-                                                            V, Vp, ignore_index);
+                       const float alpha = g.item();  // d(total loss)/d(mean loss)
                        Tensor dx = detail::grad_buffer_for(X), dw = detail::grad_buffer_for(weight);
-                       if (dx.defined())  // dx (N, C) = dlogits (N, Vp) · W16 (Vp, C); padded columns are 0
-                         cu::gemm(false, false, N, C, Vp, 1.0f, detail::bf(dl_buf), Vp, detail::bf(w16), C, 0.0f,
+                       if (dx.defined())  // dx (N, C) = alpha dlogits (N, Vp) · W16 (Vp, C); padded columns are 0
+                         cu::gemm(false, false, N, C, Vp, alpha, detail::bf(dlogits), Vp, detail::bf(w16), C, 0.0f,
                                   detail::mutable_bf(dx), C);
-                       if (dw.defined())  // dW (V, C) = dlogits[:, :V]ᵀ · X in fp32: the real rows only
-                         cu::gemm(true, false, V, C, N, 1.0f, detail::bf(dl_buf), Vp, detail::bf(X), C, 0.0f,
+                       if (dw.defined())  // dW (V, C) = alpha dlogits[:, :V]ᵀ · X in fp32: the real rows only
+                         cu::gemm(true, false, V, C, N, alpha, detail::bf(dlogits), Vp, detail::bf(X), C, 0.0f,
                                   dw.mutable_f32(), C);
                        return std::vector<Tensor>{dx, dw};
                      });

@@ -34,14 +34,15 @@ struct Result {
 };
 
 Result run(bool fused, const std::vector<float>& xv, const std::vector<float>& wv, const Tensor& targets, int64_t B,
-           int64_t T, int64_t C, int64_t V) {
+           int64_t T, int64_t C, int64_t V, float upstream) {
   Tensor x32 = Tensor::from_floats(xv, {B, T, C}).to(Device::CUDA);
   x32.set_requires_grad(true);
   Tensor w = Tensor::from_floats(wv, {V, C}).to(Device::CUDA);
   w.set_requires_grad(true);
   Tensor x = ops::cast(x32, DType::BF16);
   Tensor loss = fused ? ops::linear_cross_entropy(x, w, targets) : ops::cross_entropy(ops::linear(x, w), targets);
-  autograd::backward(loss);
+  // An upstream factor (as gradient accumulation's loss / K) reaches the fused op's GEMMs.
+  autograd::backward(upstream == 1.0f ? loss : ops::scale(loss, upstream));
   return {loss.item(), x32.grad().to(Device::CPU).to_floats(), w.grad().to(Device::CPU).to_floats()};
 }
 
@@ -53,7 +54,7 @@ class LmHeadLoss : public CudaTest {
     ops::init_device(Device::CUDA);
   }
 
-  void check(int64_t V) {
+  void check(int64_t V, float upstream = 1.0f) {
     const int64_t B = 2, T = 7, C = 32;
     const std::vector<float> xv = uniform(B * T * C, 11, -2.0f, 2.0f);
     const std::vector<float> wv = uniform(V * C, 12, -0.5f, 0.5f);
@@ -62,8 +63,8 @@ class LmHeadLoss : public CudaTest {
     t[9] = -100;
     t[0] = int32_t(V - 1);  // the last real column, next to the padding
     const Tensor targets = Tensor::from_ints(t, {B, T});
-    const Result fused = run(true, xv, wv, targets, B, T, C, V);
-    const Result plain = run(false, xv, wv, targets, B, T, C, V);
+    const Result fused = run(true, xv, wv, targets, B, T, C, V, upstream);
+    const Result plain = run(false, xv, wv, targets, B, T, C, V, upstream);
     expect_close({fused.loss}, {plain.loss}, kLoss, "loss");
     expect_close(fused.dx, plain.dx, kGrad, "dx");
     expect_close(fused.dw, plain.dw, kGrad, "dW");
@@ -74,6 +75,19 @@ class LmHeadLoss : public CudaTest {
 TEST_F(LmHeadLoss, PaddedVocabularyGivesTheUnpaddedLossAndGradients) { check(300); }  // padded to 384
 TEST_F(LmHeadLoss, VocabularyAlreadyAMultipleOf128) { check(256); }
 TEST_F(LmHeadLoss, VocabularyOneAboveAMultipleOf128) { check(129); }  // 127 padded columns
+TEST_F(LmHeadLoss, UpstreamGradientScalesTheGradients) { check(300, 0.25f); }
+
+TEST_F(LmHeadLoss, EveryTargetIgnoredGivesZeroLossAndZeroGradients) {
+  Tensor x32 = Tensor::from_floats(uniform(2 * 8, 1), {2, 8}).to(Device::CUDA);
+  x32.set_requires_grad(true);
+  Tensor w = Tensor::from_floats(uniform(300 * 8, 2), {300, 8}).to(Device::CUDA);
+  w.set_requires_grad(true);
+  Tensor loss = ops::linear_cross_entropy(ops::cast(x32, DType::BF16), w, Tensor::from_ints({-100, -100}, {2}));
+  autograd::backward(loss);
+  EXPECT_EQ(loss.item(), 0.0f);
+  for (float v : x32.grad().to(Device::CPU).to_floats()) ASSERT_EQ(v, 0.0f);
+  for (float v : w.grad().to(Device::CPU).to_floats()) ASSERT_EQ(v, 0.0f);
+}
 
 TEST_F(LmHeadLoss, TargetOutsideTheTrueVocabularyIsAnError) {
   // A target in the padded range [V, Vp) must be rejected like any other out-of-range id.
