@@ -162,8 +162,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
     const double c0 = process_cpu_ms();
     Tensor loss = model.loss(inputs[s], targets[s]);
     autograd::backward(loss);
-    optim::clip_grad_norm(refs, grad_clip);
-    opt.step(lr);
+    opt.step(lr, optim::clip_scale(refs, grad_clip).scale);  // = clip_grad_norm, then step(lr)
     opt.zero_grad();
     ops::synchronize(device);
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -10,8 +10,10 @@
 // (kernels::cuda::sum_of_squares_multi: double partials added on the host in a fixed order,
 // one read back per call), then added to the host grads' sum; this differs from summing
 // the same grads on the CPU only by double rounding (relative <= 2 (N - 1) 2^-53 for N
-// elements, tests/cuda/test_cuda_multi_tensor.cpp). Scaling CUDA grads is one launch too. max_norm <= 0 disables clipping; the norm is still returned. Params without a
-// gradient are skipped (see has_grad). A non-finite norm is returned as is, and like
+// elements, tests/cuda/test_cuda_multi_tensor.cpp). Scaling CUDA grads is one launch too.
+//
+// max_norm <= 0 disables clipping; the norm is still returned. Params without a gradient
+// are skipped (see has_grad). A non-finite norm is returned as is, and like
 // PyTorch the grads are then scaled by max_norm / inf = 0 (or NaN): check the return value.
 #pragma once
 #include <vector>

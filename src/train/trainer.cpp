@@ -288,9 +288,11 @@ PretrainResult pretrain(const PretrainOptions& options) {
     const double loss = loss_sum / static_cast<double>(o.grad_accum);
     SLLM_CHECK(std::isfinite(loss), str("training diverged: loss is ", loss, " at step ", step),
                "lower --lr, or raise --warmup; resume from the last checkpoint");
-    const double grad_norm = optim::clip_grad_norm(refs, o.grad_clip);
+    // Clipping's scale rides along the AdamW pass (bitwise clip_grad_norm then step).
+    const optim::ClipScale clip = optim::clip_scale(refs, o.grad_clip);
+    const double grad_norm = clip.norm;
     const double lr = schedule.at(step);
-    opt.step(static_cast<float>(lr));
+    opt.step(static_cast<float>(lr), clip.scale);
     opt.zero_grad();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double tokens_per_s = static_cast<double>(B * T * o.grad_accum) / seconds;

@@ -119,8 +119,7 @@ void check_adamw(float grad_scale) {
   }
   for (size_t i = 0; i < ps.size(); ++i) {
     const Param& q = ps[i];
-    const std::string what = "tensor " + std::to_string(i) + " (n=" + std::to_string(q.n) + ", scale " +
-                             std::to_string(grad_scale) + ")";
+    const std::string what = str("tensor ", i, " (n=", q.n, ", scale ", grad_scale, ")");
     expect_bitwise(q.p2->host(), q.p1->host(), what + ": param, multi vs per-tensor");
     expect_bitwise(q.m2->host(), q.m1->host(), what + ": m, multi vs per-tensor");
     expect_bitwise(q.v2->host(), q.v1->host(), what + ": v, multi vs per-tensor");
@@ -196,7 +195,7 @@ TEST_F(CudaMultiTensor, ScaleEqualsScaleForwardBitForBit) {
   DeviceTable table;
   scale_multi(table, spans, s);
   for (size_t i = 0; i < kSizes.size(); ++i)
-    expect_bitwise(multi[i]->host(), single[i]->host(), "scaled tensor " + std::to_string(i));
+    expect_bitwise(multi[i]->host(), single[i]->host(), str("scaled tensor ", i));
 }
 
 TEST_F(CudaMultiTensor, BadArgumentsRaiseErrors) {

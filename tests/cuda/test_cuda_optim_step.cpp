@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/error.h"
 #include "ops/device.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
@@ -39,7 +40,7 @@ std::vector<optim::ParamRef> make_params(Device device) {
   for (size_t i = 0; i < kShapes.size(); ++i) {
     Tensor t = Tensor::from_floats(uniform(shape_numel(kShapes[i]), uint32_t(10 + i)), kShapes[i]).to(device);
     t.set_requires_grad(true);
-    refs.push_back({"p" + std::to_string(i), t, i % 2 == 1});
+    refs.push_back({str("p", i), t, i % 2 == 1});
   }
   return refs;
 }

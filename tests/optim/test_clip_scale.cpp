@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/error.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
 
@@ -20,7 +21,7 @@ std::vector<ParamRef> make_params() {
     for (size_t j = 0; j < v.size(); ++j) v[j] = std::sin(0.37f * float(j) + float(i));
     Tensor t = Tensor::from_floats(v, shapes[i]);
     t.set_requires_grad(true);
-    refs.push_back({"p" + std::to_string(i), t, i != 1});
+    refs.push_back({str("p", i), t, i != 1});
   }
   return refs;
 }
