@@ -49,8 +49,8 @@
 // separate dq blocks is the price of bitwise-reproducible gradients.)
 //
 // Measured on an H200 (B 8, T 1024, causal; TFLOP/s counted as 4 B NH T² HD / 2 forward and
-// 2.5x that backward): HD 64 (GPT-2, NH 12) forward 0.074 ms = 173, backward 0.325 ms = 99;
-// HD 128 (NH 8) forward 0.102 ms = 169, backward 0.432 ms = 99.
+// 2.5x that backward): HD 64 (GPT-2, NH 12) forward 0.074 ms = 174, backward 0.309 ms = 104;
+// HD 128 (NH 8) forward 0.101 ms = 170, backward 0.425 ms = 101.
 //
 // Backward ACCUMULATES (+=, read, add in fp32, round once) into dq, dk, dv when accumulate is
 // true, else writes every element once (keys no query sees get 0); a nullptr gradient is
@@ -69,6 +69,11 @@ namespace sllm::kernels::cuda {
 namespace {
 
 using bf = __nv_bfloat16;
+
+// 16 bytes: one vector load of 8 bf16.
+struct alignas(16) Chunk {
+  uint32_t w[4];
+};
 using mma::cp_async16;
 using mma::ldmatrix_x4;
 using mma::ldmatrix_x4_trans;
@@ -374,18 +379,28 @@ __global__ void __launch_bounds__(kAttnThreads) attention_forward_bf16_kernel(bf
 // ---- backward ------------------------------------------------------------------------------
 
 // D (B, NH, T) = rowsum(dout ∘ out) in fp32: equals rowsum(P ∘ dP), the softmax-backward
-// term. One warp per (b, t, h) row.
-__global__ void attention_rowdot_bf16_kernel(float* D, const bf* dout, const bf* out, Shape s, int64_t HD) {
-  const int lane = threadIdx.x % 32;
-  const int64_t rows = s.B * s.T * s.NH;
-  for (int64_t row = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32; row < rows;
-       row += int64_t(gridDim.x) * kWarps) {
-    const int64_t h = row % s.NH, bt = row / s.NH, b = bt / s.T, t = bt % s.T;
-    const int64_t at = bt * s.ldo + h * HD;
+// term. A half-warp per (b, t, h) row, 8 elements (16 bytes) per lane: lane c of the half
+// reads columns [8c, 8c + 8) while 8c < HD, then the 16 lanes add up by xor butterflies.
+__global__ void attention_rowdot_bf16_kernel(float* D, const bf* dout, const bf* out, Shape s, int HD) {
+  const int lane = threadIdx.x % 32, c = lane % 16;
+  const int64_t rows = s.B * s.T * s.NH, per_block = 2 * kWarps;
+  for (int64_t row0 = blockIdx.x * per_block; row0 < rows; row0 += int64_t(gridDim.x) * per_block) {
+    const int64_t row = row0 + threadIdx.x / 16;  // the loop bound is the same for the whole warp
     float acc = 0.0f;
-    for (int64_t d = lane; d < HD; d += 32) acc += __bfloat162float(dout[at + d]) * __bfloat162float(out[at + d]);
-    acc = warp_sum(acc);
-    if (lane == 0) D[(b * s.NH + h) * s.T + t] = acc;
+    if (row < rows && 8 * c < HD) {
+      const int64_t h = row % s.NH, bt = row / s.NH;
+      const int64_t at = bt * s.ldo + h * HD + 8 * c;
+      const Chunk a = *reinterpret_cast<const Chunk*>(dout + at), o = *reinterpret_cast<const Chunk*>(out + at);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        acc += mma::bf16_lo(a.w[i]) * mma::bf16_lo(o.w[i]) + mma::bf16_hi(a.w[i]) * mma::bf16_hi(o.w[i]);
+    }
+#pragma unroll
+    for (int offset = 8; offset > 0; offset >>= 1) acc += __shfl_xor_sync(kFullMask, acc, offset);
+    if (row < rows && c == 0) {
+      const int64_t h = row % s.NH, bt = row / s.NH, b = bt / s.T, t = bt % s.T;
+      D[(b * s.NH + h) * s.T + t] = acc;
+    }
   }
 }
 
@@ -707,8 +722,8 @@ void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf
   // With T == 0 there is no query: dq is empty, and the dk/dv kernel only writes zeros.
   Scratch<float> D{size_t(B * NH * T)};  // (B, NH, T)
   if (T > 0) {
-    SLLM_LAUNCH(grid_for(B * T * NH * 32, kAttnThreads), kAttnThreads, 0, attention_rowdot_bf16_kernel)(
-        D.get(), reinterpret_cast<const bf*>(dout), reinterpret_cast<const bf*>(out), s, HD);
+    SLLM_LAUNCH(grid_for(B * T * NH * 16, kAttnThreads), kAttnThreads, 0, attention_rowdot_bf16_kernel)(
+        D.get(), reinterpret_cast<const bf*>(dout), reinterpret_cast<const bf*>(out), s, int(HD));
     SLLM_CUDA_CHECK_LAUNCH();
   }
   dispatch_head_dim(HD, [&]<int D_>() {

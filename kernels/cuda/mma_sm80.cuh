@@ -51,6 +51,20 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   return uint32_t(lb) | (uint32_t(hb) << 16);
 }
 
+// The low and high bf16 of a register as floats (exact: bf16 is fp32's upper half).
+__device__ __forceinline__ float bf16_lo(uint32_t r) {
+  const uint32_t bits = r << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+__device__ __forceinline__ float bf16_hi(uint32_t r) {
+  const uint32_t bits = r & 0xffff0000u;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
 #if !SLLM_CUDA_SIM
 
 // d = A B + d (fp32 accumulate).
@@ -91,19 +105,6 @@ __device__ __forceinline__ void cp_async_wait() {
 }
 
 #else  // SLLM_CUDA_SIM: the same registers, computed from the whole warp's operands
-
-__device__ inline float bf16_lo(uint32_t r) {
-  uint32_t bits = r << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-__device__ inline float bf16_hi(uint32_t r) {
-  uint32_t bits = r & 0xffff0000u;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 __device__ inline void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   struct Operands {
