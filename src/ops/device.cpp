@@ -2,6 +2,7 @@
 
 #include "autograd/autograd.h"
 #include "core/error.h"
+#include "tensor/bf16_shadow.h"
 #if SLLM_HAVE_CUDA
 #include "kernels/cuda_kernels.h"
 #endif
@@ -41,6 +42,8 @@ void init_device(Device device) {
              "run on a machine with an NVIDIA GPU (check nvidia-smi and CUDA_VISIBLE_DEVICES) or use --device cpu");
   kernels::cuda::register_cuda_allocator();
   autograd::register_device_accumulate(Device::CUDA, cuda_accumulate);
+  // bf16 weight shadows (tensor/bf16_shadow.h) cast on the device with the same kernel.
+  register_bf16_cast(Device::CUDA, [](bf16* out, const float* inp, int64_t n) { kernels::cuda::cast_forward(out, inp, n); });
 #else
   SLLM_CHECK(false, str("device '", device_name(device), "' is not available: this build has no CUDA backend"),
              "rebuild with CUDA (cmake -DSLLM_CUDA=ON, needs nvcc) and run on a GPU machine, or use --device cpu");

@@ -3,6 +3,7 @@
 #include "kernels/kernels.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
+#include "tensor/bf16_shadow.h"
 
 namespace sllm::ops {
 
@@ -124,10 +125,9 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
   check_shape(targets, Shape(x.shape().begin(), x.shape().end() - 1), "linear_cross_entropy targets (x's shape without C)");
   const int64_t count = count_targets(targets, V, ignore_index);
   const int64_t Vp = (V + kVocabPad - 1) / kVocabPad * kVocabPad;
-  // The weight in bf16 with Vp - V zero rows; the dx GEMM reads the same copy.
-  Tensor w16 = Tensor::empty({Vp, C}, DType::BF16, dev);
-  cu::cast_forward(w16.mutable_data<bf16>(), weight.f32(), V * C);
-  if (Vp > V) cu::memset_zero(w16.mutable_data<bf16>() + V * C, size_t((Vp - V) * C) * sizeof(bf16));
+  // The weight in bf16 with Vp - V zero rows: its cached shadow, kept current by the CUDA
+  // AdamW (tensor/bf16_shadow.h); the dx GEMM reads the same copy.
+  const Tensor w16 = bf16_shadow(weight, Vp);  // (Vp, C)
   Tensor logits = Tensor::empty({N, Vp}, DType::BF16, dev);  // (N, Vp), later dlogits
   cu::gemm(false, true, N, Vp, C, 1.0f, detail::bf(x), C, detail::bf(w16), C, 0.0f, logits.mutable_data<bf16>(), Vp);
 

@@ -2,6 +2,8 @@
 // the recipe), and ops::cast, the explicit f32 <-> bf16 conversion.
 #include "ops/mixed_precision.h"
 
+#include "tensor/bf16_shadow.h"
+
 #include "ops/op_common.h"
 #include "ops/ops.h"
 
@@ -14,17 +16,6 @@ using detail::ptr;
 #if SLLM_HAVE_CUDA
 namespace cu = kernels::cuda;
 
-namespace {
-
-// A bf16 copy of an fp32 tensor on the GPU (no autograd: the weights' casts inside linear).
-Tensor to_bf16(const Tensor& x) {
-  Tensor out = Tensor::empty(x.shape(), DType::BF16, x.device());
-  cu::cast_forward(out.mutable_data<bf16>(), x.f32(), x.numel());
-  return out;
-}
-
-}  // namespace
-
 namespace detail {
 
 Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -32,9 +23,10 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t N = rows_of(x), in = weight.dim(1), out_features = weight.dim(0);
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
-  // The fp32 master weight, rounded to bf16 once per forward; the copy is what backward's
-  // dx GEMM reads too (the product the forward used).
-  Tensor w16 = to_bf16(weight);  // (out, in)
+  // The fp32 master weight rounded to bf16: its cached shadow (tensor/bf16_shadow.h), kept
+  // current by the CUDA AdamW, so no cast runs in steady training. Backward's dx GEMM reads
+  // the same copy (the product the forward used; the optimizer steps after backward).
+  Tensor w16 = bf16_shadow(weight);  // (out, in)
   Tensor out = Tensor::empty(out_shape, DType::BF16, dev);
   bf16* y = out.mutable_data<bf16>();  // (N, out)
   const bool has_bias = bias.defined() && N * out_features > 0;
@@ -43,7 +35,7 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // bias rows and letting the GEMM add x·Wᵀ (beta = 1), the same arithmetic.
   bool fused = false;
   if (has_bias && in > 0) {
-    const Tensor b16 = to_bf16(bias);
+    const Tensor b16 = bf16_shadow(bias);
     fused = cu::gemm_bias(false, true, N, out_features, in, bf(x), in, bf(w16), in, bf(b16), y, out_features);
   }
   if (!fused) {
