@@ -49,8 +49,8 @@
 // separate dq blocks is the price of bitwise-reproducible gradients.)
 //
 // Measured on an H200 (B 8, T 1024, causal; TFLOP/s counted as 4 B NH T² HD / 2 forward and
-// 2.5x that backward): HD 64 (GPT-2, NH 12) forward 0.074 ms = 174, backward 0.309 ms = 104;
-// HD 128 (NH 8) forward 0.101 ms = 170, backward 0.425 ms = 101.
+// 2.5x that backward): HD 64 (GPT-2, NH 12) forward 0.073 ms = 175, backward 0.299 ms = 108;
+// HD 128 (NH 8) forward 0.101 ms = 170, backward 0.394 ms = 109.
 //
 // Backward ACCUMULATES (+=, read, add in fp32, round once) into dq, dk, dv when accumulate is
 // true, else writes every element once (keys no query sees get 0); a nullptr gradient is
@@ -530,20 +530,36 @@ __device__ __forceinline__ void backward_dkdv_block(bf* smem, float (*stats)[2][
   const int64_t t_first = max(int64_t(0), j0 - s.q_offset);  // first row seeing key j0
   const int per_head = t_first < s.T ? int((s.T - t_first + W - 1) / W) : 0;
   const int n_tiles = int(G) * per_head;
+  // Tile j's Q and dO by cp.async; its lse and D (one row per thread below W) into registers
+  // first, stored to shared memory only after the current tile's products, so that the
+  // loads' latency hides behind them instead of stalling the loading warps.
+  static_assert(W <= kAttnThreads, "one walked row per thread");
+  float next_lse = 0.0f, next_D = 0.0f;
   auto load_q = [&](int j) {
     const int64_t h = kvh * G + j / per_head, i0 = t_first + int64_t(j % per_head) * W;
     bf* st = smem + (j % 2) * Cfg::stage_elems;
     load_tile<HD, W>(st, q + b * s.T * s.ldq + h * HD, s.ldq, i0, s.T);
     load_tile<HD, W>(st + W * LD, dout + b * s.T * s.ldo + h * HD, s.ldo, i0, s.T);
     mma::cp_async_commit();
-    // lse and D by plain loads: read only after the barrier that starts tile j.
-    for (int r = threadIdx.x; r < W; r += kAttnThreads) {
-      const int64_t t = i0 + r;
-      stats[j % 2][0][r] = t < s.T ? lse[(b * s.NH + h) * s.T + t] * kLog2e : 0.0f;
-      stats[j % 2][1][r] = t < s.T ? D[(b * s.NH + h) * s.T + t] : 0.0f;
+    const int64_t t = i0 + threadIdx.x;
+    if (threadIdx.x < W && t < s.T) {
+      next_lse = lse[(b * s.NH + h) * s.T + t];
+      next_D = D[(b * s.NH + h) * s.T + t];
+    } else {
+      next_lse = next_D = 0.0f;
     }
   };
-  if (n_tiles > 0) load_q(0);
+  // Read only after the barrier that starts tile j.
+  auto store_stats = [&](int j) {
+    if (threadIdx.x < W) {
+      stats[j % 2][0][threadIdx.x] = next_lse * kLog2e;
+      stats[j % 2][1][threadIdx.x] = next_D;
+    }
+  };
+  if (n_tiles > 0) {
+    load_q(0);
+    store_stats(0);
+  }
   const float scale_log2 = s.scale * kLog2e;
 
   float dk_acc[NO][4] = {}, dv_acc[NO][4] = {};
@@ -582,6 +598,7 @@ __device__ __forceinline__ void backward_dkdv_block(bf* smem, float (*stats)[2][
       }
     mma_p_tile<NS, NO>(dv_acc, st, dos, LD);  // dV += Pᵀ dO
     mma_p_tile<NS, NO>(dk_acc, dpt, qs, LD);  // dK += dSᵀ Q
+    if (j + 1 < n_tiles) store_stats(j + 1);  // stage (j + 1) % 2 was last read in tile j - 1
   }
   const int64_t at = b * s.Tk;
   if (dk) store_rows(dk + at * s.ldk + kvh * HD, s.ldk, key0, s.Tk, dk_acc, 1.0f, 1.0f, accumulate);
