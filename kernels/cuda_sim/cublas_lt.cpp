@@ -27,6 +27,7 @@ struct cublasLtMatrixLayoutOpaque {
 };
 struct cublasLtMatmulPreferenceOpaque {
   size_t workspace = 0;
+  uint32_t reduction_schemes = 0x7;  // the simulator never splits k: any mask is satisfied
 };
 
 cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
@@ -87,8 +88,9 @@ cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) 
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
                                                     cublasLtMatmulPreferenceAttributes_t attr, const void* buf,
                                                     size_t size) {
-  if (attr != CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES) return CUBLAS_STATUS_INVALID_VALUE;
-  return read_attr(pref->workspace, buf, size);
+  if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES) return read_attr(pref->workspace, buf, size);
+  if (attr == CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK) return read_attr(pref->reduction_schemes, buf, size);
+  return CUBLAS_STATUS_INVALID_VALUE;
 }
 
 namespace {
