@@ -48,8 +48,7 @@
 // (Alg. 2 computes dQ in the dk/dv loop with atomic adds; recomputing S and dP once more in
 // separate dq blocks is the price of bitwise-reproducible gradients.)
 //
-// Measured on an H200 (commit e1a056e, before the own tiles loaded alongside the first walked
-// tile; B 8, T 1024, causal; TFLOP/s counted as 4 B NH T² HD / 2 forward and
+// Measured on an H200 (B 8, T 1024, causal; TFLOP/s counted as 4 B NH T² HD / 2 forward and
 // 2.5x that backward): HD 64 (GPT-2, NH 12) forward 0.073 ms = 175, backward 0.299 ms = 108;
 // HD 128 (NH 8) forward 0.101 ms = 170, backward 0.394 ms = 109.
 //
@@ -228,9 +227,8 @@ struct FwdConfig {
   static constexpr int Br = 16 * MT * kWarps;
   static constexpr int Bc = HD <= 64 ? 64 : 32;
   static constexpr int stage_elems = 2 * Bc * kLd<HD>;  // K then V
-  // Two stages; before the walk the second one holds the Q tile.
-  static constexpr int smem_elems = 2 * stage_elems;
-  static_assert(Br * kLd<HD> <= stage_elems, "the Q tile fits one stage");
+  // Two stages; before the walk the same space holds the Q tile.
+  static constexpr int smem_elems = cmax(2 * stage_elems, Br * kLd<HD>);
   static_assert(2 * smem_elems <= 48 * 1024, "forward tiles must fit the default 48 KB of shared memory");
 };
 
@@ -252,6 +250,18 @@ __global__ void __launch_bounds__(kAttnThreads) attention_forward_bf16_kernel(bf
   const bf* v_rows = v + b * s.Tk * s.ldv + kv * HD;
   const int64_t warp_row0 = i0 + warp * 16 * MT;
 
+  // This warp's query rows as A fragments, in registers for the whole walk.
+  load_tile<HD, Br>(smem, q + b * s.T * s.ldq + h * HD, s.ldq, i0, s.T);
+  mma::cp_async_commit();
+  mma::cp_async_wait<0>();
+  __syncthreads();
+  uint32_t qf[MT][KS][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int kk = 0; kk < KS; ++kk) load_a(qf[mt][kk], smem, LD, warp * 16 * MT + mt * 16, kk * 16);
+  __syncthreads();  // Q's space becomes the first stage
+
   const int64_t n_keys = s.q_offset + min(s.T, i0 + Br);  // the block's last row sees [0, n_keys)
   const int n_tiles = int((n_keys + Bc - 1) / Bc);
   auto load_kv = [&](int j) {
@@ -260,21 +270,7 @@ __global__ void __launch_bounds__(kAttnThreads) attention_forward_bf16_kernel(bf
     load_tile<HD, Bc>(st + Bc * LD, v_rows, s.ldv, int64_t(j) * Bc, n_keys);
     mma::cp_async_commit();
   };
-
-  // This warp's query rows as A fragments, in registers for the whole walk. The Q tile is
-  // staged in the second stage's space while the first key tile loads into the first.
-  bf* qs = smem + Cfg::stage_elems;
-  load_tile<HD, Br>(qs, q + b * s.T * s.ldq + h * HD, s.ldq, i0, s.T);
-  mma::cp_async_commit();
   load_kv(0);
-  mma::cp_async_wait<1>();  // Q has landed (key tile 0 may still be in flight)
-  __syncthreads();
-  uint32_t qf[MT][KS][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int kk = 0; kk < KS; ++kk) load_a(qf[mt][kk], qs, LD, warp * 16 * MT + mt * 16, kk * 16);
-  // The barrier at the top of the walk orders these reads before tile 1 overwrites Q's space.
 
   float o[MT][NO][4] = {};
   // Per row this lane holds (rows g and g + 8 of each m-tile): the running max of the raw
@@ -436,34 +432,16 @@ __device__ __forceinline__ void backward_dq_block(bf* smem, bf* dq, const bf* do
   const bf* v_rows = v + b * s.Tk * s.ldv + kv * HD;
   const int64_t row0 = i0 + warp * 16;  // this warp's first query row
 
-  const int64_t n_keys = s.q_offset + min(s.T, i0 + Own);
-  const int n_tiles = int((n_keys + W - 1) / W);
-  auto load_kv = [&](int j) {
-    bf* st = smem + (j % 2) * Cfg::stage_elems;
-    load_tile<HD, W>(st, k_rows, s.ldk, int64_t(j) * W, n_keys);
-    load_tile<HD, W>(st + W * LD, v_rows, s.ldv, int64_t(j) * W, n_keys);
-    mma::cp_async_commit();
-  };
-
-  // The own Q and dO tiles, staged where the walk's second stage goes when they fit there (up
-  // to HD 64), so that the first key tile loads at the same time; else first, then the tile.
-  constexpr bool kOverlap = 2 * Own * LD <= Cfg::stage_elems;
-  bf* own = kOverlap ? smem + Cfg::stage_elems : smem;
-  load_tile<HD, Own>(own, q + b * s.T * s.ldq + h * HD, s.ldq, i0, s.T);
-  load_tile<HD, Own>(own + Own * LD, dout + b * s.T * s.ldo + h * HD, s.ldo, i0, s.T);
+  load_tile<HD, Own>(smem, q + b * s.T * s.ldq + h * HD, s.ldq, i0, s.T);
+  load_tile<HD, Own>(smem + Own * LD, dout + b * s.T * s.ldo + h * HD, s.ldo, i0, s.T);
   mma::cp_async_commit();
-  if constexpr (kOverlap) {
-    load_kv(0);
-    mma::cp_async_wait<1>();  // the own tiles have landed
-  } else {
-    mma::cp_async_wait<0>();
-  }
+  mma::cp_async_wait<0>();
   __syncthreads();
   uint32_t qf[KS][4], dof[KS][4];
 #pragma unroll
   for (int kk = 0; kk < KS; ++kk) {
-    load_a(qf[kk], own, LD, warp * 16, kk * 16);
-    load_a(dof[kk], own + Own * LD, LD, warp * 16, kk * 16);
+    load_a(qf[kk], smem, LD, warp * 16, kk * 16);
+    load_a(dof[kk], smem + Own * LD, LD, warp * 16, kk * 16);
   }
   // lse (in log2 units) and D of this lane's two rows.
   float lse2[2], Dr[2];
@@ -473,10 +451,17 @@ __device__ __forceinline__ void backward_dq_block(bf* smem, bf* dq, const bf* do
     lse2[half] = t < s.T ? lse[(b * s.NH + h) * s.T + t] * kLog2e : 0.0f;
     Dr[half] = t < s.T ? D[(b * s.NH + h) * s.T + t] : 0.0f;
   }
-  if constexpr (!kOverlap) {
-    __syncthreads();  // the own tiles' space becomes the first stage
-    load_kv(0);
-  }  // else: the barrier at the top of the walk orders these reads before tile 1 lands there
+  __syncthreads();  // the own tiles' space becomes the first stage
+
+  const int64_t n_keys = s.q_offset + min(s.T, i0 + Own);
+  const int n_tiles = int((n_keys + W - 1) / W);
+  auto load_kv = [&](int j) {
+    bf* st = smem + (j % 2) * Cfg::stage_elems;
+    load_tile<HD, W>(st, k_rows, s.ldk, int64_t(j) * W, n_keys);
+    load_tile<HD, W>(st + W * LD, v_rows, s.ldv, int64_t(j) * W, n_keys);
+    mma::cp_async_commit();
+  };
+  load_kv(0);
   const float scale_log2 = s.scale * kLog2e;
 
   float acc[NO][4] = {};
@@ -527,6 +512,19 @@ __device__ __forceinline__ void backward_dkdv_block(bf* smem, float (*stats)[2][
   const int64_t n_keys = s.q_offset + s.T;  // keys no query row sees get no gradient
   const int64_t key0 = j0 + warp * 16;       // this warp's first key
 
+  load_tile<HD, Own>(smem, k + b * s.Tk * s.ldk + kvh * HD, s.ldk, j0, n_keys);
+  load_tile<HD, Own>(smem + Own * LD, v + b * s.Tk * s.ldv + kvh * HD, s.ldv, j0, n_keys);
+  mma::cp_async_commit();
+  mma::cp_async_wait<0>();
+  __syncthreads();
+  uint32_t kf[KS][4], vf[KS][4];
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk) {
+    load_a(kf[kk], smem, LD, warp * 16, kk * 16);
+    load_a(vf[kk], smem + Own * LD, LD, warp * 16, kk * 16);
+  }
+  __syncthreads();
+
   // The walk: for each head of the group, query tiles from t_first on; flattened so that the
   // next tile (perhaps of the next head) is always in flight.
   const int64_t t_first = max(int64_t(0), j0 - s.q_offset);  // first row seeing key j0
@@ -558,33 +556,10 @@ __device__ __forceinline__ void backward_dkdv_block(bf* smem, float (*stats)[2][
       stats[j % 2][1][threadIdx.x] = next_D;
     }
   };
-
-  // The own K and V tiles, staged where the walk's second stage goes when they fit there (up
-  // to HD 64), so that the first query tile loads at the same time; else first, then the tile.
-  constexpr bool kOverlap = 2 * Own * LD <= Cfg::stage_elems;
-  bf* own = kOverlap ? smem + Cfg::stage_elems : smem;
-  load_tile<HD, Own>(own, k + b * s.Tk * s.ldk + kvh * HD, s.ldk, j0, n_keys);
-  load_tile<HD, Own>(own + Own * LD, v + b * s.Tk * s.ldv + kvh * HD, s.ldv, j0, n_keys);
-  mma::cp_async_commit();
-  if (kOverlap && n_tiles > 0) {
+  if (n_tiles > 0) {
     load_q(0);
     store_stats(0);
-    mma::cp_async_wait<1>();  // the own tiles have landed
-  } else {
-    mma::cp_async_wait<0>();
   }
-  __syncthreads();
-  uint32_t kf[KS][4], vf[KS][4];
-#pragma unroll
-  for (int kk = 0; kk < KS; ++kk) {
-    load_a(kf[kk], own, LD, warp * 16, kk * 16);
-    load_a(vf[kk], own + Own * LD, LD, warp * 16, kk * 16);
-  }
-  if (!kOverlap && n_tiles > 0) {
-    __syncthreads();  // the own tiles' space becomes the first stage
-    load_q(0);
-    store_stats(0);
-  }  // else: the barrier at the top of the walk orders these reads before tile 1 lands there
   const float scale_log2 = s.scale * kLog2e;
 
   float dk_acc[NO][4] = {}, dv_acc[NO][4] = {};
