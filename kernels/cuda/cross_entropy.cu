@@ -23,6 +23,16 @@
 namespace sllm::kernels::cuda {
 namespace {
 
+// One more element x of a row into a thread's running max m and sum s of exp(x - m).
+__device__ inline void online_softmax_add(float x, float& m, float& s) {
+  if (x > m) {
+    s = s * expf(m - x) + 1.0f;
+    m = x;
+  } else {
+    s += expf(x - m);
+  }
+}
+
 template <class TL>
 __global__ void cross_entropy_forward_kernel(float* losses, float* lse, const TL* logits, const int32_t* targets,
                                              int64_t N, int64_t V, int32_t ignore_index) {
@@ -30,13 +40,7 @@ __global__ void cross_entropy_forward_kernel(float* losses, float* lse, const TL
     const TL* x = logits + n * V;  // (V)
     float m = -INFINITY, s = 0.0f;
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
-      const float x_v = to_float(x[v]);
-      if (x_v > m) {
-        s = s * expf(m - x_v) + 1.0f;
-        m = x_v;
-      } else {
-        s += expf(x_v - m);
-      }
+      online_softmax_add(to_float(x[v]), m, s);
     }
     const float M = block_max(m);
     // A thread that saw no element has m = -inf and s = 0: it adds 0.
@@ -94,13 +98,7 @@ __global__ void cross_entropy_fused_padded_kernel(__nv_bfloat16* logits, float* 
 #pragma unroll
       for (int k = 0; k < kPack; ++k) {
         if (p * kPack + k >= V) break;  // padding
-        const float x_v = to_float(x.v[k]);
-        if (x_v > m) {
-          s = s * expf(m - x_v) + 1.0f;
-          m = x_v;
-        } else {
-          s += expf(x_v - m);
-        }
+        online_softmax_add(to_float(x.v[k]), m, s);
       }
     }
     const float M = block_max(m);

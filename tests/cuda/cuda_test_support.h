@@ -4,9 +4,12 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "kernels/cuda_kernels.h"
+#include "ops/device.h"
 #include "tests/kernels/kernel_test_support.h"
 
 namespace sllm::kernels::cuda::testing {
@@ -53,6 +56,28 @@ class CudaTest : public ::testing::Test {
                       "not run here; run tests/test_cuda on a GPU machine";
   }
 };
+
+// The op- and model-level CUDA tests: the kernels' fixture plus ops::init_device (the
+// caching allocator, device gradient accumulation and the bf16 shadows' cast).
+class CudaOpsTest : public CudaTest {
+ protected:
+  void SetUp() override {
+    CudaTest::SetUp();
+    if (IsSkipped()) return;
+    ops::init_device(Device::CUDA);
+  }
+};
+
+// ||got - want|| / ||want|| (L2 over all elements), for results that differ by many small
+// roundings (a whole bf16 model against fp32).
+inline double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    norm += double(want[i]) * want[i];
+  }
+  return std::sqrt(diff / std::max(norm, 1e-300));
+}
 
 // A device copy of a host vector (or n zeros), freed at scope exit.
 template <class T>

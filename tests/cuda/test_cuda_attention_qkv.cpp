@@ -15,23 +15,7 @@
 namespace sllm::kernels::cuda::testing {
 namespace {
 
-class CudaAttentionQkv : public CudaTest {
- protected:
-  void SetUp() override {
-    CudaTest::SetUp();
-    if (IsSkipped()) return;
-    ops::init_device(Device::CUDA);
-  }
-};
-
-double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    norm += double(want[i]) * want[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-300));
-}
+class CudaAttentionQkv : public CudaOpsTest {};
 
 struct Result {
   std::vector<float> out, grad;

@@ -14,14 +14,7 @@
 namespace sllm::kernels::cuda::testing {
 namespace {
 
-class CudaEmbeddingGrouped : public CudaTest {
- protected:
-  void SetUp() override {
-    CudaTest::SetUp();
-    if (IsSkipped()) return;
-    ops::init_device(Device::CUDA);
-  }
-};
+class CudaEmbeddingGrouped : public CudaOpsTest {};
 
 std::vector<float> table_grad(Device dev, const std::vector<int32_t>& ids, const std::vector<float>& table,
                               const std::vector<float>& upstream, int64_t V, int64_t C) {

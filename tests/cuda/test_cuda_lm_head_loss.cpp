@@ -46,14 +46,8 @@ Result run(bool fused, const std::vector<float>& xv, const std::vector<float>& w
   return {loss.item(), x32.grad().to(Device::CPU).to_floats(), w.grad().to(Device::CPU).to_floats()};
 }
 
-class LmHeadLoss : public CudaTest {
+class LmHeadLoss : public CudaOpsTest {
  protected:
-  void SetUp() override {
-    CudaTest::SetUp();
-    if (IsSkipped()) return;
-    ops::init_device(Device::CUDA);
-  }
-
   void check(int64_t V, float upstream = 1.0f) {
     const int64_t B = 2, T = 7, C = 32;
     const std::vector<float> xv = uniform(B * T * C, 11, -2.0f, 2.0f);

@@ -45,15 +45,6 @@ std::vector<float> rounded_to_bf16(std::vector<float> v) {
   return v;
 }
 
-double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    norm += double(want[i]) * want[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-300));
-}
-
 Tensor host(const std::vector<float>& v, const Shape& shape) { return Tensor::from_floats(v, shape); }
 
 class MixedPrecision : public CudaTest {
