@@ -8,11 +8,9 @@
 // Every buffer of a call has one element type T, fp32 or bf16 (element.cuh): loaded as
 // float, computed in fp32 as the fp32 kernel, rounded once on store (a bf16 gradient's +=
 // included).
-#include <initializer_list>
-#include <type_traits>
-
 #include "kernels/cuda/element.cuh"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/pack.cuh"
 #include "kernels/cuda_kernels.h"
 
 namespace sllm::kernels::cuda {
@@ -57,39 +55,20 @@ struct Silu {
   }
 };
 
-// ---- kernels: grid-stride over packs of P elements ------------------------------------------
-// P = 16 / sizeof(T) (8 bf16 or 4 floats: one 16-byte load or store per buffer) when every
-// pointer is 16-byte aligned, else 1; the n % P tail runs as a second launch with P = 1 on
-// the shifted pointers. Each element's arithmetic is the same expression either way, so the
-// result does not depend on P. A gradient is accumulated (+=, one rounding) or, for a fresh
-// buffer, written (the same expression with 0 in place of the old value).
-
-template <class T, int P>
-struct alignas(sizeof(T) * P) Pack {
-  T v[P];
-};
-
-template <int P, class T>
-__device__ inline Pack<T, P> load(const T* p, int64_t i) {
-  return *reinterpret_cast<const Pack<T, P>*>(p + i * P);
-}
-template <int P, class T>
-__device__ inline void store(T* p, int64_t i, const Pack<T, P>& v) {
-  *reinterpret_cast<Pack<T, P>*>(p + i * P) = v;
-}
-
-#define SLLM_FOR_EACH_PACK(i, packs) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (packs); i += int64_t(gridDim.x) * blockDim.x)
+// ---- kernels: grid-stride over packs of P elements (pack.cuh) --------------------------------
+// P = 16 / sizeof(T) (8 bf16 or 4 floats) when every pointer is 16-byte aligned, else 1; the
+// n % P tail runs as a second launch with P = 1. A gradient is accumulated (+=, one rounding)
+// or, for a fresh buffer, written (the same expression with 0 in place of the old value).
 
 // out = f(inp)
 template <class T, int P, class F>
 __global__ void activation_forward_kernel(T* out, const T* inp, int64_t packs, F f) {
   SLLM_FOR_EACH_PACK(i, packs) {
-    const Pack<T, P> x = load<P>(inp, i);
+    const Pack<T, P> x = load_pack<P>(inp, i);
     Pack<T, P> y;
 #pragma unroll
     for (int k = 0; k < P; ++k) y.v[k] = from_float<T>(f.forward(to_float(x.v[k])));
-    store<P>(out, i, y);
+    store_pack<P>(out, i, y);
   }
 }
 
@@ -97,15 +76,15 @@ __global__ void activation_forward_kernel(T* out, const T* inp, int64_t packs, F
 template <class T, int P, class F>
 __global__ void activation_backward_kernel(T* dinp, const T* dout, const T* inp, int64_t packs, F f, bool accumulate) {
   SLLM_FOR_EACH_PACK(i, packs) {
-    const Pack<T, P> x = load<P>(inp, i), dy = load<P>(dout, i);
+    const Pack<T, P> x = load_pack<P>(inp, i), dy = load_pack<P>(dout, i);
     Pack<T, P> d;
-    if (accumulate) d = load<P>(dinp, i);
+    if (accumulate) d = load_pack<P>(dinp, i);
 #pragma unroll
     for (int k = 0; k < P; ++k) {
       const float old = accumulate ? to_float(d.v[k]) : 0.0f;
       d.v[k] = from_float<T>(old + to_float(dy.v[k]) * f.derivative(to_float(x.v[k])));
     }
-    store<P>(dinp, i, d);
+    store_pack<P>(dinp, i, d);
   }
 }
 
@@ -113,14 +92,14 @@ __global__ void activation_backward_kernel(T* dinp, const T* dout, const T* inp,
 template <class T, int P>
 __global__ void swiglu_forward_kernel(T* out, const T* gate, const T* up, int64_t packs) {
   SLLM_FOR_EACH_PACK(i, packs) {
-    const Pack<T, P> g = load<P>(gate, i), u = load<P>(up, i);
+    const Pack<T, P> g = load_pack<P>(gate, i), u = load_pack<P>(up, i);
     Pack<T, P> y;
 #pragma unroll
     for (int k = 0; k < P; ++k) {
       const float x = to_float(g.v[k]);
       y.v[k] = from_float<T>(x * sigmoid(x) * to_float(u.v[k]));
     }
-    store<P>(out, i, y);
+    store_pack<P>(out, i, y);
   }
 }
 
@@ -129,10 +108,10 @@ template <class T, int P>
 __global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t packs,
                                        bool accumulate) {
   SLLM_FOR_EACH_PACK(i, packs) {
-    const Pack<T, P> g = load<P>(gate, i), u = load<P>(up, i), dy = load<P>(dout, i);
+    const Pack<T, P> g = load_pack<P>(gate, i), u = load_pack<P>(up, i), dy = load_pack<P>(dout, i);
     Pack<T, P> dg, du;
-    if (accumulate && dgate) dg = load<P>(dgate, i);
-    if (accumulate && dup) du = load<P>(dup, i);
+    if (accumulate && dgate) dg = load_pack<P>(dgate, i);
+    if (accumulate && dup) du = load_pack<P>(dup, i);
 #pragma unroll
     for (int k = 0; k < P; ++k) {
       const float x = to_float(g.v[k]), s = sigmoid(x), y = to_float(dy.v[k]);
@@ -141,31 +120,13 @@ __global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T*
                                 y * to_float(u.v[k]) * (s * (1.0f + x * (1.0f - s))));
       if (dup) du.v[k] = from_float<T>((accumulate ? to_float(du.v[k]) : 0.0f) + y * (x * s));
     }
-    if (dgate) store<P>(dgate, i, dg);
-    if (dup) store<P>(dup, i, du);
+    if (dgate) store_pack<P>(dgate, i, dg);
+    if (dup) store_pack<P>(dup, i, du);
   }
 }
 
-#undef SLLM_FOR_EACH_PACK
-
 void check_count(int64_t n, const char* op) {
   SLLM_CHECK(n >= 0, str(op, ": negative element count ", n), "sizes must be >= 0");
-}
-
-bool aligned16(std::initializer_list<const void*> ptrs) {
-  for (const void* p : ptrs)
-    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return true;
-}
-
-// Runs launch(P, offset, packs) over [0, n): the 16-byte packs first when every pointer
-// allows, then the remaining elements one by one.
-template <class T, class Launch>
-void over_packs(int64_t n, std::initializer_list<const void*> ptrs, Launch launch) {
-  constexpr int64_t kP = 16 / sizeof(T);
-  const int64_t vec = aligned16(ptrs) ? n / kP * kP : 0;
-  if (vec > 0) launch(std::integral_constant<int, int(kP)>{}, int64_t(0), vec / kP);
-  if (n > vec) launch(std::integral_constant<int, 1>{}, vec, n - vec);
 }
 
 // ---- launchers: validate, launch, check the launch ---------------------------------------
@@ -174,7 +135,7 @@ template <class T, class F>
 void activation_forward_launch(const char* op, T* out, const T* inp, int64_t n, F f) {
   check_count(n, op);
   if (n == 0) return;
-  over_packs<T>(n, {out, inp}, [&](auto p, int64_t off, int64_t packs) {
+  over_packs<int(16 / sizeof(T))>(n, {out, inp}, [&](auto p, int64_t off, int64_t packs) {
     constexpr int P = decltype(p)::value;
     SLLM_LAUNCH(grid_for(packs), kThreads, 0, activation_forward_kernel<T, P, F>)(out + off, inp + off, packs, f);
     SLLM_CUDA_CHECK_LAUNCH();
@@ -186,7 +147,7 @@ void activation_backward_launch(const char* op, T* dinp, const T* dout, const T*
                                 bool accumulate) {
   check_count(n, op);
   if (!dinp || n == 0) return;
-  over_packs<T>(n, {dinp, dout, inp}, [&](auto p, int64_t off, int64_t packs) {
+  over_packs<int(16 / sizeof(T))>(n, {dinp, dout, inp}, [&](auto p, int64_t off, int64_t packs) {
     constexpr int P = decltype(p)::value;
     SLLM_LAUNCH(grid_for(packs), kThreads, 0, activation_backward_kernel<T, P, F>)(dinp + off, dout + off, inp + off,
                                                                                     packs, f, accumulate);
@@ -198,7 +159,7 @@ template <class T>
 void swiglu_forward_launch(T* out, const T* gate, const T* up, int64_t n) {
   check_count(n, "swiglu_forward");
   if (n == 0) return;
-  over_packs<T>(n, {out, gate, up}, [&](auto p, int64_t off, int64_t packs) {
+  over_packs<int(16 / sizeof(T))>(n, {out, gate, up}, [&](auto p, int64_t off, int64_t packs) {
     constexpr int P = decltype(p)::value;
     SLLM_LAUNCH(grid_for(packs), kThreads, 0, swiglu_forward_kernel<T, P>)(out + off, gate + off, up + off, packs);
     SLLM_CUDA_CHECK_LAUNCH();
@@ -209,7 +170,7 @@ template <class T>
 void swiglu_backward_launch(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n, bool accumulate) {
   check_count(n, "swiglu_backward");
   if ((!dgate && !dup) || n == 0) return;
-  over_packs<T>(n, {dgate, dup, dout, gate, up}, [&](auto p, int64_t off, int64_t packs) {
+  over_packs<int(16 / sizeof(T))>(n, {dgate, dup, dout, gate, up}, [&](auto p, int64_t off, int64_t packs) {
     constexpr int P = decltype(p)::value;
     SLLM_LAUNCH(grid_for(packs), kThreads, 0, swiglu_backward_kernel<T, P>)(
         dgate ? dgate + off : nullptr, dup ? dup + off : nullptr, dout + off, gate + off, up + off, packs, accumulate);

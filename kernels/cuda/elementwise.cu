@@ -10,8 +10,11 @@
 // Determinism: every sum (db, sum_forward, sum_rows_forward) runs over a fixed partition in
 // a fixed order (no atomics): per-block partials over fixed chunks of rows or elements,
 // then one pass adding the partials in block order.
+#include <algorithm>
+
 #include "kernels/cuda/element.cuh"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/pack.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda_kernels.h"
@@ -59,6 +62,20 @@ template <class TO, class TA, class TB>
 __global__ void binary_forward_kernel(BinaryOp op, TO* out, const TA* a, const TB* b, int64_t n, int64_t nb) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     out[i] = from_float<TO>(apply(op, to_float(a[i]), to_float(b[i % nb])));
+}
+
+// The same-shape case (nb == n: residual adds, autograd's gradient sums) in packs of P
+// (pack.cuh), without the broadcast's 64-bit modulo; the same expression per element.
+template <class TO, class TA, class TB, int P>
+__global__ void binary_same_shape_kernel(BinaryOp op, TO* out, const TA* a, const TB* b, int64_t packs) {
+  SLLM_FOR_EACH_PACK(i, packs) {
+    const Pack<TA, P> x = load_pack<P>(a, i);
+    const Pack<TB, P> y = load_pack<P>(b, i);
+    Pack<TO, P> z;
+#pragma unroll
+    for (int k = 0; k < P; ++k) z.v[k] = from_float<TO>(apply(op, to_float(x.v[k]), to_float(y.v[k])));
+    store_pack<P>(out, i, z);
+  }
 }
 
 // dout has out's type TO, da a's type TA.
@@ -189,6 +206,16 @@ template <class TO, class TA, class TB>
 void binary_forward_launch(BinaryOp op, TO* out, const TA* a, const TB* b, int64_t n, int64_t nb) {
   check_broadcast(n, nb, "binary_forward");
   if (n == 0) return;
+  if (nb == n) {  // 16 bytes of the widest buffer per pack: 4 elements, or 8 when all are bf16
+    constexpr int kP = int(16 / std::max({sizeof(TO), sizeof(TA), sizeof(TB)}));
+    over_packs<kP>(n, {out, a, b}, [&](auto p, int64_t off, int64_t packs) {
+      constexpr int P = decltype(p)::value;
+      SLLM_LAUNCH(grid_for(packs), kThreads, 0, binary_same_shape_kernel<TO, TA, TB, P>)(op, out + off, a + off,
+                                                                                        b + off, packs);
+      SLLM_CUDA_CHECK_LAUNCH();
+    });
+    return;
+  }
   SLLM_LAUNCH(grid_for(n), kThreads, 0, binary_forward_kernel<TO, TA, TB>)(op, out, a, b, n, nb);
   SLLM_CUDA_CHECK_LAUNCH();
 }
