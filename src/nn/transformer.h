@@ -1,8 +1,10 @@
 // The decoder-only Transformer, one class for both families (DESIGN.md, src/nn):
 //   GPT-2: learned positions, LayerNorm, GELU(tanh), biases, tied embeddings.
 //   Llama: RMSNorm, RoPE (HF half-split), SwiGLU MLP, grouped-query attention, no biases.
-// Parameters carry their Hugging Face names; GPT-2's Conv1D weights are kept in the
-// nn.Linear (out, in) layout here and transposed when read from or written to files.
+// It is made of modules: a family's trunk (gpt2.h, llama.h: embeddings, blocks of
+// attention, MLP and norms, each multiplying through an nn::Linear) and the LM head on
+// the trunk's output. Parameters carry their Hugging Face names; GPT-2's Conv1D weights are
+// kept in the nn.Linear (out, in) layout here and transposed when read from or written to files.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,31 +12,40 @@
 #include <vector>
 
 #include "nn/config.h"
+#include "nn/kv_cache.h"
+#include "nn/linear.h"
+#include "nn/parameter.h"
 #include "tensor/tensor.h"
 
 namespace sllm::nn {
 
-struct Parameter {
-  std::string name;     // Hugging Face tensor name
-  Tensor value;         // f32 leaf
-  bool conv1d = false;  // stored [in, out] in GPT-2 files
-};
-
-// Keys and values of every layer for incremental decoding: k, v (B, n_ctx, NKV*HD).
-struct KVCache {
-  std::vector<Tensor> k, v;
-  int64_t length = 0;  // positions already cached
-  int64_t batch = 0;
-};
+class Trunk;
 
 class Transformer {
  public:
   explicit Transformer(const ModelConfig& config);
+  ~Transformer();
+  // Movable, not copyable: the modules live on the heap, so the parameter list stays valid
+  // when the model moves; a copy would share every tensor with the original.
+  Transformer(Transformer&&) noexcept;
+  Transformer& operator=(Transformer&&) noexcept;
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
 
   const ModelConfig& config() const { return config_; }
-  std::vector<Parameter>& parameters() { return params_; }
-  const std::vector<Parameter>& parameters() const { return params_; }
+  // Every parameter under its HF name, in the order of the HF files (checkpoints, optimizer
+  // state and tests rely on it). The list is fixed when the model is built; its entries
+  // refer to the modules' own tensors (assigning to p.value replaces a module's tensor).
+  const std::vector<Parameter>& parameters() { return params_; }
+  const std::vector<ConstParameter>& parameters() const { return const_params_; }
   Tensor& param(const std::string& name);
+
+  // Every Linear of the trunk, in parameter order; path() gives its HF module path
+  // ("model.layers.0.self_attn.q_proj"). The LM head is not among them (it is the tied
+  // embedding, or Llama's untied lm_head): this list is what PEFT calls "all-linear".
+  std::vector<Linear*> linears();
+  // The trunk's Linear at an HF module path, or null when there is none.
+  Linear* find_linear(const std::string& path);
 
   // GPT-2 initialization (Radford et al. 2019): N(0, 0.02) weights and embeddings, residual
   // output projections scaled by 1/sqrt(2 * n_layer), zero biases, unit norm weights.
@@ -73,17 +84,11 @@ class Transformer {
   DType compute_dtype() const { return compute_dtype_; }
 
  private:
-  struct Layer;
-  Tensor block(int64_t l, const Tensor& x, KVCache* cache, int64_t pos0);
-  Tensor attention(int64_t l, const Tensor& h, KVCache* cache, int64_t pos0);
-  Tensor mlp(int64_t l, const Tensor& h);
-  Tensor add_param(const std::string& name, const Shape& shape, bool conv1d = false);
-  Tensor& p(int64_t layer, const std::string& suffix);
-
   ModelConfig config_;
-  std::vector<Parameter> params_;
-  std::string layer_prefix_;  // "transformer.h." or "model.layers."
-  Tensor rope_cos_, rope_sin_;  // (n_ctx, HD/2), Llama only
+  std::unique_ptr<Trunk> trunk_;
+  std::unique_ptr<Linear> lm_head_;  // Llama with untied embeddings only
+  std::vector<Parameter> params_;              // views of the modules' tensors, file order
+  std::vector<ConstParameter> const_params_;   // the same, read-only
   Device device_ = Device::CPU;
   DType compute_dtype_ = DType::F32;
 };

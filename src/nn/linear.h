@@ -1,0 +1,46 @@
+// nn::Linear: y = x·Wᵀ + b, the one place where the model multiplies by a weight matrix.
+// It owns how its weight is stored and applied, so LoRA adapters (y = base(x) + s·(x·Aᵀ)·Bᵀ)
+// and 4-bit NF4 weights (QLoRA) plug in here, and the layers that call forward() never
+// change (DESIGN.md, "The model as modules").
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/parameter.h"
+#include "tensor/tensor.h"
+
+namespace sllm::nn {
+
+class Linear {
+ public:
+  // `path` is the Hugging Face module path ("transformer.h.0.attn.c_attn"); the parameters
+  // are "<path>.weight" (out, in) and, with `bias`, "<path>.bias" (out). `conv1d`: GPT-2's
+  // Conv1D, whose files hold the weight transposed, [in, out] (PEFT's fan_in_fan_out).
+  Linear(std::string path, int64_t in_features, int64_t out_features, bool bias, bool conv1d);
+
+  // x (..., in) → (..., out), in x's dtype (bf16 mixed precision reads the weight's bf16 shadow).
+  Tensor forward(const Tensor& x) const;
+
+  const std::string& path() const { return path_; }
+  int64_t in_features() const { return in_features_; }
+  int64_t out_features() const { return out_features_; }
+  bool conv1d() const { return conv1d_; }
+  bool has_bias() const { return bias_.defined(); }
+  Tensor& weight() { return weight_; }  // (out, in) f32 leaf
+  const Tensor& weight() const { return weight_; }
+  Tensor& bias() { return bias_; }  // (out) f32 leaf; undefined without a bias
+  const Tensor& bias() const { return bias_; }
+
+  // Appends the weight, then the bias, under their HF names (the files' order).
+  void append_parameters(std::vector<Parameter>& out);
+
+ private:
+  std::string path_, weight_name_, bias_name_;
+  int64_t in_features_, out_features_;
+  bool conv1d_;
+  Tensor weight_;  // (out, in)
+  Tensor bias_;    // (out) or undefined
+};
+
+}  // namespace sllm::nn
