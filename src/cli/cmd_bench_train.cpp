@@ -96,9 +96,9 @@ void print_profile_table(const std::vector<ProfileRow>& rows, double wall_ms_per
 
 int run_bench_train(const std::vector<std::string>& argv) {
   Args args("bench train", argv,
-            {{"--config", FlagSpec::Value, "model preset (tiny, small, small-llama, gpt2-124m) or config.json (default small)"},
-             {"--steps", FlagSpec::Value, "timed steps (default 10; 5 for gpt2-124m)"},
-             {"--batch", FlagSpec::Value, "sequences per step (default 8; 4 for gpt2-124m)"},
+            {{"--config", FlagSpec::Value, "model preset (tiny, small, small-llama, gpt2-124m, smollm2-135m) or config.json (default small)"},
+             {"--steps", FlagSpec::Value, "timed steps (default 10; 5 for gpt2-124m and smollm2-135m)"},
+             {"--batch", FlagSpec::Value, "sequences per step (default 8; 4 for gpt2-124m and smollm2-135m)"},
              {"--seq", FlagSpec::Value, "tokens per sequence (default 256, or the model's context if shorter)"},
              {"--threads", FlagSpec::Value, "OpenMP threads (default: all cores)"},
              {"--device", FlagSpec::Value, "cpu or cuda (default cpu)"},
@@ -106,7 +106,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
              {"--profile", FlagSpec::Switch, "CUDA only: GPU time per kernel over the timed steps (CUDA events)"},
              {"--json", FlagSpec::Switch, "print one JSON line"}});
   const std::string config_name = args.get("--config", "small");
-  const bool big = config_name == "gpt2-124m";
+  const bool big = config_name == "gpt2-124m" || config_name == "smollm2-135m";
   const int64_t steps = args.get_int("--steps", big ? 5 : 10);
   const int64_t B = args.get_int("--batch", big ? 4 : 8);
   const nn::ModelConfig cfg = nn::load_config(config_name);

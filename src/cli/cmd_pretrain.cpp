@@ -12,7 +12,7 @@ namespace {
 
 int run_pretrain(const std::vector<std::string>& argv) {
   Args args("pretrain", argv,
-            {{"--config", FlagSpec::Value, "preset (tiny, small, small-llama, gpt2-124m) or config.json [small]"},
+            {{"--config", FlagSpec::Value, "preset (tiny, small, small-llama, gpt2-124m, smollm2-135m) or config.json [small]"},
              {"--data", FlagSpec::Value, "directory with train.bin/val.bin from `sllm prepare` (required)"},
              {"--out", FlagSpec::Value, "run directory (required)"},
              {"--tokenizer", FlagSpec::Value, "tokenizer copied into checkpoints [the data's meta.json tokenizer]"},

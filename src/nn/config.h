@@ -36,7 +36,7 @@ struct ModelConfig {
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& where);
 nlohmann::json config_to_json(const ModelConfig& c);
 
-// Built-in presets: tiny, small, small-llama, gpt2-124m.
+// Built-in presets: tiny, small, small-llama, gpt2-124m, smollm2-135m.
 std::vector<std::string> preset_names();
 bool is_preset(const std::string& name);
 ModelConfig preset(const std::string& name);
