@@ -1,15 +1,11 @@
-// Pretraining loop: data shards → model → loss → backward → clip → AdamW, with metrics,
-// periodic evaluation, atomic checkpoints and bit-exact resume.
-//
-// A run directory holds:
-//   metrics.jsonl         one JSON object per step: step, loss, lr, tokens_per_s, grad_norm
-//                         (+ val_loss on evaluation steps)
-//   ckpt-<step>/          config.json, model.safetensors, tokenizer.json (when known),
-//                         optimizer.safetensors, trainer_state.json (step, options, loader state)
-//   latest                the name of the newest checkpoint directory
+// `sllm pretrain`: a model trained from scratch (or from its run's latest checkpoint) on
+// token shards. It is the training loop (train_loop.h, where the run directory's files are
+// described) with the pretraining objective (pretrain_objective.h).
 #pragma once
 #include <cstdint>
 #include <string>
+
+#include "train/train_loop.h"
 
 namespace sllm::train {
 
@@ -31,10 +27,7 @@ struct PretrainOptions {
   std::string precision = "auto";  // "auto", "fp32", "tf32" or "bf16" (ops::parse_precision)
 };
 
-struct PretrainResult {
-  int64_t last_step = 0;
-  double last_loss = 0, first_val_loss = -1, last_val_loss = -1;
-};
+using PretrainResult = TrainResult;
 
 PretrainResult pretrain(const PretrainOptions& options);
 

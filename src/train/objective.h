@@ -1,0 +1,60 @@
+// What a training objective is to the training loop (train_loop.h): the part of training
+// that differs between pretraining, SFT, reward modelling and DPO. The loop owns everything
+// else (accumulation, clipping, AdamW, the LR schedule, metrics, evaluation steps,
+// checkpoints, resume); the objective owns its data and turns a model and its next
+// micro-batch into a loss.
+//
+// An objective owns its data source and its position in it. The loop saves data_state() in
+// every checkpoint ("loader" in trainer_state.json) and hands it back to
+// restore_data_state() on resume, so a resumed run sees exactly the batches it would have.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "nn/transformer.h"
+#include "tensor/tensor.h"
+
+namespace sllm::train {
+
+// One micro-batch's contribution to a step.
+struct MicroBatchLoss {
+  // A scalar f32 with autograd history. The loop backpropagates loss / grad_accum, so the
+  // step's gradient is that of the mean over the step's micro-batches; what the loss
+  // averages over inside a micro-batch (every token, only the assistant's tokens, pairs of
+  // answers) is the objective's choice, and so is its loss mask.
+  Tensor loss;
+  // Tokens the forward pass processed (padding included): the loop reports tokens/s.
+  int64_t tokens = 0;
+  // Figures beside the loss (e.g. "accuracy" of a reward model, DPO's "reward_margin"). The
+  // loop logs each one's mean over the step's micro-batches under its name, so every
+  // micro-batch reports the same names.
+  std::map<std::string, double> metrics;
+};
+
+// A validation pass: logged as "val_loss" and "val_<name>" for each metric.
+struct Evaluation {
+  double loss = 0;
+  std::map<std::string, double> metrics;
+};
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+
+  // The next training micro-batch's loss on `model` (gradients recorded).
+  virtual MicroBatchLoss next(nn::Transformer& model) = 0;
+  // The validation data's loss and metrics. The loop calls it under a NoGradGuard; it must
+  // use the same batches every time, so evaluations along a run compare.
+  virtual Evaluation evaluate(nn::Transformer& model) = 0;
+
+  // The position in the training data, as JSON; restore_data_state(data_state()) must give
+  // back the same sequence of batches. A state that does not fit this objective's data
+  // raises sllm::Error saying what differs.
+  virtual nlohmann::json data_state() const = 0;
+  virtual void restore_data_state(const nlohmann::json& state) = 0;
+};
+
+}  // namespace sllm::train

@@ -1,0 +1,197 @@
+#include "train/train_loop.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <vector>
+
+#include "autograd/autograd.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "ops/device.h"
+#include "ops/ops.h"
+#include "optim/optim.h"
+
+namespace sllm::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// The loop's options that change the math of a step; a resumed run keeps the checkpoint's.
+json loop_math_options(const LoopOptions& o) {
+  return json{{"grad_accum", o.grad_accum},     {"lr", o.lr},
+              {"min_lr_ratio", o.min_lr_ratio}, {"weight_decay", o.weight_decay},
+              {"grad_clip", o.grad_clip},       {"warmup", o.warmup}};
+}
+
+void restore_loop_math_options(const ResumePoint& resume, LoopOptions& o) {
+  try {
+    const json& saved = resume.options;
+    o.grad_accum = saved.at("grad_accum");
+    o.lr = saved.at("lr");
+    o.min_lr_ratio = saved.at("min_lr_ratio");
+    o.weight_decay = saved.at("weight_decay");
+    o.grad_clip = saved.at("grad_clip");
+    o.warmup = saved.at("warmup");
+  } catch (const json::exception& e) {
+    fail_damaged_state(resume, str("malformed trainer state: ", e.what()));
+  }
+}
+
+// The optimizer's parameter list: the model's trainable parameters, in file order.
+std::vector<optim::ParamRef> trainable_parameters(nn::Transformer& model, const std::string& command) {
+  std::vector<optim::ParamRef> refs;
+  for (auto& p : model.parameters())
+    if (p.value.requires_grad()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
+  SLLM_CHECK(!refs.empty(), str(command, ": the model has no trainable parameter"),
+             "unfreeze at least one parameter (requires_grad) before training");
+  return refs;
+}
+
+// Names the loop writes itself; an objective's metric must not shadow them.
+bool is_loop_metric(const std::string& name) {
+  return name == "step" || name == "loss" || name == "lr" || name == "tokens_per_s" || name == "grad_norm" ||
+         name.rfind("val_", 0) == 0;
+}
+
+// Empties the run directory's leftovers before the run writes anything: a resumed run drops
+// the steps logged after its checkpoint; a new run (no `latest`, so any metrics.jsonl is the
+// log of a run that died before its first checkpoint, which nothing can resume) starts the
+// log afresh rather than mixing that run's steps with its own.
+void prepare_run_directory(const LoopOptions& o, int64_t start_step) {
+  const fs::path run = o.out_dir;
+  std::error_code ec;
+  fs::create_directories(run, ec);
+  SLLM_CHECK(!ec, str("cannot create run directory '", o.out_dir, "': ", ec.message()), "check the path and permissions");
+  remove_crash_litter(run);
+  truncate_metrics(run / "metrics.jsonl", start_step);
+}
+
+}  // namespace
+
+void check_loop_options(const LoopOptions& o) {
+  auto positive = [&](int64_t v, const char* flag) {
+    SLLM_CHECK(v > 0, str(o.command, ": ", flag, " must be > 0, got ", v), "pass a positive integer");
+  };
+  positive(o.steps, "--steps");
+  positive(o.grad_accum, "--grad-accum");
+  SLLM_CHECK(o.lr > 0 && std::isfinite(o.lr), str(o.command, ": --lr must be > 0, got ", o.lr), "typical: 1e-3 for small models");
+  SLLM_CHECK(o.eval_every >= 0 && o.save_every >= 0 && o.stop_at >= 0,
+             str(o.command, ": --eval-every, --save-every and --stop-at must be >= 0"), "0 disables them");
+  SLLM_CHECK(!o.out_dir.empty(), str(o.command, ": missing --out"), "pass a run directory, e.g. runs/my-run");
+}
+
+TrainResult train(nn::Transformer& model, Objective& objective, const LoopOptions& options, const ResumePoint* resume) {
+  LoopOptions o = options;
+  check_loop_options(o);
+  if (resume) restore_loop_math_options(*resume, o);
+  if (o.warmup < 0) o.warmup = std::max<int64_t>(1, o.steps / 20);
+  const int64_t start_step = resume ? resume->step : 0;
+
+  // The model moves before the optimizer is built, so the moments are made on its device.
+  const Device device = ops::parse_device(o.device);
+  ops::init_device(device);
+  model.to(device);
+  model.set_compute_dtype(ops::apply_precision(ops::parse_precision(o.precision, device)));
+  const std::vector<optim::ParamRef> params = trainable_parameters(model, o.command);
+  optim::AdamWConfig acfg;
+  acfg.weight_decay = static_cast<float>(o.weight_decay);
+  optim::AdamW opt(params, acfg);
+  const optim::LrSchedule schedule{o.lr, o.lr * o.min_lr_ratio, o.warmup, o.steps};
+  schedule.check();
+
+  if (resume) {
+    load_optimizer_state(resume->dir, opt);
+    try {
+      objective.restore_data_state(resume->data_state);
+    } catch (const Error& e) {
+      fail(str(resume->state_path, ": ", e.message()), e.hint());
+    }
+  }
+  prepare_run_directory(o, start_step);
+
+  const fs::path run = o.out_dir;
+  std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
+  SLLM_CHECK(metrics.good(), str("cannot open ", (run / "metrics.jsonl").string()), "check permissions");
+  json saved_options = o.caller_options;
+  saved_options.update(loop_math_options(o));
+  const int64_t end_step = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
+  ProgressBar bar(o.steps, start_step);
+  TrainResult result;
+  for (int64_t step = start_step + 1; step <= end_step; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t tokens = 0;
+    std::map<std::string, double> metric_sums;
+    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+      const MicroBatchLoss micro_batch = objective.next(model);
+      loss_sum += micro_batch.loss.item();
+      tokens += micro_batch.tokens;
+      for (const auto& [name, value] : micro_batch.metrics) metric_sums[name] += value;
+      // Gradients accumulate across micro-batches; scaling each loss by 1/K makes the sum
+      // the gradient of the mean loss over the K micro-batches.
+      const Tensor& loss = micro_batch.loss;
+      autograd::backward(o.grad_accum > 1 ? ops::scale(loss, 1.0f / static_cast<float>(o.grad_accum)) : loss);
+    }
+    const double loss = loss_sum / static_cast<double>(o.grad_accum);
+    SLLM_CHECK(std::isfinite(loss), str("training diverged: loss is ", loss, " at step ", step),
+               "lower --lr, or raise --warmup; resume from the last checkpoint");
+    // Clipping's scale rides along the AdamW pass (bitwise clip_grad_norm then step).
+    const optim::ClipScale clip = optim::clip_scale(params, o.grad_clip);
+    const double lr = schedule.at(step);
+    opt.step(static_cast<float>(lr), clip.scale);
+    opt.zero_grad();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tokens_per_s = static_cast<double>(tokens) / seconds;
+    json line{{"step", step}, {"loss", loss}, {"lr", lr}, {"tokens_per_s", tokens_per_s}, {"grad_norm", clip.norm}};
+    for (const auto& [name, sum] : metric_sums) {
+      SLLM_CHECK(!is_loop_metric(name), str("objective metric '", name, "' shadows one the training loop writes"),
+                 "rename the metric");
+      line[name] = sum / static_cast<double>(o.grad_accum);
+    }
+    const bool eval_now = (o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps || step == 1;
+    if (eval_now) {
+      Evaluation eval;
+      {
+        autograd::NoGradGuard no_grad;
+        eval = objective.evaluate(model);
+      }
+      line["val_loss"] = eval.loss;
+      for (const auto& [name, value] : eval.metrics) line["val_" + name] = value;
+      if (result.first_val_loss < 0) result.first_val_loss = eval.loss;
+      result.last_val_loss = eval.loss;
+    }
+    metrics << line.dump() << "\n";
+    metrics.flush();
+    result.last_step = step;
+    result.last_loss = loss;
+    if (!o.quiet) {
+      char fields[160];
+      std::snprintf(fields, sizeof fields, "loss %.4f | lr %.2e | %.0f tok/s%s", loss, lr, tokens_per_s,
+                    line.contains("val_loss") ? str(" | val ", line["val_loss"].get<double>()).c_str() : "");
+      bar.update(step, fields);
+    }
+    const bool save_now = (o.save_every > 0 && step % o.save_every == 0) || step == end_step;
+    if (save_now) {
+      const json state{{"step", step},
+                       {"total_steps", o.steps},
+                       {"options", saved_options},
+                       {"config", o.config},
+                       {"loader", objective.data_state()},
+                       {"threads", omp_get_max_threads()}};
+      save_checkpoint(run, step, model, opt, o.tokenizer, state);
+    }
+  }
+  if (!o.quiet) bar.finish();
+  return result;
+}
+
+}  // namespace sllm::train

@@ -1,0 +1,67 @@
+// The training loop every objective shares (DESIGN.md, "one loop for every objective"):
+// per step, grad_accum micro-batches from the objective → backward → clip → AdamW at the
+// step's scheduled LR; then metrics, periodic evaluation and atomic checkpoints, with
+// bit-exact resume. What is trained on, and how a loss comes out of it, is the objective's
+// (objective.h); pretraining is one (pretrain_objective.h, driven by trainer.h).
+//
+// Only trainable parameters (requires_grad) are optimized: frozen ones get no optimizer
+// state, take no part in gradient clipping and are never written to optimizer.safetensors.
+//
+// A run directory holds:
+//   metrics.jsonl         one JSON object per step: step, loss, lr, tokens_per_s, grad_norm and
+//                         the objective's metrics (+ val_loss and val_<metric> on evaluation steps)
+//   ckpt-<step>/          config.json, model.safetensors, tokenizer.json (when known),
+//                         optimizer.safetensors, trainer_state.json (step, total_steps, options,
+//                         config, loader: the objective's data state, threads)
+//   latest                the name of the newest checkpoint directory
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "nn/transformer.h"
+#include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/objective.h"
+
+namespace sllm::train {
+
+struct LoopOptions {
+  std::string command = "sllm train";  // names the command in error messages ("sllm pretrain")
+  std::string out_dir;                 // the run directory
+  int64_t steps = 1000;                // the run's total (the LR schedule's end)
+  int64_t grad_accum = 1;              // micro-batches per optimizer step
+  double lr = 1e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;  // grad_clip 0: off
+  int64_t warmup = -1;                 // -1: 5% of steps
+  int64_t eval_every = 100;            // 0: evaluate only at steps 1 and `steps`
+  int64_t save_every = 0;              // 0: save only at the end
+  int64_t stop_at = 0;                 // stop after this step as if interrupted (0: run to steps)
+  bool quiet = false;                  // no progress bar
+  std::string device = "cpu";          // where the model, gradients and optimizer state live
+  std::string precision = "auto";      // ops::parse_precision
+  // Saved in each checkpoint's trainer_state.json: the caller's own options that change the
+  // math (batch, seq, seed), stored with the loop's under "options", and where the model's
+  // config came from ("config").
+  nlohmann::json caller_options = nlohmann::json::object();
+  std::string config;
+  const tokenizer::Tokenizer* tokenizer = nullptr;  // copied into each checkpoint when set
+};
+
+struct TrainResult {
+  int64_t last_step = 0;
+  double last_loss = 0, first_val_loss = -1, last_val_loss = -1;
+};
+
+// Raises sllm::Error (with the flag and a hint) for options no run can use.
+void check_loop_options(const LoopOptions& options);
+
+// Trains `model` on `objective` from step 1, or, with a resume point, from the step after it:
+// the loop's options that change the math (grad_accum, lr, min_lr_ratio, weight_decay,
+// grad_clip, warmup) are then the checkpoint's, whatever `options` says, and the optimizer
+// and the objective's data position continue where they were. The caller has loaded the
+// model from resume->dir (with the same parameters frozen) and built the objective with
+// the checkpoint's caller_options. Moves the model to options.device.
+TrainResult train(nn::Transformer& model, Objective& objective, const LoopOptions& options, const ResumePoint* resume);
+
+}  // namespace sllm::train
