@@ -3,7 +3,7 @@
 
 The model is the `small` preset (src/nn/config.cpp): GPT-2 family, vocab 8192, context
 256, 6 layers, 6 heads, 384 channels, MLP 1536, LayerNorm, GELU (tanh), tied embeddings,
-no dropout. One step is what sllm's trainer does (src/train/trainer.cpp): forward,
+no dropout. One step is what sllm's training loop does (src/train/train_loop.cpp): forward,
 cross-entropy, backward, clip_grad_norm_(1.0), AdamW (betas 0.9/0.95, eps 1e-8, weight
 decay 0.1 on matrices that are not embeddings), zero_grad. Both sides run 2 warm-up steps
 and report the median over the timed steps.
