@@ -21,7 +21,10 @@ Linear::Linear(std::string path, int64_t in_features, int64_t out_features, bool
   if (bias) bias_ = new_parameter(bias_name_, {out_features});
 }
 
-Tensor Linear::forward(const Tensor& x) const { return ops::linear(x, weight_, bias_); }
+Tensor Linear::forward(const Tensor& x) const {
+  Tensor out = ops::linear(x, weight_, bias_);
+  return adapter_ ? adapter_->add_to(x, out) : out;
+}
 
 void Linear::append_parameters(std::vector<Parameter>& out) {
   out.push_back({weight_name_, weight_, conv1d_});

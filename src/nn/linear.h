@@ -4,13 +4,24 @@
 // change (DESIGN.md, "The model as modules").
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/parameter.h"
 #include "tensor/tensor.h"
 
 namespace sllm::nn {
+
+// Something added beside a Linear's own product, of a kind the Linear does not know: LoRA
+// adapters (src/lora). forward() returns add_to(x, x·Wᵀ + b); the adapter decides whether it
+// adds anything (it may be disabled, merged, or have no active adapter).
+class LinearAdapter {
+ public:
+  virtual ~LinearAdapter() = default;
+  virtual Tensor add_to(const Tensor& x, const Tensor& base_out) const = 0;
+};
 
 class Linear {
  public:
@@ -32,6 +43,10 @@ class Linear {
   Tensor& bias() { return bias_; }  // (out) f32 leaf; undefined without a bias
   const Tensor& bias() const { return bias_; }
 
+  // The adapter beside the product, or null (the default: forward() is the plain product).
+  void set_adapter(std::shared_ptr<LinearAdapter> adapter) { adapter_ = std::move(adapter); }
+  const std::shared_ptr<LinearAdapter>& adapter() const { return adapter_; }
+
   // Appends the weight, then the bias, under their HF names (the files' order).
   void append_parameters(std::vector<Parameter>& out);
 
@@ -41,6 +56,7 @@ class Linear {
   bool conv1d_;
   Tensor weight_;  // (out, in)
   Tensor bias_;    // (out) or undefined
+  std::shared_ptr<LinearAdapter> adapter_;
 };
 
 }  // namespace sllm::nn
