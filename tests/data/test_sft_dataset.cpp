@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "test_dir.h"
 #include "test_sft_common.h"
 
@@ -267,6 +268,39 @@ TEST(SftDatasetBadInput, MissingFile) {
 TEST(SftDatasetBadInput, ChatmlNeedsItsSpecialTokens) {
   const auto tok = tokenizer::Tokenizer::train({"abc"}, 256 + 1, "gpt2");
   EXPECT_THROW(SftDataset::parse(kGood, "m", tok, options(64)), Error);
+}
+
+// A poor man's fuzz run, always on: random byte edits of a valid file either parse or raise
+// sllm::Error; any other exception (or a crash) fails.
+TEST(SftDatasetBadInput, RandomEditsGiveAnErrorOrAParseNeverACrash) {
+  const std::string valid = join_lines({chat_line({{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Four."}}),
+                                        completion_line("How are you?", "Hello there!")});
+  const char alphabet[] = "{}[]\":,\\ \n\x80\xff" "abu0";
+  Rng rng(1234);
+  int errors = 0, parsed = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    std::string text = valid;
+    const int edits = 1 + static_cast<int>(rng.below(3));
+    for (int e = 0; e < edits; ++e) {
+      const auto at = static_cast<size_t>(rng.below(text.size()));
+      const char c = alphabet[rng.below(sizeof alphabet - 1)];
+      switch (rng.below(3)) {
+        case 0: text[at] = c; break;
+        case 1: text.insert(at, 1, c); break;
+        default: text.erase(at, 1); break;
+      }
+    }
+    for (auto t : {SftTemplate::chatml, SftTemplate::none}) {
+      try {
+        SftDataset::parse(text, "f.jsonl", chat_tokenizer(), options(trial % 2 ? 12 : 64, t, /*truncate=*/true));
+        ++parsed;
+      } catch (const Error&) {
+        ++errors;
+      }
+    }
+  }
+  EXPECT_GT(errors, 0);
+  EXPECT_GT(parsed, 0);
 }
 
 }  // namespace
