@@ -128,6 +128,13 @@ SftDataset SftDataset::parse(const std::string& text, const std::string& name, c
                              const SftOptions& options) {
   SLLM_CHECK(options.seq_len > 0, str("SFT data: sequence length must be positive, got ", options.seq_len),
              "pass a positive --seq");
+  // Checked once up front, so the message names the data and the way out rather than line 1.
+  SLLM_CHECK(options.chat_template != SftTemplate::chatml ||
+                 (tok.special_id("<|im_start|>") && tok.special_id("<|im_end|>")),
+             str("SFT data '", name, "': template chatml needs the special tokens <|im_start|> and <|im_end|>, "
+                 "which the tokenizer does not have"),
+             "use a chat tokenizer (`sllm tokenizer train` registers them), or --template none for "
+             "prompt/completion data");
   SftDataset data;
   data.options_ = options;
   data.name_ = name;

@@ -71,7 +71,8 @@ class SftDataset {
  public:
   // Reads and renders the whole file. A JSONL syntax error, a line in neither format, an
   // unknown role, a conversation without an assistant turn, an empty file or an overlong
-  // example (without truncate) raises sllm::Error naming the file and line, with a hint.
+  // example (without truncate) raises sllm::Error naming the file and line, with a hint; so
+  // does template chatml with a tokenizer that lacks <|im_start|>/<|im_end|> (naming the file).
   static SftDataset load(const std::string& path, const tokenizer::Tokenizer& tok, const SftOptions& options);
   // The same from text already in memory; `name` stands for the file in messages.
   static SftDataset parse(const std::string& text, const std::string& name, const tokenizer::Tokenizer& tok,

@@ -267,7 +267,14 @@ TEST(SftDatasetBadInput, MissingFile) {
 
 TEST(SftDatasetBadInput, ChatmlNeedsItsSpecialTokens) {
   const auto tok = tokenizer::Tokenizer::train({"abc"}, 256 + 1, "gpt2");
-  EXPECT_THROW(SftDataset::parse(kGood, "m", tok, options(64)), Error);
+  try {
+    SftDataset::parse(kGood, "m.jsonl", tok, options(64));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'m.jsonl': template chatml needs"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--template none"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(SftDataset::parse(kGood, "m.jsonl", tok, options(64, SftTemplate::none)).size(), 1);
 }
 
 // A poor man's fuzz run, always on: random byte edits of a valid file either parse or raise
