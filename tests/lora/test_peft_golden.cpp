@@ -1,0 +1,79 @@
+// sllm reads adapters written by PEFT (tests/golden/peft/, made by tools/make_peft_golden.py
+// with PEFT 0.10 on transformers' GPT2LMHeadModel and LlamaForCausalLM): the same logits,
+// loss and gradient of every lora_A / lora_B as PEFT's float32 forward and backward.
+// With SLLM_PEFT_OUT set, the adapters are re-saved there by sllm for the opt-in reverse
+// check (`tools/make_peft_golden.py --check-sllm DIR`: PEFT loads sllm's files).
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "autograd/autograd.h"
+#include "io/model_files.h"
+#include "io/safetensors.h"
+#include "lora/peft_files.h"
+#include "lora_test_support.h"
+
+namespace sllm::lora {
+namespace {
+
+using namespace testing;
+
+Tensor entry_tensor(const io::SafetensorsEntry& e) {
+  const DType dt = e.dtype == "I32" ? DType::I32 : DType::F32;
+  Tensor t = Tensor::empty(Shape(e.shape.begin(), e.shape.end()), dt);
+  std::memcpy(t.mutable_raw(), e.data, e.nbytes);
+  return t;
+}
+
+// max |ours − ref| / max |ref|.
+double relative_to_max(const std::vector<float>& ours, const std::vector<float>& ref) {
+  double scale = 0, worst = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    scale = std::max(scale, std::fabs(double(ref[i])));
+    const double err = std::fabs(double(ours[i]) - ref[i]);
+    if (!(err <= worst)) worst = err;
+  }
+  return worst / (scale > 0 ? scale : 1.0);
+}
+
+class PeftGolden : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+INSTANTIATE_TEST_SUITE_P(Peft, PeftGolden,
+                         ::testing::Values(std::make_pair(std::string("gpt2_all_linear"), std::string("gpt2_tiny")),
+                                           std::make_pair(std::string("llama_qv_rslora"), std::string("llama_tiny"))),
+                         [](const auto& info) { return info.param.first; });
+
+// Both sides are float32 with sums in different orders (our GEMMs vs PyTorch's): ~1e-6
+// relative per op over a few dozen ops; 1e-4 of each tensor's scale holds with margin and
+// is far below a wrong scale (alpha/r vs alpha/sqrt(r) is 2x here) or a transposed A.
+constexpr double kTol = 1e-4;
+
+TEST_P(PeftGolden, LogitsLossAndLoraGradientsMatchPeft) {
+  const std::string golden = std::string(SLLM_SOURCE_DIR) + "/tests/golden/";
+  const std::string adapter_dir = golden + "peft/" + GetParam().first;
+  auto model = io::load_model(golden + GetParam().second);
+  LoraModel lora(*model);
+  load_adapter(lora, adapter_dir);
+  const auto file = io::SafetensorsFile::open(adapter_dir + "/golden.safetensors");
+  const Tensor ids = entry_tensor(file.get("ids")), targets = entry_tensor(file.get("targets"));
+
+  EXPECT_LE(relative_to_max(model->forward(ids).to_floats(), entry_tensor(file.get("logits")).to_floats()), kTol);
+  Tensor loss = model->loss(ids, targets);
+  EXPECT_NEAR(loss.item(), entry_tensor(file.get("loss")).item(), kTol * loss.item());
+  autograd::backward(loss);
+  int checked = 0;
+  for (const nn::Parameter& p : lora.parameters()) {
+    const io::SafetensorsEntry& g = file.get("grad." + p.name);
+    ASSERT_TRUE(p.value.grad().defined()) << p.name;
+    EXPECT_EQ(p.value.grad().shape(), Shape(g.shape.begin(), g.shape.end())) << p.name;
+    EXPECT_LE(relative_to_max(p.value.grad().to_floats(), entry_tensor(g).to_floats()), kTol) << p.name;
+    ++checked;
+  }
+  EXPECT_EQ(checked + 4, static_cast<int>(file.entries().size()));  // every gradient in the file
+
+  if (const char* out = std::getenv("SLLM_PEFT_OUT"))
+    save_adapter(lora, std::string(out) + "/" + GetParam().first, "tests/golden/" + GetParam().second);
+}
+
+}  // namespace
+}  // namespace sllm::lora
