@@ -6,7 +6,7 @@ reads the committed files and never needs Python), and checks that PEFT loads sl
     /tmp/peft-venv/bin/pip install transformers==4.38.2 peft==0.10.0 accelerate==0.27.2
     /tmp/peft-venv/bin/python tools/make_peft_golden.py
     # opt-in reverse check: test_lora writes sllm's re-saved adapters when told where
-    SLLM_PEFT_OUT=/tmp/sllm_peft build/tests/test_lora --gtest_filter='PeftGolden*'
+    SLLM_PEFT_OUT=/tmp/sllm_peft build/tests/test_lora --gtest_filter="*ReSavedBySllm*"
     /tmp/peft-venv/bin/python tools/make_peft_golden.py --check-sllm /tmp/sllm_peft
 
 For each tiny base model of tests/golden/ (gpt2_tiny: Conv1D c_attn/c_proj/c_fc, so PEFT's
@@ -15,7 +15,9 @@ adapter, B is given seeded random values (PEFT starts B at zero, which would tes
 and the fixture holds:
     tests/golden/peft/<name>/adapter_config.json, adapter_model.safetensors   (save_pretrained)
     tests/golden/peft/<name>/golden.safetensors: ids, targets (I32), logits, loss and the
-        gradient of every lora_A / lora_B under PEFT's saved names (F32), computed in float32.
+        gradient of every lora_A / lora_B under PEFT's saved names (F32), computed in float32;
+        then 3 AdamW steps (lr 1e-2, betas 0.9/0.95, eps 1e-8, weight decay 0.1) on A and B:
+        the loss before each step ("adamw.losses") and A, B after them ("adamw.<name>").
 """
 import json
 import os
@@ -81,9 +83,24 @@ def make(name, base, kwargs):
     for n, p in model.named_parameters():
         if "lora_" in n:
             tensors["grad." + saved_name(n)] = p.grad.detach().contiguous()
+    # 3 AdamW steps on the adapter alone, with sllm's defaults spelled out (torch's differ):
+    # the loss before each step and every A and B after the last.
+    lora_params = [(n, p) for n, p in model.named_parameters() if "lora_" in n]
+    opt = torch.optim.AdamW([p for _, p in lora_params], lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    tensors["adamw.losses"] = torch.tensor(losses, dtype=torch.float32)
+    for n, p in lora_params:
+        tensors["adamw." + saved_name(n)] = p.detach().clone().contiguous()
     save_file(tensors, os.path.join(out, "golden.safetensors"),
               metadata={"torch": torch.__version__, "peft": __import__("peft").__version__})
-    print(f"wrote {out}: {len(tensors) - 4} LoRA gradients, loss {loss.item():.6f}")
+    print(f"wrote {out}: {len(lora_params)} LoRA gradients, AdamW losses {losses}")
 
 
 def check_sllm(root):

@@ -1,6 +1,7 @@
 // sllm reads adapters written by PEFT (tests/golden/peft/, made by tools/make_peft_golden.py
 // with PEFT 0.10 on transformers' GPT2LMHeadModel and LlamaForCausalLM): the same logits,
-// loss and gradient of every lora_A / lora_B as PEFT's float32 forward and backward.
+// loss and gradient of every lora_A / lora_B as PEFT's float32 forward and backward, and
+// the same A and B after 3 AdamW steps.
 // With SLLM_PEFT_OUT set, the adapters are re-saved there by sllm for the opt-in reverse
 // check (`tools/make_peft_golden.py --check-sllm DIR`: PEFT loads sllm's files).
 #include <cmath>
@@ -13,6 +14,7 @@
 #include "io/safetensors.h"
 #include "lora/peft_files.h"
 #include "lora_test_support.h"
+#include "optim/adamw.h"
 
 namespace sllm::lora {
 namespace {
@@ -48,7 +50,7 @@ INSTANTIATE_TEST_SUITE_P(Peft, PeftGolden,
 // is far below a wrong scale (alpha/r vs alpha/sqrt(r) is 2x here) or a transposed A.
 constexpr double kTol = 1e-4;
 
-TEST_P(PeftGolden, LogitsLossAndLoraGradientsMatchPeft) {
+TEST_P(PeftGolden, LogitsLossGradientsAndAdamWStepsMatchPeft) {
   const std::string golden = std::string(SLLM_SOURCE_DIR) + "/tests/golden/";
   const std::string adapter_dir = golden + "peft/" + GetParam().first;
   auto model = io::load_model(golden + GetParam().second);
@@ -69,10 +71,34 @@ TEST_P(PeftGolden, LogitsLossAndLoraGradientsMatchPeft) {
     EXPECT_LE(relative_to_max(p.value.grad().to_floats(), entry_tensor(g).to_floats()), kTol) << p.name;
     ++checked;
   }
-  EXPECT_EQ(checked + 4, static_cast<int>(file.entries().size()));  // every gradient in the file
+  EXPECT_EQ(5 + 2 * checked, static_cast<int>(file.entries().size()));  // every gradient and A/B in the file
 
-  if (const char* out = std::getenv("SLLM_PEFT_OUT"))
-    save_adapter(lora, std::string(out) + "/" + GetParam().first, "tests/golden/" + GetParam().second);
+  // 3 AdamW steps on the adapter (torch.optim.AdamW with the same settings; decay on every
+  // A and B, as torch applies it to the whole group).
+  std::vector<optim::ParamRef> refs;
+  for (const nn::Parameter& p : lora.parameters()) refs.push_back({p.name, p.value, true});
+  optim::AdamW opt(refs, optim::AdamWConfig{.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f});
+  const std::vector<float> losses = entry_tensor(file.get("adamw.losses")).to_floats();
+  for (int step = 0; step < 3; ++step) {
+    opt.zero_grad();
+    Tensor l = model->loss(ids, targets);
+    EXPECT_NEAR(l.item(), losses[step], kTol * losses[step]) << "step " << step;
+    autograd::backward(l);
+    opt.step(1e-2f);
+  }
+  for (const nn::Parameter& p : lora.parameters())
+    EXPECT_LE(relative_to_max(p.value.to_floats(), entry_tensor(file.get("adamw." + p.name)).to_floats()), kTol)
+        << p.name;
+}
+
+TEST_P(PeftGolden, ReSavedBySllmForTheReverseCheck) {
+  const char* out = std::getenv("SLLM_PEFT_OUT");
+  if (!out) GTEST_SKIP() << "set SLLM_PEFT_OUT=DIR to write sllm's copies for tools/make_peft_golden.py --check-sllm";
+  const std::string golden = std::string(SLLM_SOURCE_DIR) + "/tests/golden/";
+  auto model = io::load_model(golden + GetParam().second);
+  LoraModel lora(*model);
+  load_adapter(lora, golden + "peft/" + GetParam().first);
+  save_adapter(lora, std::string(out) + "/" + GetParam().first, "tests/golden/" + GetParam().second);
 }
 
 }  // namespace
