@@ -106,10 +106,16 @@ TEST_P(CudaLora, MatchesTheCpuInFp32AndBf16) {
   lora::LoraConfig drop = cfg;
   drop.lora_dropout = 0.2f;
   lg.add_adapter("dropout", drop);
+  // B of the first adapter, so the dropout adapter changes the output and its masks show.
+  const auto trained = lg.parameters("default"), fresh = lg.parameters("dropout");
+  for (size_t i = 1; i < fresh.size(); i += 2) fresh[i].value.copy_from(trained[i].value);
+  lg.set_training(false);
+  const float eval_loss = gpu.loss(ids, targets).item();
   lg.set_training(true);
   const float l1 = gpu.loss(ids, targets).item(), l2 = gpu.loss(ids, targets).item();
   EXPECT_TRUE(std::isfinite(l1));
   EXPECT_EQ(l1, l2);  // same step, same masks
+  EXPECT_NE(l1, eval_loss);  // the masks do act
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CudaLora, ::testing::Values(nn::Family::GPT2, nn::Family::Llama),
