@@ -26,7 +26,8 @@ struct MicroBatchLoss {
   // averages over inside a micro-batch (every token, only the assistant's tokens, pairs of
   // answers) is the objective's choice, and so is its loss mask.
   Tensor loss;
-  // Tokens the forward pass processed (padding included): the loop reports tokens/s.
+  // Tokens the micro-batch trained on: the loop reports tokens/s. Pretraining counts every
+  // position (B * T); SFT counts non-padding positions, so padding shows as lost throughput.
   int64_t tokens = 0;
   // Figures beside the loss (e.g. "accuracy" of a reward model, DPO's "reward_margin"). The
   // loop logs each one's mean over the step's micro-batches under its name, so every

@@ -1,0 +1,72 @@
+// Supervised fine-tuning as an objective (objective.h): the mean next-token cross-entropy
+// over the assistant's tokens only (sft_dataset.h renders the labels; every other target is
+// kIgnoreIndex and skipped by nn::Transformer::loss), on right-padded (B, T) batches from a
+// seeded SftLoader (sft_loader.h). The dataset is split once by split_sft(seed); training
+// batches follow seed + 1 (as pretraining's loader does), validation reads its examples in
+// file order.
+//
+// Per micro-batch the loss is the mean over that micro-batch's label tokens; the loop then
+// averages the grad_accum micro-batch means with equal weight (as TRL/HF Trainer do without
+// num_items_in_batch), so a step's loss is not exactly the per-token mean over the step when
+// micro-batches hold different numbers of label tokens.
+//
+// Validation loss is the true mean per label token over the whole validation set: each
+// batch's mean is weighted by its label-token count, and the rows of the last batch that
+// wrap around to the set's start are masked out, so no example counts twice.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "data/sft_dataset.h"
+#include "data/sft_loader.h"
+#include "nn/config.h"
+#include "train/objective.h"
+
+namespace sllm::train {
+
+class SftObjective final : public Objective {
+ public:
+  // Splits `data` (which must outlive the objective) with split_sft(validation, seed); T is
+  // the dataset's seq_len. Raises sllm::Error with a hint for batch <= 0 or when the split
+  // leaves no validation example (the loop evaluates at step 1 and at the end).
+  SftObjective(const data::SftDataset& data, int64_t batch, uint64_t seed, const data::SftValidation& validation,
+               int32_t pad_id);
+
+  // Raises sllm::Error with a hint when the model cannot take these batches: an id at or
+  // beyond its vocab_size, or seq beyond its context.
+  void check_model(const nn::ModelConfig& config) const;
+
+  // Lets the caller switch model state per micro-batch without the loop knowing about it:
+  // called with (true, i) before training micro-batch i (counted from the run's start and
+  // kept in data_state(), so a resumed run continues the count) and with (false, i) before
+  // an evaluation. LoRA passes set_training(training) + set_dropout_step(i), so dropout
+  // masks differ per micro-batch, repeat bit-exactly on resume, and are off in evaluation.
+  std::function<void(bool training, uint64_t micro_batch)> mode_hook;
+
+  // tokens = the batch's non-padding input positions: the data actually trained on, so
+  // tokens/s falls when padding wastes compute (B * T would hide that) and stays comparable
+  // with runs on other padding; label tokens are in metrics ("label_tokens"), with "epoch"
+  // (epochs completed, fractional) for --epochs.
+  MicroBatchLoss next(nn::Transformer& model) override;
+  Evaluation evaluate(nn::Transformer& model) override;
+  // {"loader": the training SftLoader's state, "micro_batches": micro-batches served}.
+  nlohmann::json data_state() const override;
+  void restore_data_state(const nlohmann::json& state) override;
+
+  const data::SftSplit& split() const { return split_; }
+  int64_t train_examples() const { return static_cast<int64_t>(split_.train.size()); }
+  int64_t val_examples() const { return static_cast<int64_t>(split_.val.size()); }
+
+ private:
+  const data::SftDataset* data_;
+  int64_t batch_, seq_;
+  data::SftSplit split_;
+  data::SftLoader train_loader_, val_loader_;
+  int32_t max_id_ = 0;      // the largest input id in the data, for check_model
+  uint64_t micro_batches_ = 0;
+  Tensor inputs_, targets_;  // (B, T) i32 on the host: the ops validate the ids there and upload them
+};
+
+}  // namespace sllm::train
