@@ -98,6 +98,48 @@ grep -q '"loss"' "$WORK/out" && grep -q '"logprobs"' "$WORK/out" || fail "score 
 expect_error "score, bad ids"     "--ids"         -- score --model "$WORK/run" --ids 1,x,3
 expect_error "generate, no model" "$WORK/none"    -- generate --model "$WORK/none" --prompt hi
 
+# ---- sft: fine-tune the pretrained run on a tiny JSONL ----------------------------------------
+for i in 1 2 3 4 5; do
+  echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Who is $i?\"}, {\"role\": \"assistant\", \"content\": \"It is $i.\"}]}"
+  echo "{\"prompt\": \"Count $i\", \"completion\": \" $((i + 1))\"}"
+done >"$WORK/sft.jsonl"
+SFT_FLAGS=(--model "$WORK/run" --data "$WORK/sft.jsonl" --batch 2 --seq 48 --save-every 2 --threads 2 --quiet)
+expect_ok "sft --help" -- sft --help
+grep -qF -- "--epochs" "$WORK/out" || fail "sft --help should list --epochs on stdout"
+# 10 examples, 1 held out: 9 train; --epochs 2 with batch 2 -> ceil(2 * 9 / 2) = 9 steps.
+expect_ok "sft, stopped" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft" --epochs 2 --stop-at 4
+grep -qF "examples 10, truncated 0, dropped 0" "$WORK/err" || fail "sft should print the data summary"
+grep -qF "9 steps" "$WORK/err" || fail "sft --epochs 2 should give 9 steps"
+for f in metrics.jsonl latest ckpt-2/model.safetensors ckpt-4/config.json ckpt-4/model.safetensors \
+         ckpt-4/tokenizer.json ckpt-4/optimizer.safetensors ckpt-4/trainer_state.json; do
+  expect_file "$WORK/sft/$f"
+done
+[ "$(cat "$WORK/sft/latest")" = "ckpt-4" ] || fail "sft latest should name ckpt-4"
+grep -q '"label_tokens"' "$WORK/sft/metrics.jsonl" || fail "sft metrics should hold label_tokens"
+expect_ok "sft, resumed" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft" --epochs 2 --resume
+expect_ok "sft, straight" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft2" --epochs 2
+[ "$(wc -l <"$WORK/sft/metrics.jsonl")" -eq 9 ] || fail "sft metrics.jsonl should hold 9 lines"
+[ "$(cat "$WORK/sft/latest")" = "ckpt-9" ] || fail "resumed sft latest should name ckpt-9"
+no_speed() { sed 's/,"tokens_per_s":[^,}]*//' "$1"; }
+[ "$(no_speed "$WORK/sft/metrics.jsonl")" = "$(no_speed "$WORK/sft2/metrics.jsonl")" ] ||
+  fail "resumed sft metrics differ from the straight run's"
+cmp -s "$WORK/sft/ckpt-9/model.safetensors" "$WORK/sft2/ckpt-9/model.safetensors" ||
+  fail "resumed sft weights differ from the straight run's"
+expect_ok "generate on sft" -- generate --model "$WORK/sft" --prompt "Who" --max-new-tokens 3 --seed 1 --threads 1
+printf '%s\n' '{"prompt": "a", "completion": "b"}' '{"messages": [{"role": "user", "content": "hi"}' >"$WORK/bad.jsonl"
+expect_error "sft, bad jsonl"    "bad.jsonl:2"   -- sft "${SFT_FLAGS[@]}" --data "$WORK/bad.jsonl" --out "$WORK/sftx"
+printf '%s\n' '{"messages": [{"role": "user", "content": "hi"}]}' >"$WORK/noasst.jsonl"
+expect_error "sft, no assistant" "noasst.jsonl:1" -- sft "${SFT_FLAGS[@]}" --data "$WORK/noasst.jsonl" --out "$WORK/sftx"
+expect_error "sft, no model"     "$WORK/none"    -- sft --model "$WORK/none" --data "$WORK/sft.jsonl" --out "$WORK/sftx"
+expect_error "sft, no data"      "nope.jsonl"    -- sft "${SFT_FLAGS[@]}" --data "$WORK/nope.jsonl" --out "$WORK/sftx"
+expect_error "sft, epochs+steps" "--epochs"      -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --epochs 1 --steps 2
+expect_error "sft, method"       "--method"      -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --method qlora
+expect_error "sft, overlong"     "--truncate"    -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --seq 8
+expect_error "sft, seq > ctx"    "--seq 100"     -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --seq 100
+expect_error "sft, into a run"   "already holds a run" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft2" --epochs 2
+expect_error "sft, resume done"  "already reached" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft2" --resume
+[ -e "$WORK/sftx" ] && fail "a failed sft left $WORK/sftx behind"
+
 expect_ok "plot" -- plot "$WORK/run"
 expect_file "$WORK/run/loss.svg"
 grep -q "<svg" "$WORK/run/loss.svg" || fail "loss.svg is not an SVG"

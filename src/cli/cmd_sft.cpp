@@ -1,0 +1,92 @@
+// `sllm sft`: supervised fine-tuning of a trained model on a JSONL file (src/train/sft_run.h).
+#include <omp.h>
+
+#include <cstdio>
+
+#include "cli/command.h"
+#include "core/args.h"
+#include "core/error.h"
+#include "infer/model_path.h"
+#include "train/sft_run.h"
+
+namespace sllm::cli {
+namespace {
+
+int run_sft(const std::vector<std::string>& argv) {
+  Args args("sft", argv,
+            {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required)"},
+             {"--data", FlagSpec::Value, "JSONL file: {\"messages\": [...]} or {\"prompt\", \"completion\"} lines (required)"},
+             {"--out", FlagSpec::Value, "run directory (required)"},
+             {"--method", FlagSpec::Value, "full (every weight trains) [full]"},
+             {"--template", FlagSpec::Value, "chatml or none (prompt/completion only) [chatml]"},
+             {"--truncate", FlagSpec::Switch, "cut examples longer than --seq (counted) instead of failing"},
+             {"--val-fraction", FlagSpec::Value, "fraction of examples held out for validation [0.1, at least 1]"},
+             {"--val-count", FlagSpec::Value, "number of examples held out for validation (instead of --val-fraction)"},
+             {"--epochs", FlagSpec::Value, "passes over the training examples: steps = ceil(E * train / (batch * grad-accum)) [1]"},
+             {"--steps", FlagSpec::Value, "total optimizer steps (instead of --epochs)"},
+             {"--batch", FlagSpec::Value, "examples per micro-batch [8]"},
+             {"--seq", FlagSpec::Value, "tokens per sequence; longer examples fail or are cut (--truncate) [256]"},
+             {"--grad-accum", FlagSpec::Value, "micro-batches per step [1]"},
+             {"--lr", FlagSpec::Value, "peak learning rate [1e-4]"},
+             {"--warmup", FlagSpec::Value, "warmup steps [5% of the steps]"},
+             {"--weight-decay", FlagSpec::Value, "AdamW decoupled weight decay [0]"},
+             {"--grad-clip", FlagSpec::Value, "global gradient-norm clip, 0 = off [1.0]"},
+             {"--seed", FlagSpec::Value, "seed of the validation split and data order [1337]"},
+             {"--eval-every", FlagSpec::Value, "evaluate val loss every K steps, 0 = only at the end [100]"},
+             {"--save-every", FlagSpec::Value, "checkpoint every K steps, 0 = only at the end [0]"},
+             {"--stop-at", FlagSpec::Value, "stop after step K as if interrupted [0 = off]"},
+             {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
+             {"--device", FlagSpec::Value, "cpu or cuda: where the model trains [cpu]"},
+             {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only) [auto]"},
+             {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
+             {"--quiet", FlagSpec::Switch, "no progress bar"}});
+  const std::string method = args.get("--method", "full");
+  SLLM_CHECK(method == "full", str("sllm sft: unknown --method '", method, "'"),
+             "pass --method full (LoRA is not wired into the CLI yet)");
+  SLLM_CHECK(!(args.has("--epochs") && args.has("--steps")), "sllm sft: --epochs and --steps both given",
+             "pass one of them: --steps N (optimizer steps) or --epochs E (passes over the training examples)");
+  SLLM_CHECK(!(args.has("--val-fraction") && args.has("--val-count")), "sllm sft: --val-fraction and --val-count both given",
+             "pass one of them");
+  train::SftRunOptions o;
+  o.model_dir = infer::resolve_model_dir(args.required("--model"));
+  o.data_path = args.required("--data");
+  o.out_dir = args.required("--out");
+  o.chat_template = args.get("--template", o.chat_template);
+  o.truncate = args.has("--truncate");
+  o.val_fraction = args.get_double("--val-fraction", o.val_fraction);
+  o.val_count = args.get_int("--val-count", o.val_count);
+  o.epochs = args.get_double("--epochs", 0);
+  o.steps = args.get_int("--steps", 0);
+  SLLM_CHECK(!args.has("--epochs") || o.epochs > 0, str("sllm sft: --epochs must be > 0, got ", o.epochs),
+             "pass a positive number of epochs");
+  SLLM_CHECK(!args.has("--steps") || o.steps > 0, str("sllm sft: --steps must be > 0, got ", o.steps),
+             "pass a positive integer");
+  o.batch = args.get_int("--batch", o.batch);
+  o.seq = args.get_int("--seq", o.seq);
+  o.grad_accum = args.get_int("--grad-accum", o.grad_accum);
+  o.lr = args.get_double("--lr", o.lr);
+  o.warmup = args.get_int("--warmup", o.warmup);
+  o.weight_decay = args.get_double("--weight-decay", o.weight_decay);
+  o.grad_clip = args.get_double("--grad-clip", o.grad_clip);
+  o.seed = static_cast<uint64_t>(args.get_int("--seed", static_cast<int64_t>(o.seed)));
+  o.eval_every = args.get_int("--eval-every", o.eval_every);
+  o.save_every = args.get_int("--save-every", o.save_every);
+  o.stop_at = args.get_int("--stop-at", o.stop_at);
+  o.resume = args.has("--resume");
+  o.quiet = args.has("--quiet");
+  o.device = args.get("--device", o.device);
+  o.precision = args.get("--precision", o.precision);
+  const int64_t threads = args.get_int("--threads", 0);
+  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+  const train::SftRunResult r = train::sft(o);
+  std::fprintf(stderr, "done: step %ld of %ld, loss %.4f", static_cast<long>(r.last_step), static_cast<long>(r.total_steps),
+               r.last_loss);
+  if (r.last_val_loss >= 0) std::fprintf(stderr, ", val_loss %.4f (first %.4f)", r.last_val_loss, r.first_val_loss);
+  std::fprintf(stderr, "\n");
+  return 0;
+}
+
+CommandRegistrar reg("sft", "fine-tune a trained model on chat or prompt/completion JSONL", run_sft);
+
+}  // namespace
+}  // namespace sllm::cli

@@ -1,0 +1,196 @@
+#include "train/sft_run.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/model_files.h"
+#include "nn/transformer.h"
+#include "tokenizer/tokenizer.h"
+#include "train/sft_objective.h"
+
+namespace sllm::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const char* const kCommand = "sllm sft";
+
+LoopOptions loop_options(const SftRunOptions& o) {
+  LoopOptions loop;
+  loop.command = kCommand;
+  loop.out_dir = o.out_dir;
+  loop.steps = o.steps;
+  loop.grad_accum = o.grad_accum;
+  loop.lr = o.lr;
+  loop.min_lr_ratio = o.min_lr_ratio;
+  loop.weight_decay = o.weight_decay;
+  loop.grad_clip = o.grad_clip;
+  loop.warmup = o.warmup;
+  loop.eval_every = o.eval_every;
+  loop.save_every = o.save_every;
+  loop.stop_at = o.stop_at;
+  loop.quiet = o.quiet;
+  loop.device = o.device;
+  loop.precision = o.precision;
+  loop.config = o.model_dir;
+  return loop;
+}
+
+// SFT's own options that change the math or the data (the loop saves its own beside them).
+json data_math_options(const SftRunOptions& o) {
+  return json{{"batch", o.batch},
+              {"seq", o.seq},
+              {"seed", o.seed},
+              {"template", o.chat_template},
+              {"truncate", o.truncate},
+              {"val_fraction", o.val_fraction},
+              {"val_count", o.val_count}};
+}
+
+void apply_saved(const json& saved, SftRunOptions& o) {
+  o.batch = saved.at("batch");
+  o.seq = saved.at("seq");
+  o.seed = saved.at("seed");
+  o.chat_template = saved.at("template");
+  o.truncate = saved.at("truncate");
+  o.val_fraction = saved.at("val_fraction");
+  o.val_count = saved.at("val_count");
+  o.grad_accum = saved.at("grad_accum");
+}
+
+// Before the data is loaded (the step count depends on it), a resumed run needs the options
+// its checkpoint saved and its total. This peek is lenient: find_resume_point then checks
+// the same files strictly and reports what is wrong.
+struct SavedRun {
+  json options;
+  int64_t total_steps = 0;
+};
+std::optional<SavedRun> peek_saved_run(const std::string& run_dir) {
+  try {
+    std::ifstream latest(fs::path(run_dir) / "latest");
+    std::string name;
+    if (!(latest >> name)) return std::nullopt;
+    std::ifstream in(fs::path(run_dir) / name / "trainer_state.json");
+    if (!in) return std::nullopt;
+    std::stringstream text;
+    text << in.rdbuf();
+    const json state = json::parse(text.str());
+    SavedRun run;
+    run.options = state.at("options");
+    run.total_steps = state.at("total_steps");
+    SftRunOptions probe;
+    apply_saved(run.options, probe);
+    return run;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void validate(const SftRunOptions& o) {
+  auto positive = [](int64_t v, const char* flag) {
+    SLLM_CHECK(v > 0, str("sllm sft: ", flag, " must be > 0, got ", v), "pass a positive integer");
+  };
+  positive(o.batch, "--batch");
+  positive(o.seq, "--seq");
+  SLLM_CHECK(o.steps >= 0, str("sllm sft: --steps must be > 0, got ", o.steps), "pass a positive integer");
+  SLLM_CHECK(o.epochs >= 0 && std::isfinite(o.epochs), str("sllm sft: --epochs must be > 0, got ", o.epochs),
+             "pass a positive number of epochs, e.g. --epochs 3");
+  SLLM_CHECK(!(o.steps > 0 && o.epochs > 0), "sllm sft: --epochs and --steps both given",
+             "pass one of them: --steps N (optimizer steps) or --epochs E (passes over the training examples)");
+  SLLM_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, str("sllm sft: --val-fraction must be in [0, 1), got ", o.val_fraction),
+             "pass e.g. --val-fraction 0.1, or --val-count N");
+  SLLM_CHECK(o.val_count >= 0, str("sllm sft: --val-count must be >= 0, got ", o.val_count), "pass a count of examples");
+  SLLM_CHECK(!o.model_dir.empty(), "sllm sft: missing --model", "pass a model directory or a run directory");
+  SLLM_CHECK(!o.data_path.empty(), "sllm sft: missing --data", "pass a JSONL file of {\"messages\": [...]} lines");
+  SLLM_CHECK(fs::is_regular_file(o.data_path), str("sllm sft: --data '", o.data_path, "' is not a file"),
+             "pass a JSONL file of {\"messages\": [...]} or {\"prompt\", \"completion\"} lines");
+}
+
+}  // namespace
+
+int64_t sft_steps_for_epochs(double epochs, int64_t train_examples, int64_t batch, int64_t grad_accum) {
+  const double steps = std::ceil(epochs * static_cast<double>(train_examples) / static_cast<double>(batch * grad_accum));
+  SLLM_CHECK(steps >= 1, str("sllm sft: --epochs ", epochs, " gives no optimizer step"), "raise --epochs or pass --steps");
+  return static_cast<int64_t>(steps);
+}
+
+SftRunResult sft(const SftRunOptions& options) {
+  SftRunOptions o = options;
+  validate(o);
+  SLLM_CHECK(!o.out_dir.empty(), "sllm sft: missing --out", "pass a run directory, e.g. runs/my-sft");
+  std::optional<SavedRun> saved;
+  if (o.resume) {
+    saved = peek_saved_run(o.out_dir);
+    if (saved) apply_saved(saved->options, o);
+  }
+
+  const fs::path model_dir = o.model_dir;
+  const fs::path tok_path = model_dir / "tokenizer.json";
+  SLLM_CHECK(fs::is_regular_file(tok_path), str("sllm sft: model directory '", o.model_dir, "' has no tokenizer.json"),
+             "copy the tokenizer the model was trained with into it (`sllm pretrain --tokenizer` copies it into checkpoints)");
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(tok_path.string());
+
+  data::SftOptions data_options;
+  data_options.chat_template = data::parse_sft_template(o.chat_template);
+  data_options.seq_len = o.seq;
+  data_options.truncate = o.truncate;
+  const data::SftDataset dataset = data::SftDataset::load(o.data_path, tok, data_options);
+  std::fprintf(stderr, "sft data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
+
+  data::SftValidation validation;
+  if (o.val_count > 0)
+    validation.count = o.val_count;
+  else
+    validation.fraction = o.val_fraction;
+  SftObjective objective(dataset, o.batch, o.seed, validation, data::default_pad_id(tok));
+
+  if (o.steps == 0) {
+    if (o.epochs > 0)
+      o.steps = sft_steps_for_epochs(o.epochs, objective.train_examples(), o.batch, o.grad_accum);
+    else if (saved)
+      o.steps = saved->total_steps;
+    else
+      o.steps = sft_steps_for_epochs(1.0, objective.train_examples(), o.batch, o.grad_accum);
+  }
+  LoopOptions loop = loop_options(o);
+  check_loop_options(loop);
+  const std::optional<ResumePoint> resume = find_resume_point(o.out_dir, o.resume, o.steps);
+  if (resume) {
+    // The strict check of what the peek read (a run that changed under us, or a damaged state).
+    SftRunOptions check = o;
+    try {
+      apply_saved(resume->options, check);
+    } catch (const json::exception& e) {
+      fail_damaged_state(*resume, str("malformed trainer state: ", e.what()));
+    }
+    SLLM_CHECK(data_math_options(check) == data_math_options(o) && check.grad_accum == o.grad_accum,
+               str(resume->state_path, ": the checkpoint's options changed while the run started"),
+               "run the command again");
+  }
+
+  std::unique_ptr<nn::Transformer> model = io::load_model(resume ? resume->dir.string() : o.model_dir);
+  objective.check_model(model->config());
+  std::fprintf(stderr, "sft: %ld train / %ld val examples, %ld steps of batch %ld x grad-accum %ld\n",
+                 static_cast<long>(objective.train_examples()), static_cast<long>(objective.val_examples()),
+                 static_cast<long>(o.steps), static_cast<long>(o.batch), static_cast<long>(o.grad_accum));
+
+  loop.caller_options = data_math_options(o);
+  loop.tokenizer = &tok;
+  SftRunResult result;
+  static_cast<TrainResult&>(result) = train(*model, objective, loop, resume ? &*resume : nullptr);
+  result.summary = dataset.summary();
+  result.train_examples = objective.train_examples();
+  result.val_examples = objective.val_examples();
+  result.total_steps = o.steps;
+  return result;
+}
+
+}  // namespace sllm::train
