@@ -17,7 +17,12 @@ int run_sft(const std::vector<std::string>& argv) {
             {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required)"},
              {"--data", FlagSpec::Value, "JSONL file: {\"messages\": [...]} or {\"prompt\", \"completion\"} lines (required)"},
              {"--out", FlagSpec::Value, "run directory (required)"},
-             {"--method", FlagSpec::Value, "full (every weight trains) [full]"},
+             {"--method", FlagSpec::Value, "full (every weight trains) or lora (only an adapter trains; checkpoints hold it alone) [full]"},
+             {"--lora-r", FlagSpec::Value, "LoRA rank [16]"},
+             {"--lora-alpha", FlagSpec::Value, "LoRA alpha: the update is scaled by alpha / r [32]"},
+             {"--lora-dropout", FlagSpec::Value, "dropout on the adapter's input while training [0.05]"},
+             {"--lora-targets", FlagSpec::Value, "comma list of module names (q_proj,v_proj) or all-linear [all-linear]"},
+             {"--rslora", FlagSpec::Switch, "scale by alpha / sqrt(r) (rank-stabilized LoRA)"},
              {"--template", FlagSpec::Value, "chatml or none (prompt/completion only) [chatml]"},
              {"--truncate", FlagSpec::Switch, "cut examples longer than --seq (counted) instead of failing"},
              {"--val-fraction", FlagSpec::Value, "fraction of examples held out for validation [0.1, at least 1]"},
@@ -41,13 +46,22 @@ int run_sft(const std::vector<std::string>& argv) {
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   const std::string method = args.get("--method", "full");
-  SLLM_CHECK(method == "full", str("sllm sft: unknown --method '", method, "'"),
-             "pass --method full (LoRA is not wired into the CLI yet)");
+  SLLM_CHECK(method == "full" || method == "lora", str("sllm sft: unknown --method '", method, "'"),
+             "pass --method full or --method lora");
+  for (const char* flag : {"--lora-r", "--lora-alpha", "--lora-dropout", "--lora-targets", "--rslora"})
+    SLLM_CHECK(method == "lora" || !args.has(flag), str("sllm sft: ", flag, " needs --method lora"),
+               "add --method lora, or drop the LoRA flags");
   SLLM_CHECK(!(args.has("--epochs") && args.has("--steps")), "sllm sft: --epochs and --steps both given",
              "pass one of them: --steps N (optimizer steps) or --epochs E (passes over the training examples)");
   SLLM_CHECK(!(args.has("--val-fraction") && args.has("--val-count")), "sllm sft: --val-fraction and --val-count both given",
              "pass one of them");
   train::SftRunOptions o;
+  o.method = method;
+  o.lora_r = args.get_int("--lora-r", o.lora_r);
+  o.lora_alpha = args.get_double("--lora-alpha", o.lora_alpha);
+  o.lora_dropout = args.get_double("--lora-dropout", o.lora_dropout);
+  o.lora_targets = args.get("--lora-targets", o.lora_targets);
+  o.rslora = args.has("--rslora");
   o.model_dir = infer::resolve_model_dir(args.required("--model"));
   o.data_path = args.required("--data");
   o.out_dir = args.required("--out");

@@ -73,12 +73,17 @@ void fail_damaged_state(const ResumePoint& point, const std::string& what) { fai
 std::string checkpoint_name(int64_t step) { return "ckpt-" + std::to_string(step); }
 
 void save_checkpoint(const fs::path& run, int64_t step, const nn::Transformer& model, const optim::AdamW& opt,
-                     const tokenizer::Tokenizer* tok, const json& trainer_state) {
+                     const tokenizer::Tokenizer* tok, const json& trainer_state,
+                     const std::function<void(const std::string& dir)>& write_model) {
   const std::string name = checkpoint_name(step);
   AtomicDirectory dir((run / name).string());
   const fs::path tmp = dir.temp_path();
-  io::save_config(model.config(), (tmp / "config.json").string());
-  io::save_weights(model, (tmp / "model.safetensors").string());
+  if (write_model) {
+    write_model(tmp.string());
+  } else {
+    io::save_config(model.config(), (tmp / "config.json").string());
+    io::save_weights(model, (tmp / "model.safetensors").string());
+  }
   if (tok) tok->save(tmp.string());
   io::SafetensorsWriter writer;
   std::vector<std::pair<std::string, Tensor>> state = opt.state_tensors();

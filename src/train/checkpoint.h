@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -39,8 +40,11 @@ std::string checkpoint_name(int64_t step);  // "ckpt-<step>"
 // Writes RUN/ckpt-<step>/ atomically (config.json, model.safetensors, tokenizer.json when
 // `tok` is set, optimizer.safetensors, trainer_state.json), then points RUN/latest at it.
 // The optimizer file holds the moments of the optimizer's parameters only.
+// write_model, when set, writes the model's files into the checkpoint's (temporary) directory
+// instead of config.json + model.safetensors (LoRA writes only its adapter).
 void save_checkpoint(const std::filesystem::path& run, int64_t step, const nn::Transformer& model, const optim::AdamW& opt,
-                     const tokenizer::Tokenizer* tok, const nlohmann::json& trainer_state);
+                     const tokenizer::Tokenizer* tok, const nlohmann::json& trainer_state,
+                     const std::function<void(const std::string& dir)>& write_model = {});
 
 // Loads ckpt/optimizer.safetensors into `opt` (moments and step count).
 void load_optimizer_state(const std::filesystem::path& ckpt, optim::AdamW& opt);

@@ -10,6 +10,10 @@
 
 #include "core/error.h"
 #include "io/model_files.h"
+#include "io/safetensors.h"
+#include "lora/lora_model.h"
+#include "lora/peft_files.h"
+#include "ops/device.h"
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/sft_objective.h"
@@ -46,13 +50,22 @@ LoopOptions loop_options(const SftRunOptions& o) {
 
 // SFT's own options that change the math or the data (the loop saves its own beside them).
 json data_math_options(const SftRunOptions& o) {
-  return json{{"batch", o.batch},
-              {"seq", o.seq},
-              {"seed", o.seed},
-              {"template", o.chat_template},
-              {"truncate", o.truncate},
-              {"val_fraction", o.val_fraction},
-              {"val_count", o.val_count}};
+  json j{{"batch", o.batch},
+         {"seq", o.seq},
+         {"seed", o.seed},
+         {"template", o.chat_template},
+         {"truncate", o.truncate},
+         {"val_fraction", o.val_fraction},
+         {"val_count", o.val_count}};
+  if (o.method == "lora") {
+    j["method"] = o.method;
+    j["lora_r"] = o.lora_r;
+    j["lora_alpha"] = o.lora_alpha;
+    j["lora_dropout"] = o.lora_dropout;
+    j["lora_targets"] = o.lora_targets;
+    j["rslora"] = o.rslora;
+  }
+  return j;
 }
 
 void apply_saved(const json& saved, SftRunOptions& o) {
@@ -64,6 +77,55 @@ void apply_saved(const json& saved, SftRunOptions& o) {
   o.val_fraction = saved.at("val_fraction");
   o.val_count = saved.at("val_count");
   o.grad_accum = saved.at("grad_accum");
+  o.method = saved.value("method", std::string("full"));
+  if (o.method == "lora") {
+    o.lora_r = saved.at("lora_r");
+    o.lora_alpha = saved.at("lora_alpha");
+    o.lora_dropout = saved.at("lora_dropout");
+    o.lora_targets = saved.at("lora_targets");
+    o.rslora = saved.at("rslora");
+  }
+}
+
+template <class Dims>
+std::string shape_text(const Dims& dims) {
+  std::string t = "(";
+  for (const auto d : dims) t += (t.size() > 1 ? ", " : "") + std::to_string(d);
+  return t + ")";
+}
+
+lora::LoraConfig lora_config(const SftRunOptions& o) {
+  lora::LoraConfig cfg;
+  cfg.r = o.lora_r;
+  cfg.lora_alpha = static_cast<float>(o.lora_alpha);
+  cfg.lora_dropout = static_cast<float>(o.lora_dropout);
+  cfg.use_rslora = o.rslora;
+  cfg.target_modules = lora::parse_targets(o.lora_targets);
+  cfg.seed = o.seed;
+  return cfg;
+}
+
+// A resumed LoRA run: the checkpoint's A and B into the adapter just added with the run's
+// config (so the dropout seeds are the run's too). Names and shapes must match.
+void load_checkpoint_adapter(lora::LoraModel& lora, const fs::path& ckpt) {
+  const std::string path = (ckpt / lora::kAdapterWeightsFile).string();
+  const io::SafetensorsFile file = io::SafetensorsFile::open(path);
+  const std::vector<nn::Parameter> params = lora.parameters();
+  SLLM_CHECK(file.entries().size() == params.size(),
+             str(path, ": holds ", file.entries().size(), " tensors, the run's adapter has ", params.size()),
+             "the checkpoint is damaged, or --model is not the base model the run started from");
+  for (const nn::Parameter& p : params) {
+    const io::SafetensorsEntry* e = file.find(p.name);
+    SLLM_CHECK(e, str(path, ": tensor ", p.name, " is missing"),
+               "the checkpoint is damaged, or --model is not the base model the run started from");
+    const Shape shape(e->shape.begin(), e->shape.end());
+    SLLM_CHECK(e->dtype == "F32" && shape == p.value.shape(),
+               str(path, ": tensor ", p.name, " is ", e->dtype, " ", shape_text(e->shape), ", the run's adapter needs F32 ",
+                   shape_text(p.value.shape())),
+               "the checkpoint is damaged, or --model is not the base model the run started from");
+    const Tensor src = Tensor::wrap(const_cast<uint8_t*>(e->data), shape, DType::F32, nullptr).clone();
+    p.value.copy_from(p.value.device() == Device::CPU ? src : src.to(p.value.device()));
+  }
 }
 
 // Before the data is loaded (the step count depends on it), a resumed run needs the options
@@ -108,6 +170,8 @@ void validate(const SftRunOptions& o) {
   SLLM_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, str("sllm sft: --val-fraction must be in [0, 1), got ", o.val_fraction),
              "pass e.g. --val-fraction 0.1, or --val-count N");
   SLLM_CHECK(o.val_count >= 0, str("sllm sft: --val-count must be >= 0, got ", o.val_count), "pass a count of examples");
+  SLLM_CHECK(o.method == "full" || o.method == "lora", str("sllm sft: unknown --method '", o.method, "'"),
+             "pass --method full or --method lora");
   SLLM_CHECK(!o.model_dir.empty(), "sllm sft: missing --model", "pass a model directory or a run directory");
   SLLM_CHECK(!o.data_path.empty(), "sllm sft: missing --data", "pass a JSONL file of {\"messages\": [...]} lines");
   SLLM_CHECK(fs::is_regular_file(o.data_path), str("sllm sft: --data '", o.data_path, "' is not a file"),
@@ -176,8 +240,37 @@ SftRunResult sft(const SftRunOptions& options) {
                "run the command again");
   }
 
-  std::unique_ptr<nn::Transformer> model = io::load_model(resume ? resume->dir.string() : o.model_dir);
+  const bool use_lora = o.method == "lora";
+  std::unique_ptr<nn::Transformer> model = io::load_model(resume && !use_lora ? resume->dir.string() : o.model_dir);
   objective.check_model(model->config());
+  std::unique_ptr<lora::LoraModel> lora;
+  if (use_lora) {
+    lora::check_config(lora_config(o));
+    // A and B are made on the model's device, so the model moves first (the loop's move is
+    // then a no-op).
+    const Device device = ops::parse_device(o.device);
+    ops::init_device(device);
+    model->to(device);
+    lora = std::make_unique<lora::LoraModel>(*model);
+    lora->add_adapter("default", lora_config(o));
+    if (resume) load_checkpoint_adapter(*lora, resume->dir);
+    lora::LoraModel* l = lora.get();
+    objective.mode_hook = [l](bool training, uint64_t micro_batch) {
+      l->set_training(training);
+      l->set_dropout_step(micro_batch);
+    };
+    loop.trainable = [l] { return l->parameters(); };
+    const std::string base = o.model_dir;
+    loop.write_model = [l, base](const std::string& dir) { lora::save_adapter(*l, dir, base); };
+  }
+  int64_t trainable = 0;
+  if (lora) {
+    trainable = lora->num_parameters();
+  } else {
+    for (auto& p : model->parameters())
+      if (p.value.requires_grad()) trainable += p.value.numel();
+  }
+  std::fprintf(stderr, "sft: method %s, %ld trainable parameters\n", o.method.c_str(), static_cast<long>(trainable));
   std::fprintf(stderr, "sft: %ld train / %ld val examples, %ld steps of batch %ld x grad-accum %ld\n",
                  static_cast<long>(objective.train_examples()), static_cast<long>(objective.val_examples()),
                  static_cast<long>(o.steps), static_cast<long>(o.batch), static_cast<long>(o.grad_accum));
@@ -190,6 +283,7 @@ SftRunResult sft(const SftRunOptions& options) {
   result.train_examples = objective.train_examples();
   result.val_examples = objective.val_examples();
   result.total_steps = o.steps;
+  result.trainable_params = trainable;
   return result;
 }
 

@@ -7,6 +7,12 @@
 //   steps = ceil(E * train_examples / (batch * grad_accum))
 // (one epoch = every training example once; the loader's batches may straddle epochs). On
 // --resume without either, the run keeps its total; without either on a new run, 1 epoch.
+//
+// --method lora: a LoraModel (src/lora) on the loaded model; only its A and B train (the loop's
+// `trainable` hook), SftObjective's mode_hook sets its training mode and dropout step per
+// micro-batch, and each checkpoint holds the adapter in PEFT's files (the loop's
+// `write_model` hook) instead of config.json + model.safetensors. --resume loads the base
+// from --model again and the adapter from the checkpoint.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,6 +25,15 @@ namespace sllm::train {
 
 struct SftRunOptions {
   std::string model_dir;          // a model directory: config.json, model.safetensors, tokenizer.json
+  // "full": every weight trains; checkpoints are model directories. "lora": a LoRA adapter
+  // (src/lora) on the frozen base trains alone; checkpoints hold only the adapter (PEFT's
+  // adapter_config.json + adapter_model.safetensors) beside optimizer and trainer state, and
+  // --resume rebuilds base (model_dir) + adapter. Dropout masks follow (seed, micro-batch).
+  std::string method = "full";
+  int64_t lora_r = 16;
+  double lora_alpha = 32, lora_dropout = 0.05;
+  std::string lora_targets = "all-linear";  // comma list of HF module names, or all-linear
+  bool rslora = false;
   std::string data_path;          // the JSONL file (sft_dataset.h)
   std::string out_dir;            // the run directory
   std::string chat_template = "chatml";  // "chatml" | "none"
@@ -42,6 +57,7 @@ struct SftRunOptions {
 struct SftRunResult : TrainResult {
   data::SftSummary summary;
   int64_t train_examples = 0, val_examples = 0, total_steps = 0;
+  int64_t trainable_params = 0;
 };
 
 // Raises sllm::Error with a hint for bad options, a missing model or tokenizer, bad data

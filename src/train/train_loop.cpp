@@ -47,10 +47,15 @@ void restore_loop_math_options(const ResumePoint& resume, LoopOptions& o) {
 }
 
 // The optimizer's parameter list: the model's trainable parameters, in file order.
-std::vector<optim::ParamRef> trainable_parameters(nn::Transformer& model, const std::string& command) {
+std::vector<optim::ParamRef> trainable_parameters(nn::Transformer& model, const LoopOptions& o) {
+  const std::string& command = o.command;
   std::vector<optim::ParamRef> refs;
-  for (auto& p : model.parameters())
-    if (p.value.requires_grad()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
+  if (o.trainable) {
+    for (auto& p : o.trainable()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
+  } else {
+    for (auto& p : model.parameters())
+      if (p.value.requires_grad()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
+  }
   SLLM_CHECK(!refs.empty(), str(command, ": the model has no trainable parameter"),
              "unfreeze at least one parameter (requires_grad) before training");
   return refs;
@@ -101,7 +106,7 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
   ops::init_device(device);
   model.to(device);
   model.set_compute_dtype(ops::apply_precision(ops::parse_precision(o.precision, device)));
-  const std::vector<optim::ParamRef> params = trainable_parameters(model, o.command);
+  const std::vector<optim::ParamRef> params = trainable_parameters(model, o);
   optim::AdamWConfig acfg;
   acfg.weight_decay = static_cast<float>(o.weight_decay);
   optim::AdamW opt(params, acfg);
@@ -187,7 +192,7 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
                        {"config", o.config},
                        {"loader", objective.data_state()},
                        {"threads", omp_get_max_threads()}};
-      save_checkpoint(run, step, model, opt, o.tokenizer, state);
+      save_checkpoint(run, step, model, opt, o.tokenizer, state, o.write_model);
     }
   }
   if (!o.quiet) bar.finish();

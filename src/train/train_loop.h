@@ -14,9 +14,13 @@
 //                         optimizer.safetensors, trainer_state.json (step, total_steps, options,
 //                         config, loader: the objective's data state, threads)
 //   latest                the name of the newest checkpoint directory
+// (With LoopOptions::write_model set, the caller's files replace config.json + model.safetensors:
+// LoRA writes adapter_config.json + adapter_model.safetensors.)
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +50,12 @@ struct LoopOptions {
   nlohmann::json caller_options = nlohmann::json::object();
   std::string config;
   const tokenizer::Tokenizer* tokenizer = nullptr;  // copied into each checkpoint when set
+  // Hooks for a model whose trainable part lives outside it (LoRA, src/lora): when set,
+  // `trainable` gives the parameters to optimize instead of the model's requires_grad ones,
+  // and `write_model(dir)` writes a checkpoint's model files into dir instead of config.json +
+  // model.safetensors (LoRA: only the adapter). Unset, the loop behaves as it always did.
+  std::function<std::vector<nn::Parameter>()> trainable;
+  std::function<void(const std::string& dir)> write_model;
 };
 
 struct TrainResult {

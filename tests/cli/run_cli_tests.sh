@@ -138,6 +138,24 @@ expect_error "sft, overlong"     "--truncate"    -- sft "${SFT_FLAGS[@]}" --out 
 expect_error "sft, seq > ctx"    "--seq 100"     -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --seq 100
 expect_error "sft, into a run"   "already holds a run" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft2" --epochs 2
 expect_error "sft, resume done"  "already reached" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft2" --resume
+# LoRA: checkpoints hold only the adapter (PEFT files); resume continues bit-exactly.
+LORA_FLAGS=(--method lora --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --lora-targets c_attn --lr 1e-2 --epochs 2)
+expect_ok "sft lora, stopped" -- sft "${SFT_FLAGS[@]}" "${LORA_FLAGS[@]}" --out "$WORK/lora" --stop-at 4
+grep -qF "method lora" "$WORK/err" || fail "sft lora should report its method and trainable parameters"
+for f in adapter_config.json adapter_model.safetensors optimizer.safetensors trainer_state.json tokenizer.json; do
+  expect_file "$WORK/lora/ckpt-4/$f"
+done
+[ -e "$WORK/lora/ckpt-4/model.safetensors" ] && fail "a LoRA checkpoint should not hold the base weights"
+grep -qF '"peft_type": "LORA"' "$WORK/lora/ckpt-4/adapter_config.json" || fail "adapter_config.json lacks peft_type LORA"
+expect_ok "sft lora, resumed" -- sft "${SFT_FLAGS[@]}" "${LORA_FLAGS[@]}" --out "$WORK/lora" --resume
+expect_ok "sft lora, straight" -- sft "${SFT_FLAGS[@]}" "${LORA_FLAGS[@]}" --out "$WORK/lora2"
+[ "$(no_speed "$WORK/lora/metrics.jsonl")" = "$(no_speed "$WORK/lora2/metrics.jsonl")" ] ||
+  fail "resumed LoRA metrics differ from the straight run's"
+cmp -s "$WORK/lora/ckpt-9/adapter_model.safetensors" "$WORK/lora2/ckpt-9/adapter_model.safetensors" ||
+  fail "resumed LoRA adapter differs from the straight run's"
+expect_error "sft lora, r = 0"   "r = 0"         -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --method lora --lora-r 0
+expect_error "sft lora, target"  "c_attn"        -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --method lora --lora-targets q_proj
+expect_error "sft, lora flag"    "--lora-r"      -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --lora-r 4
 [ -e "$WORK/sftx" ] && fail "a failed sft left $WORK/sftx behind"
 
 expect_ok "plot" -- plot "$WORK/run"

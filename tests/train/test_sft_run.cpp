@@ -1,5 +1,6 @@
 // `sllm sft`'s entry (src/train/sft_run.h) on nn::preset("tiny") saved as a model directory:
-// the --epochs rule, a run directory like pretrain's with a bit-exact resume, and bad input
+// the --epochs rule, a run directory like pretrain's with a bit-exact resume (full and LoRA:
+// a LoRA checkpoint holds only the adapter, the base stays bit-identical), and bad input
 // failing before anything is written to the run directory.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 
 #include "core/error.h"
 #include "io/model_files.h"
+#include "io/safetensors.h"
+#include "lora/peft_files.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -120,6 +123,75 @@ TEST_F(SftRunTest, RunDirectoryAndBitExactResume) {
   // The checkpoint is a model directory sft can start from again.
   auto reloaded = io::load_model((root_ / "a" / "ckpt-5").string());
   EXPECT_EQ(reloaded->config().n_layer, nn::preset("tiny").n_layer);
+}
+
+TEST_F(SftRunTest, LoraCheckpointsHoldTheAdapterAndResumeBitExactly) {
+  auto lora_options = [&](const std::string& out) {
+    SftRunOptions o = options(out);
+    o.method = "lora";
+    o.lora_r = 4;
+    o.lora_alpha = 8;
+    o.lora_dropout = 0.1;  // masks per micro-batch: resume must continue their count
+    o.lora_targets = "c_attn";  // the tiny preset is GPT-2: Conv1D (fan_in_fan_out)
+    o.lr = 1e-2;
+    return o;
+  };
+  const std::string base_before = slurp(root_ / "model" / "model.safetensors");
+  SftRunOptions stopped = lora_options("a");
+  stopped.stop_at = 3;
+  const SftRunResult first = sft(stopped);
+  EXPECT_EQ(first.last_step, 3);
+  const nn::ModelConfig cfg = nn::preset("tiny");
+  EXPECT_EQ(first.trainable_params, cfg.n_layer * 4 * (cfg.n_embd + 3 * cfg.n_embd));  // r (in + out) per c_attn
+  SftRunOptions resumed = lora_options("a");
+  resumed.resume = true;
+  resumed.lora_r = 8;  // ignored: the checkpoint's LoRA options win
+  EXPECT_EQ(sft(resumed).last_step, 5);
+  const SftRunResult straight = sft(lora_options("b"));
+  const fs::path ckpt = root_ / "a" / "ckpt-5";
+  for (const char* f : {lora::kAdapterConfigFile, lora::kAdapterWeightsFile, "tokenizer.json", "optimizer.safetensors",
+                        "trainer_state.json"})
+    EXPECT_TRUE(fs::is_regular_file(ckpt / f)) << f;
+  EXPECT_FALSE(fs::exists(ckpt / "model.safetensors"));
+  EXPECT_FALSE(fs::exists(ckpt / "config.json"));
+  EXPECT_EQ(slurp(ckpt / lora::kAdapterWeightsFile), slurp(root_ / "b" / "ckpt-5" / lora::kAdapterWeightsFile));
+  EXPECT_EQ(slurp(ckpt / "optimizer.safetensors"), slurp(root_ / "b" / "ckpt-5" / "optimizer.safetensors"));
+  EXPECT_EQ(metrics_without_speed(root_ / "a" / "metrics.jsonl"), metrics_without_speed(root_ / "b" / "metrics.jsonl"));
+  EXPECT_EQ(slurp(root_ / "model" / "model.safetensors"), base_before);
+  // The adapter trained (B moved off zero), and it is a PEFT adapter of this base.
+  const lora::LoraConfig saved = lora::read_adapter_config(ckpt.string());
+  EXPECT_EQ(saved.r, 4);
+  const io::SafetensorsFile f = io::SafetensorsFile::open((ckpt / lora::kAdapterWeightsFile).string());
+  bool b_moved = false;
+  for (const auto& e : f.entries()) {
+    if (e.name.find("lora_B") == std::string::npos) continue;
+    const float* v = reinterpret_cast<const float*>(e.data);
+    for (size_t i = 0; i < e.nbytes / sizeof(float); ++i) b_moved |= v[i] != 0.0f;
+  }
+  EXPECT_TRUE(b_moved);
+  // The optimizer holds state for A and B only.
+  const io::SafetensorsFile opt = io::SafetensorsFile::open((ckpt / "optimizer.safetensors").string());
+  for (const auto& e : opt.entries()) EXPECT_NE(e.name.find("lora_"), std::string::npos) << e.name;
+  (void)straight;
+}
+
+TEST_F(SftRunTest, LoraBadOptionsFailBeforeWritingTheRun) {
+  SftRunOptions o = options("x");
+  o.method = "lora";
+  o.lora_r = 0;
+  EXPECT_THROW(sft(o), Error);
+  o.lora_r = 4;
+  o.lora_targets = "no_such_module";
+  try {
+    sft(o);
+    ADD_FAILURE() << "a target that matches nothing should fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_module"), std::string::npos) << e.what();
+  }
+  o.lora_targets = "all-linear";
+  o.method = "qlora";
+  EXPECT_THROW(sft(o), Error);
+  EXPECT_FALSE(fs::exists(root_ / "x"));
 }
 
 TEST_F(SftRunTest, BadInputFailsBeforeWritingTheRun) {
