@@ -1,9 +1,8 @@
 // `sllm pretrain`: train a model from scratch on token shards (see src/train/trainer.h).
-#include <omp.h>
-
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/loop_flags.h"
 #include "core/args.h"
 #include "train/trainer.h"
 
@@ -40,24 +39,8 @@ int run_pretrain(const std::vector<std::string>& argv) {
   o.out_dir = args.required("--out");
   o.tokenizer = args.get("--tokenizer", "");
   o.steps = args.get_int("--steps", o.steps);
-  o.batch = args.get_int("--batch", o.batch);
-  o.seq = args.get_int("--seq", o.seq);
-  o.grad_accum = args.get_int("--grad-accum", o.grad_accum);
-  o.lr = args.get_double("--lr", o.lr);
-  o.warmup = args.get_int("--warmup", o.warmup);
-  o.weight_decay = args.get_double("--weight-decay", o.weight_decay);
-  o.grad_clip = args.get_double("--grad-clip", o.grad_clip);
-  o.seed = static_cast<uint64_t>(args.get_int("--seed", static_cast<int64_t>(o.seed)));
-  o.eval_every = args.get_int("--eval-every", o.eval_every);
+  read_loop_flags(args, o);
   o.eval_batches = args.get_int("--eval-batches", o.eval_batches);
-  o.save_every = args.get_int("--save-every", o.save_every);
-  o.stop_at = args.get_int("--stop-at", o.stop_at);
-  o.resume = args.has("--resume");
-  o.quiet = args.has("--quiet");
-  o.device = args.get("--device", o.device);
-  o.precision = args.get("--precision", o.precision);
-  const int64_t threads = args.get_int("--threads", 0);
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   const train::PretrainResult r = train::pretrain(o);
   std::fprintf(stderr, "done: step %ld, loss %.4f", static_cast<long>(r.last_step), r.last_loss);
   if (r.last_val_loss >= 0) std::fprintf(stderr, ", val_loss %.4f (first %.4f)", r.last_val_loss, r.first_val_loss);

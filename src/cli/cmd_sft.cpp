@@ -1,9 +1,8 @@
 // `sllm sft`: supervised fine-tuning of a trained model on a JSONL file (src/train/sft_run.h).
-#include <omp.h>
-
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/loop_flags.h"
 #include "core/args.h"
 #include "core/error.h"
 #include "infer/model_path.h"
@@ -75,23 +74,7 @@ int run_sft(const std::vector<std::string>& argv) {
              "pass a positive number of epochs");
   SLLM_CHECK(!args.has("--steps") || o.steps > 0, str("sllm sft: --steps must be > 0, got ", o.steps),
              "pass a positive integer");
-  o.batch = args.get_int("--batch", o.batch);
-  o.seq = args.get_int("--seq", o.seq);
-  o.grad_accum = args.get_int("--grad-accum", o.grad_accum);
-  o.lr = args.get_double("--lr", o.lr);
-  o.warmup = args.get_int("--warmup", o.warmup);
-  o.weight_decay = args.get_double("--weight-decay", o.weight_decay);
-  o.grad_clip = args.get_double("--grad-clip", o.grad_clip);
-  o.seed = static_cast<uint64_t>(args.get_int("--seed", static_cast<int64_t>(o.seed)));
-  o.eval_every = args.get_int("--eval-every", o.eval_every);
-  o.save_every = args.get_int("--save-every", o.save_every);
-  o.stop_at = args.get_int("--stop-at", o.stop_at);
-  o.resume = args.has("--resume");
-  o.quiet = args.has("--quiet");
-  o.device = args.get("--device", o.device);
-  o.precision = args.get("--precision", o.precision);
-  const int64_t threads = args.get_int("--threads", 0);
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+  read_loop_flags(args, o);
   const train::SftRunResult r = train::sft(o);
   std::fprintf(stderr, "done: step %ld of %ld, loss %.4f", static_cast<long>(r.last_step), static_cast<long>(r.total_steps),
                r.last_loss);

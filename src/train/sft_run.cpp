@@ -27,27 +27,6 @@ namespace {
 
 const char* const kCommand = "sllm sft";
 
-LoopOptions loop_options(const SftRunOptions& o) {
-  LoopOptions loop;
-  loop.command = kCommand;
-  loop.out_dir = o.out_dir;
-  loop.steps = o.steps;
-  loop.grad_accum = o.grad_accum;
-  loop.lr = o.lr;
-  loop.min_lr_ratio = o.min_lr_ratio;
-  loop.weight_decay = o.weight_decay;
-  loop.grad_clip = o.grad_clip;
-  loop.warmup = o.warmup;
-  loop.eval_every = o.eval_every;
-  loop.save_every = o.save_every;
-  loop.stop_at = o.stop_at;
-  loop.quiet = o.quiet;
-  loop.device = o.device;
-  loop.precision = o.precision;
-  loop.config = o.model_dir;
-  return loop;
-}
-
 // SFT's own options that change the math or the data (the loop saves its own beside them).
 json data_math_options(const SftRunOptions& o) {
   json j{{"batch", o.batch},
@@ -224,7 +203,7 @@ SftRunResult sft(const SftRunOptions& options) {
     else
       o.steps = sft_steps_for_epochs(1.0, objective.train_examples(), o.batch, o.grad_accum);
   }
-  LoopOptions loop = loop_options(o);
+  LoopOptions loop = loop_options_from(o, kCommand, o.model_dir);
   check_loop_options(loop);
   const std::optional<ResumePoint> resume = find_resume_point(o.out_dir, o.resume, o.steps);
   if (resume) {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +58,30 @@ struct LoopOptions {
   std::function<std::vector<nn::Parameter>()> trainable;
   std::function<void(const std::string& dir)> write_model;
 };
+
+// The loop's settings from a command's options (PretrainOptions, SftRunOptions: the same
+// member names), so each command does not copy them field by field.
+template <class CommandOptions>
+LoopOptions loop_options_from(const CommandOptions& o, std::string command, std::string config) {
+  LoopOptions loop;
+  loop.command = std::move(command);
+  loop.out_dir = o.out_dir;
+  loop.steps = o.steps;
+  loop.grad_accum = o.grad_accum;
+  loop.lr = o.lr;
+  loop.min_lr_ratio = o.min_lr_ratio;
+  loop.weight_decay = o.weight_decay;
+  loop.grad_clip = o.grad_clip;
+  loop.warmup = o.warmup;
+  loop.eval_every = o.eval_every;
+  loop.save_every = o.save_every;
+  loop.stop_at = o.stop_at;
+  loop.quiet = o.quiet;
+  loop.device = o.device;
+  loop.precision = o.precision;
+  loop.config = std::move(config);
+  return loop;
+}
 
 struct TrainResult {
   int64_t last_step = 0;

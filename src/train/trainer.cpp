@@ -15,27 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-LoopOptions loop_options(const PretrainOptions& o) {
-  LoopOptions loop;
-  loop.command = "sllm pretrain";
-  loop.out_dir = o.out_dir;
-  loop.steps = o.steps;
-  loop.grad_accum = o.grad_accum;
-  loop.lr = o.lr;
-  loop.min_lr_ratio = o.min_lr_ratio;
-  loop.weight_decay = o.weight_decay;
-  loop.grad_clip = o.grad_clip;
-  loop.warmup = o.warmup;
-  loop.eval_every = o.eval_every;
-  loop.save_every = o.save_every;
-  loop.stop_at = o.stop_at;
-  loop.quiet = o.quiet;
-  loop.device = o.device;
-  loop.precision = o.precision;
-  loop.config = o.config;
-  return loop;
-}
-
 // The options of pretraining's own that change the math (the loop saves its own beside them).
 json data_math_options(const PretrainOptions& o) { return json{{"batch", o.batch}, {"seq", o.seq}, {"seed", o.seed}}; }
 
@@ -63,7 +42,7 @@ void validate(const PretrainOptions& o) {
 
 PretrainResult pretrain(const PretrainOptions& options) {
   PretrainOptions o = options;
-  LoopOptions loop = loop_options(o);
+  LoopOptions loop = loop_options_from(o, "sllm pretrain", o.config);
   check_loop_options(loop);
   validate(o);
   const std::optional<ResumePoint> resume = find_resume_point(o.out_dir, o.resume, o.steps);

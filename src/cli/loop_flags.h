@@ -1,0 +1,35 @@
+// The training-loop flags that `sllm pretrain` and `sllm sft` share, read in one place into
+// either command's options (train::PretrainOptions, train::SftRunOptions: the same member
+// names). Each command declares the flags itself (their help texts show its own defaults) and
+// reads its own --steps.
+#pragma once
+#include <omp.h>
+
+#include <cstdint>
+
+#include "core/args.h"
+
+namespace sllm::cli {
+
+template <class CommandOptions>
+void read_loop_flags(const Args& args, CommandOptions& o) {
+  o.batch = args.get_int("--batch", o.batch);
+  o.seq = args.get_int("--seq", o.seq);
+  o.grad_accum = args.get_int("--grad-accum", o.grad_accum);
+  o.lr = args.get_double("--lr", o.lr);
+  o.warmup = args.get_int("--warmup", o.warmup);
+  o.weight_decay = args.get_double("--weight-decay", o.weight_decay);
+  o.grad_clip = args.get_double("--grad-clip", o.grad_clip);
+  o.seed = static_cast<uint64_t>(args.get_int("--seed", static_cast<int64_t>(o.seed)));
+  o.eval_every = args.get_int("--eval-every", o.eval_every);
+  o.save_every = args.get_int("--save-every", o.save_every);
+  o.stop_at = args.get_int("--stop-at", o.stop_at);
+  o.resume = args.has("--resume");
+  o.quiet = args.has("--quiet");
+  o.device = args.get("--device", o.device);
+  o.precision = args.get("--precision", o.precision);
+  const int64_t threads = args.get_int("--threads", 0);
+  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+}
+
+}  // namespace sllm::cli
