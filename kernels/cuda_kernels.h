@@ -56,11 +56,15 @@ sllm::Allocator& caching_allocator();
 // Makes caching_allocator() the allocator of Device::CUDA (tensor/storage.h).
 void register_cuda_allocator();
 struct CacheStats {
-  size_t cuda_mallocs;    // blocks obtained from cudaMalloc so far
-  size_t bytes_in_use;    // held by live allocations (rounded sizes)
-  size_t bytes_cached;    // held in the free lists
+  size_t cuda_mallocs;         // blocks obtained from cudaMalloc so far
+  size_t bytes_in_use;         // held by live allocations (rounded sizes)
+  size_t bytes_cached;         // held in the free lists
+  size_t peak_bytes_in_use;    // the most bytes_in_use has been since reset_peak_stats()
 };
 CacheStats cache_stats();
+// Starts a new peak window: peak_bytes_in_use becomes the current bytes_in_use (as
+// torch.cuda.reset_peak_memory_stats). ops/memory_usage.h reads and resets it.
+void reset_peak_stats();
 // Returns every cached block to the driver (cudaFree).
 void empty_cache();
 

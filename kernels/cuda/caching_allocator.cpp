@@ -45,7 +45,7 @@ class CachingAllocator final : public Allocator {
       void* p = it->second.back();
       it->second.pop_back();
       cached_ -= size;
-      in_use_ += size;
+      add_in_use(size);
       return p;
     }
     void* p = nullptr;
@@ -64,7 +64,7 @@ class CachingAllocator final : public Allocator {
       fail_cuda(err, "cudaMalloc", __FILE__, __LINE__);
     }
     ++mallocs_;
-    in_use_ += size;
+    add_in_use(size);
     return p;
   }
 
@@ -84,7 +84,12 @@ class CachingAllocator final : public Allocator {
 
   CacheStats stats() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {mallocs_, in_use_, cached_};
+    return {mallocs_, in_use_, cached_, peak_in_use_};
+  }
+
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peak_in_use_ = in_use_;
   }
 
   void release_cached() {
@@ -93,6 +98,14 @@ class CachingAllocator final : public Allocator {
   }
 
  private:
+  // The peak counts rounded sizes in use, not the cache: cached blocks are reusable, so
+  // the peak is what a run needs, which the memory predictor (train/memory_estimate.h)
+  // is checked against.
+  void add_in_use(size_t size) {
+    in_use_ += size;
+    peak_in_use_ = std::max(peak_in_use_, in_use_);
+  }
+
   // cudaFree waits for the device, so kernels still using a cached block finish first.
   void release_cached_locked() {
     for (auto& [size, blocks] : free_)
@@ -103,7 +116,7 @@ class CachingAllocator final : public Allocator {
 
   std::mutex mutex_;
   std::map<size_t, std::vector<void*>> free_;  // rounded size -> cached blocks of that size
-  size_t mallocs_ = 0, in_use_ = 0, cached_ = 0;
+  size_t mallocs_ = 0, in_use_ = 0, cached_ = 0, peak_in_use_ = 0;
 };
 
 CachingAllocator& instance() {
@@ -119,6 +132,8 @@ Allocator& caching_allocator() { return instance(); }
 void register_cuda_allocator() { register_allocator(Device::CUDA, &instance()); }
 
 CacheStats cache_stats() { return instance().stats(); }
+
+void reset_peak_stats() { instance().reset_peak(); }
 
 void empty_cache() { instance().release_cached(); }
 
