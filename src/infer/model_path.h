@@ -1,7 +1,10 @@
 // Where the weights are: `--model` names either a model directory or a run directory of
-// `sllm pretrain` (src/train/trainer.h):
-//   model dir: config.json + model.safetensors (+ tokenizer.json)
-//   run dir:   latest (names the newest checkpoint, e.g. "ckpt-200\n") + ckpt-<step>/ model dirs
+// `sllm pretrain` / `sllm sft` (src/train/trainer.h):
+//   model dir:   config.json + model.safetensors (+ tokenizer.json)
+//   run dir:     latest (names the newest checkpoint, e.g. "ckpt-200\n") + ckpt-<step>/ dirs
+// `--adapter` names a PEFT adapter directory (adapter_config.json + adapter_model.safetensors,
+// src/lora/peft_files.h) or the run directory of `sllm sft --method lora`, whose checkpoints
+// are adapter directories.
 #pragma once
 #include <string>
 
@@ -10,5 +13,14 @@ namespace sllm::infer {
 // The model directory for `model_or_run`: itself when it holds config.json, else
 // RUN/<the name in RUN/latest>. sllm::Error with a hint when it is neither.
 std::string resolve_model_dir(const std::string& model_or_run);
+
+// The adapter directory for `adapter_or_run`: itself when it holds adapter_config.json, else
+// RUN/<the name in RUN/latest>. sllm::Error with a hint when it is neither (a full model
+// checkpoint is pointed to --model).
+std::string resolve_adapter_dir(const std::string& adapter_or_run);
+
+// adapter_config.json's base_model_name_or_path when it names an existing directory (what
+// `sllm sft --method lora` records), else "" (a Hub id, or a path that moved).
+std::string adapter_base_model_dir(const std::string& adapter_dir);
 
 }  // namespace sllm::infer

@@ -8,17 +8,39 @@
 #include "infer/model_path.h"
 #include "infer/text_stream.h"
 #include "io/model_files.h"
+#include "lora/peft_files.h"
 
 namespace sllm::infer {
 
 namespace fs = std::filesystem;
 
 InferenceModel load_inference_model(const std::string& model_or_run, bool with_tokenizer) {
+  InferenceSpec spec;
+  spec.model = model_or_run;
+  spec.with_tokenizer = with_tokenizer;
+  return load_inference_model(spec);
+}
+
+InferenceModel load_inference_model(const InferenceSpec& spec) {
   InferenceModel m;
+  // Resolve both directories before reading any weights, so a bad --adapter fails fast.
+  const std::string adapter_dir = spec.adapter.empty() ? "" : resolve_adapter_dir(spec.adapter);
+  std::string model_or_run = spec.model;
+  if (model_or_run.empty()) {
+    SLLM_CHECK(!adapter_dir.empty(), "no --model given", "pass --model DIR (a model directory or a training run)");
+    model_or_run = adapter_base_model_dir(adapter_dir);
+    SLLM_CHECK(!model_or_run.empty(),
+               str("no --model given, and the adapter '", adapter_dir, "' names no existing base model directory"),
+               "pass the base model the adapter was trained on as --model DIR");
+  }
   m.dir = resolve_model_dir(model_or_run);
-  if (with_tokenizer) {
-    const fs::path tok_path = fs::path(m.dir) / "tokenizer.json";
-    SLLM_CHECK(fs::is_regular_file(tok_path), str("model directory '", m.dir, "' has no tokenizer.json"),
+  if (spec.with_tokenizer) {
+    // An sft LoRA checkpoint carries the tokenizer it was trained with; a bare base model
+    // directory (an HF download without tokenizer.json, say) may not.
+    fs::path tok_path = fs::path(m.dir) / "tokenizer.json";
+    if (!fs::is_regular_file(tok_path) && !adapter_dir.empty()) tok_path = fs::path(adapter_dir) / "tokenizer.json";
+    SLLM_CHECK(fs::is_regular_file(tok_path),
+               str("model directory '", m.dir, "' has no tokenizer.json", adapter_dir.empty() ? "" : " and neither has the adapter's"),
                "copy the tokenizer the model was trained with into it (`sllm tokenizer train --out DIR` writes one; "
                "`sllm pretrain --tokenizer` copies it into checkpoints)");
     m.tokenizer = tokenizer::Tokenizer::load(tok_path.string());
@@ -30,7 +52,20 @@ InferenceModel load_inference_model(const std::string& model_or_run, bool with_t
                str("the tokenizer in '", m.dir, "' has ", tok_vocab, " tokens but the model's vocabulary holds only ", model_vocab),
                "the tokenizer.json does not belong to this model: use the one it was trained with");
   }
+  if (spec.device != Device::CPU) m.model->to(spec.device);
+  if (!adapter_dir.empty()) attach_adapter(m, adapter_dir);
   return m;
+}
+
+void attach_adapter(InferenceModel& m, const std::string& adapter_or_run) {
+  SLLM_ASSERT(m.model);
+  SLLM_CHECK(!m.lora, str("the model already carries the adapter '", m.adapter_dir, "'"), "pass one --adapter");
+  const std::string dir = resolve_adapter_dir(adapter_or_run);
+  auto lora = std::make_unique<lora::LoraModel>(*m.model);
+  lora::load_adapter(*lora, dir);  // checks every name and shape before touching the model
+  lora->set_training(false);       // inference: no dropout
+  m.lora = std::move(lora);
+  m.adapter_dir = dir;
 }
 
 std::vector<int32_t> encode_prompt(const InferenceModel& m, const std::string& prompt) {
@@ -52,7 +87,8 @@ std::vector<int32_t> encode_prompt(const InferenceModel& m, const std::string& p
 }
 
 TextGeneration generate_text(InferenceModel& m, const std::vector<int32_t>& prompt_ids, int64_t max_new_tokens,
-                             const SamplingConfig& config, const std::function<void(const std::string&)>& on_text) {
+                             const SamplingConfig& config, const std::function<void(const std::string&)>& on_text,
+                             const std::vector<int32_t>& extra_stop_ids) {
   SLLM_ASSERT(m.model && m.tokenizer);
   const tokenizer::Tokenizer& tok = *m.tokenizer;
   const std::optional<int32_t> eot = tok.special_id("<|endoftext|>");
@@ -60,7 +96,7 @@ TextGeneration generate_text(InferenceModel& m, const std::vector<int32_t>& prom
   g.prompt_ids = prompt_ids;
   SamplingConfig c = config;
   c.vocab_limit = c.vocab_limit > 0 ? std::min(c.vocab_limit, tok.vocab_size()) : tok.vocab_size();
-  std::vector<int32_t> stop_ids;
+  std::vector<int32_t> stop_ids = extra_stop_ids;
   if (eot) stop_ids.push_back(*eot);
   TokenTextStream stream(tok);
   g.new_ids = generate(*m.model, g.prompt_ids, max_new_tokens, c, stop_ids,
