@@ -1,5 +1,6 @@
 // `sllm generate`: sample a continuation of a prompt from a model directory or a training
-// run, streaming the text as it is produced (src/infer/text_session.h).
+// run, optionally with a LoRA adapter, streaming the text as it is produced
+// (src/infer/text_session.h).
 #include <omp.h>
 
 #include <chrono>
@@ -16,7 +17,12 @@ namespace {
 
 int run_generate(const std::vector<std::string>& argv) {
   Args args("generate", argv,
-            {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required)"},
+            {{"--model", FlagSpec::Value,
+              "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required unless "
+              "--adapter names an existing base directory)"},
+             {"--adapter", FlagSpec::Value,
+              "LoRA adapter directory (PEFT files) or `sllm sft --method lora` run, applied on the model; without "
+              "--model its base_model_name_or_path is the model"},
              {"--prompt", FlagSpec::Value, "text to continue; special tokens such as <|endoftext|> are matched (required)"},
              {"--max-new-tokens", FlagSpec::Value, "tokens to generate at most [200]"},
              {"--temperature", FlagSpec::Value, "softmax temperature, 0 = greedy [0.8]"},
@@ -25,7 +31,10 @@ int run_generate(const std::vector<std::string>& argv) {
              {"--seed", FlagSpec::Value, "seed of the sampler [0]"},
              {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
              {"--device", FlagSpec::Value, "cpu or cuda: where the model runs (logits come back to the host) [cpu]"}});
-  const std::string model_or_run = args.required("--model");
+  infer::InferenceSpec spec;
+  spec.model = args.has("--adapter") ? args.get("--model", "") : args.required("--model");
+  spec.adapter = args.get("--adapter", "");
+  spec.with_tokenizer = true;
   const std::string prompt = args.required("--prompt");
   const int64_t max_new = args.get_int("--max-new-tokens", 200);
   SLLM_CHECK(max_new >= 0, str("--max-new-tokens must be >= 0, got ", max_new), args.usage());
@@ -41,10 +50,9 @@ int run_generate(const std::vector<std::string>& argv) {
   SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 
-  const Device device = ops::parse_device(args.get("--device", "cpu"));
-  ops::init_device(device);  // a missing GPU is reported before the model loads
-  infer::InferenceModel m = infer::load_inference_model(model_or_run, /*with_tokenizer=*/true);
-  m.model->to(device);
+  spec.device = ops::parse_device(args.get("--device", "cpu"));
+  ops::init_device(spec.device);  // a missing GPU is reported before the model loads
+  infer::InferenceModel m = infer::load_inference_model(spec);
   const std::vector<int32_t> prompt_ids = infer::encode_prompt(m, prompt);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);

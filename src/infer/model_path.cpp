@@ -60,7 +60,7 @@ std::string resolve_adapter_dir(const std::string& adapter_or_run) {
   const fs::path ckpt = dir / name;
   if (fs::is_regular_file(ckpt / "adapter_config.json")) return ckpt.string();
   SLLM_CHECK(!fs::is_regular_file(ckpt / "config.json"),
-             str("'", adapter_or_run, "' is a run of full fine-tuning: ", ckpt.string(), " holds a model, not an adapter"),
+             str("'", adapter_or_run, "' is a run of full models: ", ckpt.string(), " holds a model, not an adapter"),
              str("pass it as --model ", adapter_or_run, " (without --adapter)"));
   fail(str(latest.string(), " names '", name, "', but ", ckpt.string(), " holds no adapter_config.json"),
        "fix the 'latest' file so it names an existing ckpt-<step> directory, or pass that directory itself");

@@ -162,6 +162,67 @@ expect_ok "plot" -- plot "$WORK/run"
 expect_file "$WORK/run/loss.svg"
 grep -q "<svg" "$WORK/run/loss.svg" || fail "loss.svg is not an SVG"
 
+# ---- LoRA at inference: --adapter on generate/score/chat, sllm merge --------------------------
+# $WORK/lora is the LoRA sft run above (a c_attn adapter on $WORK/run's latest checkpoint).
+loss_of() { sed -n 's/^{"loss":\([^,]*\),.*/\1/p' "$1"; }
+QA="Who is 3? It is 3."
+expect_ok "score, base" -- score --model "$WORK/run" --text "$QA" --threads 1
+base_loss=$(loss_of "$WORK/out")
+expect_ok "score --adapter" -- score --model "$WORK/run" --adapter "$WORK/lora" --text "$QA" --threads 1
+adapter_loss=$(loss_of "$WORK/out")
+[ -n "$base_loss" ] && [ "$base_loss" != "$adapter_loss" ] || fail "score --adapter should change the loss ($base_loss vs $adapter_loss)"
+expect_ok "score --adapter, base from the adapter" -- score --adapter "$WORK/lora/ckpt-9" --text "$QA" --threads 1
+[ "$(loss_of "$WORK/out")" = "$adapter_loss" ] || fail "score --adapter without --model should use base_model_name_or_path"
+GEN=(--prompt "Who is" --max-new-tokens 20 --temperature 0 --threads 1)
+expect_ok "generate, base" -- generate --model "$WORK/run" "${GEN[@]}"
+cp "$WORK/out" "$WORK/gen_base"
+expect_ok "generate --adapter" -- generate --model "$WORK/run" --adapter "$WORK/lora" "${GEN[@]}"
+cp "$WORK/out" "$WORK/gen_adapter"
+grep -q "^Who is" "$WORK/gen_adapter" || fail "generate --adapter should print the prompt first"
+cmp -s "$WORK/gen_base" "$WORK/gen_adapter" && fail "generate --adapter should differ from the base model's text"
+expect_ok "merge" -- merge --model "$WORK/run" --adapter "$WORK/lora" --out "$WORK/merged" --threads 1
+for f in config.json model.safetensors tokenizer.json; do expect_file "$WORK/merged/$f"; done
+[ -e "$WORK/merged/adapter_config.json" ] && fail "a merged model should hold no adapter files"
+expect_ok "score, merged" -- score --model "$WORK/merged" --text "$QA" --threads 1
+awk -v a="$(loss_of "$WORK/out")" -v b="$adapter_loss" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-4 && d > -1e-4) }' ||
+  fail "the merged model's loss $(loss_of "$WORK/out") should equal the adapter's $adapter_loss"
+expect_ok "generate, merged" -- generate --model "$WORK/merged" "${GEN[@]}"
+cmp -s "$WORK/out" "$WORK/gen_adapter" || fail "greedy text of the merged model should equal the adapter model's"
+CHAT=(--model "$WORK/run" --adapter "$WORK/lora" --max-new-tokens 8 --temperature 0 --threads 1)
+expect_ok "chat --prompt" -- chat "${CHAT[@]}" --prompt "Who is 1?"
+cp "$WORK/out" "$WORK/chat_one"
+expect_file "$WORK/chat_one"
+"$SLLM" chat "${CHAT[@]}" >"$WORK/out" 2>"$WORK/err" < <(printf 'Who is 1?\n/exit\nWho is 2?\n'); rc=$?
+[ "$rc" -eq 0 ] || fail "chat on piped input: exit status $rc"
+cmp -s "$WORK/out" "$WORK/chat_one" || fail "chat's first piped turn should equal chat --prompt, and /exit should quit"
+"$SLLM" chat "${CHAT[@]}" >"$WORK/out" 2>"$WORK/err" < <(printf 'Who is 1?\n/reset\nWho is 1?\n'); rc=$?
+[ "$rc" -eq 0 ] || fail "chat with /reset: exit status $rc"
+cmp -s "$WORK/out" <(cat "$WORK/chat_one" "$WORK/chat_one") || fail "after /reset the same message should get the same greedy reply"
+"$SLLM" chat "${CHAT[@]}" --system "Be brief." >"$WORK/out" 2>"$WORK/err" < <(printf 'Who is %s?\n' 1 2 3 4); rc=$?
+[ "$rc" -eq 0 ] || fail "chat, four piped turns: exit status $rc"
+grep -qF "dropped the oldest" "$WORK/err" || fail "chat should say on stderr when it drops old turns (64-token context)"
+# Bad input: exit 1 with a hint, and merge leaves no --out behind.
+cat >"$WORK/wide.json" <<'JSON'
+{"model_type": "gpt2", "vocab_size": 320, "n_positions": 64, "n_embd": 48, "n_layer": 2, "n_head": 4}
+JSON
+expect_ok "pretrain, wider base" -- pretrain --config "$WORK/wide.json" --data "$WORK/data" --out "$WORK/wide" \
+  --steps 1 --batch 2 --seq 32 --eval-batches 1 --threads 2 --quiet
+expect_error "merge, another base"   "[4, 32] but this model needs [4, 48]" -- merge --model "$WORK/wide" --adapter "$WORK/lora" --out "$WORK/mergex"
+grep -qF "lora_A.weight" "$WORK/err" || fail "an adapter for another base should name the tensor"
+expect_error "score, another base"   "lora_A.weight" -- score --model "$WORK/wide" --adapter "$WORK/lora" --text "$QA"
+expect_error "chat, another base"    "lora_A.weight" -- chat --model "$WORK/wide" --adapter "$WORK/lora" --prompt hi
+expect_error "generate, no adapter"  "$WORK/none"    -- generate --model "$WORK/run" --adapter "$WORK/none" --prompt hi
+expect_error "generate, model as adapter" "as --model" -- generate --model "$WORK/run" --adapter "$WORK/sft" --prompt hi
+expect_error "chat, adapter as model" "--adapter"    -- chat --model "$WORK/lora" --prompt hi
+expect_error "chat, template"        "chatml"        -- chat "${CHAT[@]}" --template chatlm --prompt hi
+expect_error "chat, system + none"   "--system"      -- chat "${CHAT[@]}" --template none --system "Be brief." --prompt hi
+expect_error "merge, no adapter"     "$WORK/none"    -- merge --model "$WORK/run" --adapter "$WORK/none" --out "$WORK/mergex"
+cp "$WORK/merged/model.safetensors" "$WORK/merged_copy"
+expect_error "merge, existing out"   "already exists" -- merge --model "$WORK/run" --adapter "$WORK/lora" --out "$WORK/merged"
+cmp -s "$WORK/merged/model.safetensors" "$WORK/merged_copy" || fail "a refused merge changed the existing --out"
+[ -e "$WORK/mergex" ] && fail "a failed merge left $WORK/mergex behind"
+ls "$WORK" | grep -q '\.tmp\.' && fail "a failed merge left a temporary directory in $WORK"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed" >&2
   exit 1
