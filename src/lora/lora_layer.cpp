@@ -7,25 +7,28 @@
 
 namespace sllm::lora {
 
-Tensor LoraLayer::add_to(const Tensor& x, const Tensor& base_out) const {
-  if (state_->disabled > 0 || !merged_.empty()) return base_out;
+Tensor LoraLayer::forward(const Tensor& x, const Tensor& weight, const Tensor& bias) const {
   const auto it = adapters_.find(state_->active);
-  if (it == adapters_.end()) return base_out;
+  if (state_->disabled > 0 || !merged_.empty() || it == adapters_.end()) return ops::linear(x, weight, bias);
   const AdapterWeights& w = it->second;
+  const bool dropout_on = state_->training && w.dropout > 0;
+  // The mask depends on (this Linear's seed, step) only: reproducible and resumable.
+  uint64_t mix = w.dropout_seed ^ (state_->dropout_step * 0x9E3779B97F4A7C15ull);
+  const uint64_t seed = splitmix64(mix);
+  if (x.dtype() == DType::F32)
+    return ops::lora_linear(x, weight, bias, w.A, w.B, w.scale, dropout_on ? w.dropout : 0.0f, seed);
 
+  // bf16 mixed precision (CUDA): composed from ops, which cast A and s·B to bf16 and return
+  // their fp32 gradients (ops/mixed_precision.h).
+  const Tensor base_out = ops::linear(x, weight, bias);
   Tensor h = x;  // (..., in)
-  if (state_->training && w.dropout > 0) {
+  if (dropout_on) {
     // Inverted dropout on the adapter's input only, as PEFT's lora_dropout (the base path
-    // sees x untouched). The mask depends on (this Linear's seed, step) only: reproducible
-    // and resumable. ops::dropout is f32-only, so a bf16 x makes the round trip through f32.
-    uint64_t mix = w.dropout_seed ^ (state_->dropout_step * 0x9E3779B97F4A7C15ull);
-    const uint64_t seed = splitmix64(mix);
-    h = x.dtype() == DType::F32 ? ops::dropout(x, w.dropout, true, seed, 0)
-                                : ops::cast(ops::dropout(ops::cast(x, DType::F32), w.dropout, true, seed, 0), x.dtype());
+    // sees x untouched). ops::dropout is f32-only, so bf16 x makes the round trip through f32.
+    h = ops::cast(ops::dropout(ops::cast(x, DType::F32), w.dropout, true, seed, 0), x.dtype());
   }
   // (…, in)·Aᵀ → (…, R), then ·(s·B)ᵀ → (…, out). s scales B (out·R values) rather than the
-  // activations; ops::linear does the bf16 cast of A and s·B under mixed precision and
-  // returns their fp32 gradients (ops/mixed_precision.h).
+  // activations.
   const Tensor down = ops::linear(h, w.A);
   const Tensor up = ops::linear(down, w.scale == 1.0f ? w.B : ops::scale(w.B, w.scale));
   return ops::add(base_out, up);

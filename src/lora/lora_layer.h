@@ -40,9 +40,10 @@ class LoraLayer : public nn::LinearAdapter {
  public:
   LoraLayer(nn::Linear& base, std::shared_ptr<const LoraState> state) : base_(base), state_(std::move(state)) {}
 
-  // base_out + s · dropout(x)·Aᵀ·Bᵀ for the active adapter, or base_out unchanged (disabled,
-  // no active adapter on this Linear, or merged into W).
-  Tensor add_to(const Tensor& x, const Tensor& base_out) const override;
+  // x·Wᵀ + b + s · dropout(x)·Aᵀ·Bᵀ for the active adapter (f32: one fused op,
+  // ops::lora_linear; bf16 mixed precision: composed from ops), or the plain x·Wᵀ + b
+  // (disabled, no active adapter on this Linear, or merged into W).
+  Tensor forward(const Tensor& x, const Tensor& weight, const Tensor& bias) const override;
 
   nn::Linear& base() { return base_; }
   std::map<std::string, AdapterWeights>& adapters() { return adapters_; }  // node-stable: A and B never move

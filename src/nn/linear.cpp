@@ -22,8 +22,7 @@ Linear::Linear(std::string path, int64_t in_features, int64_t out_features, bool
 }
 
 Tensor Linear::forward(const Tensor& x) const {
-  Tensor out = ops::linear(x, weight_, bias_);
-  return adapter_ ? adapter_->add_to(x, out) : out;
+  return adapter_ ? adapter_->forward(x, weight_, bias_) : ops::linear(x, weight_, bias_);
 }
 
 void Linear::append_parameters(std::vector<Parameter>& out) {

@@ -14,13 +14,15 @@
 
 namespace sllm::nn {
 
-// Something added beside a Linear's own product, of a kind the Linear does not know: LoRA
-// adapters (src/lora). forward() returns add_to(x, x·Wᵀ + b); the adapter decides whether it
-// adds anything (it may be disabled, merged, or have no active adapter).
+// Something computed beside a Linear's own product, of a kind the Linear does not know: LoRA
+// adapters (src/lora). With an adapter set, forward() returns adapter->forward(x, W, b), the
+// whole output: the adapter decides whether it adds anything (it may be disabled, merged, or
+// have no active adapter; then it returns ops::linear(x, W, b)) and may fuse its work with
+// the base product.
 class LinearAdapter {
  public:
   virtual ~LinearAdapter() = default;
-  virtual Tensor add_to(const Tensor& x, const Tensor& base_out) const = 0;
+  virtual Tensor forward(const Tensor& x, const Tensor& weight, const Tensor& bias) const = 0;
 };
 
 class Linear {

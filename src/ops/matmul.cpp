@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "ops/linear_detail.h"
 #include "ops/mixed_precision.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
@@ -115,8 +116,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  const Device dev = x.device();
+namespace detail {
+
+void check_linear_operands(const Tensor& x, const Tensor& weight, const Tensor& bias, Device dev) {
   detail::check_float(x, "linear input", dev);
   check_f32(weight, "linear weight", dev);
   check_ndim(weight, 2, "linear weight (out, in)");
@@ -129,7 +131,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     check_f32(bias, "linear bias", dev);
     check_shape(bias, {out_features}, "linear bias");
   }
-  if (detail::is_bf16(x)) return detail::linear_bf16(x, weight, bias);
+}
+
+Tensor linear_forward_f32(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const Device dev = x.device();
+  const int64_t in = weight.dim(1), out_features = weight.dim(0);
   const int64_t N = detail::rows_of(x);
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
@@ -152,29 +158,44 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (bias.defined() && N * out_features > 0)
       SLLM_KERNEL(dev, binary_forward, kernels::BinaryOp::Add, y, y, bias.f32(), N * out_features, out_features);
   }
+  return out;
+}
+
+LinearGrads linear_backward_f32(const Tensor& g, const Tensor& X, const Tensor& W, const Tensor& bias) {
+  const Device dev = g.device();
+  const int64_t in = W.dim(1), out_features = W.dim(0), N = detail::rows_of(X);
+  // dx and dW are written by GEMM with beta = 0, so they need no zeroing first.
+  LinearGrads r{grad_buffer_for(X), grad_buffer_for(W), grad_for(bias)};
+  if (r.dx.defined())  // dx (N, in) = g (N, out) · W (out, in)
+    SLLM_KERNEL(dev, sgemm, false, false, N, in, out_features, 1.0f, g.f32(), out_features, W.f32(), in, 0.0f,
+                r.dx.mutable_f32(), in);
+  if (r.dw.defined())  // dW (out, in) = gᵀ · X; skipped entirely for a frozen weight
+    SLLM_KERNEL(dev, sgemm, true, false, out_features, in, N, 1.0f, g.f32(), out_features, X.f32(), in, 0.0f,
+                r.dw.mutable_f32(), in);
+  if (r.db.defined() && dev == Device::CPU) {
+    add_column_sums(r.db.mutable_f32(), g.f32(), N, out_features);
+  } else if (r.db.defined() && N * out_features > 0) {
+    // dbias += column sums of g: the bias gradient of a broadcast add, (N, out) onto
+    // (out). Add's derivative reads neither operand's value, but both must be valid.
+    SLLM_KERNEL(dev, binary_backward, kernels::BinaryOp::Add, nullptr, r.db.mutable_f32(), g.f32(), g.f32(),
+                bias.f32(), N * out_features, out_features);
+  }
+  return r;
+}
+
+}  // namespace detail
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const Device dev = x.device();
+  detail::check_linear_operands(x, weight, bias, dev);
+  if (detail::is_bf16(x)) return detail::linear_bf16(x, weight, bias);
+  Tensor out = detail::linear_forward_f32(x, weight, bias);
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::SavedTensor sx(x, "linear"), sw(weight, "linear");
     Tensor bias_in = bias;
-    autograd::record(out, "linear", {x, weight, bias}, [sx, sw, bias_in, N, in, out_features, dev](const Tensor& g) {
-      const Tensor& X = sx.get();
-      const Tensor& W = sw.get();
-      // dx and dW are written by GEMM with beta = 0, so they need no zeroing first.
-      Tensor dx = grad_buffer_for(X), dw = grad_buffer_for(W), db = grad_for(bias_in);
-      if (dx.defined())  // dx (N, in) = g (N, out) · W (out, in)
-        SLLM_KERNEL(dev, sgemm, false, false, N, in, out_features, 1.0f, g.f32(), out_features, W.f32(), in, 0.0f,
-                    dx.mutable_f32(), in);
-      if (dw.defined())  // dW (out, in) = gᵀ · X; skipped entirely for a frozen weight
-        SLLM_KERNEL(dev, sgemm, true, false, out_features, in, N, 1.0f, g.f32(), out_features, X.f32(), in, 0.0f,
-                    dw.mutable_f32(), in);
-      if (db.defined() && dev == Device::CPU) {
-        add_column_sums(db.mutable_f32(), g.f32(), N, out_features);
-      } else if (db.defined() && N * out_features > 0) {
-        // dbias += column sums of g: the bias gradient of a broadcast add, (N, out) onto
-        // (out). Add's derivative reads neither operand's value, but both must be valid.
-        SLLM_KERNEL(dev, binary_backward, kernels::BinaryOp::Add, nullptr, db.mutable_f32(), g.f32(), g.f32(),
-                    bias_in.f32(), N * out_features, out_features);
-      }
-      return std::vector<Tensor>{dx, dw, db};
+    autograd::record(out, "linear", {x, weight, bias}, [sx, sw, bias_in](const Tensor& g) {
+      detail::LinearGrads r = detail::linear_backward_f32(g, sx.get(), sw.get(), bias_in);
+      return std::vector<Tensor>{r.dx, r.dw, r.db};
     });
   }
   return out;

@@ -21,6 +21,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans
 // bias may be an undefined Tensor. A bf16 x (CUDA) gives a bf16 output from the fp32
 // weight rounded to bf16, the weight's gradient in fp32 (ops/mixed_precision.h).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// LoRA's adapted Linear in one node (ops/lora_linear.cpp), f32 on either device:
+//   y = x·Wᵀ + b + scale · dropout(x)·Aᵀ·Bᵀ,   A (r, in), B (out, r),
+// through the thin (…, r) product, never forming B·A. Dropout (inverted, p in [0, 1); 0 =
+// off) draws its mask from (dropout_seed, element index) like ops::dropout. Backward gives
+// dx, dA and dB, and dW and db only for a W or b that requires grad: a frozen base costs no
+// weight-gradient GEMM.
+Tensor lora_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& A, const Tensor& B,
+                   float scale, float dropout_p, uint64_t dropout_seed);
 
 // ---- elementwise with trailing-dimension broadcasting (ops/elementwise.cpp)
 // b's shape must equal a trailing suffix of a's shape (e.g. a (B,T,C), b (C) or (T,C)).

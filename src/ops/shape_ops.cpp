@@ -312,7 +312,7 @@ Tensor gather(const Tensor& x, const Tensor& ids) {
 
 const std::vector<std::string>& differentiable_ops() {
   static const std::vector<std::string> names = {
-      "matmul",  "linear",      "add",           "sub",         "mul",          "div",       "scale",
+      "matmul",  "linear",      "lora_linear",   "add",           "sub",         "mul",          "div",       "scale",
       "sum",     "mean",        "embedding",     "layernorm",   "rmsnorm",      "gelu_tanh", "gelu_exact",
       "silu",    "swiglu",      "softmax",       "log_softmax", "cross_entropy", "cross_entropy_per_token", "linear_cross_entropy",
       "dropout", "attention", "attention_qkv",   "rope_halfsplit", "rope_interleaved", "reshape", "transpose", "concat",

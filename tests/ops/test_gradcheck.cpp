@@ -60,6 +60,10 @@ std::map<std::string, GradCase> gradcheck_table() {
   std::map<std::string, GradCase> t;
   t["matmul"] = {{{2, 3, 5}, {2, 5, 4}}, [](V x) { return ops::matmul(x[0], x[1]); }};
   t["linear"] = {{{3, 4, 5}, {6, 5}, {6}}, [](V x) { return ops::linear(x[0], x[1], x[2]); }};
+  // x (3, 4, 5), W (6, 5), b (6), A (r = 2, 5), B (6, 2); dropout 0.3 with a fixed seed, so
+  // every evaluation draws the same mask.
+  t["lora_linear"] = {{{3, 4, 5}, {6, 5}, {6}, {2, 5}, {6, 2}},
+                      [](V x) { return ops::lora_linear(x[0], x[1], x[2], x[3], x[4], 1.5f, 0.3f, 7); }};
   t["add"] = {{{3, 4}, {4}}, [](V x) { return ops::add(x[0], x[1]); }};
   t["sub"] = {{{3, 4}, {3, 4}}, [](V x) { return ops::sub(x[0], x[1]); }};
   t["mul"] = {{{2, 3, 4}, {3, 4}}, [](V x) { return ops::mul(x[0], x[1]); }};

@@ -1,0 +1,22 @@
+// The f32 pieces of ops::linear (ops/matmul.cpp), shared with ops::lora_linear
+// (ops/lora_linear.cpp), whose fused node computes the same base product and gradients.
+#pragma once
+#include "tensor/tensor.h"
+
+namespace sllm::ops::detail {
+
+// x (..., in) f32 or bf16 (CUDA), weight (out, in) f32, bias (out) f32 or undefined, all on
+// `dev`: sllm::Error with a hint otherwise.
+void check_linear_operands(const Tensor& x, const Tensor& weight, const Tensor& bias, Device dev);
+
+// y (..., out) = x·Wᵀ + b for f32 x, without recording a graph node.
+Tensor linear_forward_f32(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// The gradients of y = X·Wᵀ + b for upstream g: each undefined where its input does not
+// require grad (a frozen W gets no buffer and no GEMM).
+struct LinearGrads {
+  Tensor dx, dw, db;
+};
+LinearGrads linear_backward_f32(const Tensor& g, const Tensor& X, const Tensor& W, const Tensor& bias);
+
+}  // namespace sllm::ops::detail
