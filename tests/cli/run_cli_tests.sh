@@ -223,6 +223,36 @@ cmp -s "$WORK/merged/model.safetensors" "$WORK/merged_copy" || fail "a refused m
 [ -e "$WORK/mergex" ] && fail "a failed merge left $WORK/mergex behind"
 ls "$WORK" | grep -q '\.tmp\.' && fail "a failed merge left a temporary directory in $WORK"
 
+# ---- data story-qa and eval: the instruction set and held-out exact match ------------------
+expect_ok "data story-qa" -- data story-qa --out "$WORK/qa" --train 20 --val 2 --test 5 --seed 3
+for f in train.jsonl val.jsonl test.jsonl README; do expect_file "$WORK/qa/$f"; done
+[ "$(wc -l <"$WORK/qa/test.jsonl")" -eq 5 ] || fail "story-qa --test 5 should write 5 lines"
+cp -r "$WORK/qa" "$WORK/qa_first"
+expect_ok "data story-qa, again" -- data story-qa --out "$WORK/qa" --train 20 --val 2 --test 5 --seed 3
+diff -r "$WORK/qa" "$WORK/qa_first" >/dev/null || fail "story-qa with the same seed should write the same files"
+expect_error "data story-qa, sizes" "--train" -- data story-qa --out "$WORK/qax" --train 0
+[ -e "$WORK/qax" ] && fail "a failed story-qa left $WORK/qax behind"
+# $WORK/run's context is 64 tokens: short questions.
+printf '%s\n' '{"prompt": "Who is 3?", "completion": "3"}' '{"prompt": "Who is 4?", "completion": "4", "type": "who"}' \
+  '{"messages": [{"role": "user", "content": "Count 5"}, {"role": "assistant", "content": "6"}]}' >"$WORK/qa.jsonl"
+EVAL=(--model "$WORK/run" --data "$WORK/qa.jsonl" --threads 1)
+expect_ok "eval, zero-shot" -- eval "${EVAL[@]}" --format plain
+grep -q "exact match: .* (.* / 3)" "$WORK/out" || fail "eval should print the exact match over 3 questions"
+expect_ok "eval, few-shot json" -- eval "${EVAL[@]}" --format plain --shots 2 --shots-from "$WORK/qa.jsonl" --json --out "$WORK/eval.json"
+grep -q '"count": 3' "$WORK/eval.json" && grep -q '"shots": 2' "$WORK/eval.json" || fail "eval --out should hold count and shots"
+cmp -s "$WORK/out" "$WORK/eval.json" || fail "eval --json and --out should print the same report"
+expect_ok "eval --adapter" -- eval "${EVAL[@]}" --adapter "$WORK/lora" --limit 2
+grep -q "(.* / 2)" "$WORK/out" || fail "eval --limit 2 should score 2 questions"
+expect_error "eval, no data"      "nope.jsonl"     -- eval --model "$WORK/run" --data "$WORK/nope.jsonl"
+expect_error "eval, no model"     "$WORK/none"     -- eval --model "$WORK/none" --data "$WORK/qa.jsonl"
+expect_error "eval, shots > pool" "holds only 3"   -- eval "${EVAL[@]}" --shots 4 --shots-from "$WORK/qa.jsonl"
+expect_error "eval, no shot file" "--shots-from"   -- eval "${EVAL[@]}" --shots 2
+expect_error "eval, format"       "--format plain" -- eval "${EVAL[@]}" --format json
+expect_error "eval, bad jsonl"    "bad.jsonl:2"    -- eval --model "$WORK/run" --data "$WORK/bad.jsonl"
+expect_error "eval, model as adapter" "neither an adapter" -- eval "${EVAL[@]}" --adapter "$WORK/sft"
+expect_error "eval, context"      "fewer --shots"  -- eval "${EVAL[@]}" --format plain --shots 10 --shots-from "$WORK/sft.jsonl"
+expect_error "eval, max tokens"   "--max-new-tokens" -- eval "${EVAL[@]}" --max-new-tokens 0
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed" >&2
   exit 1
