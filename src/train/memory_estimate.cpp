@@ -310,6 +310,24 @@ std::string mib(int64_t bytes) {
 
 }  // namespace
 
+MemoryRequest memory_request_for_run(const nn::ModelConfig& config, const nlohmann::json& caller_options,
+                                     Device device, ops::Precision precision) {
+  MemoryRequest r;
+  r.config = config;
+  r.device = device;
+  r.precision = precision;
+  const nlohmann::json& o = caller_options;
+  r.batch = o.value("batch", r.batch);
+  r.seq = o.value("seq", r.seq);
+  r.method = parse_train_method(o.value("method", std::string("full")));
+  r.lora_r = o.value("lora_r", r.lora_r);
+  r.lora_alpha = o.value("lora_alpha", r.lora_alpha);
+  r.lora_dropout = o.value("lora_dropout", r.lora_dropout);
+  r.rslora = o.value("rslora", r.rslora);
+  if (o.contains("lora_targets")) r.lora_targets = lora::parse_targets(o["lora_targets"].get<std::string>());
+  return r;
+}
+
 MemoryEstimate estimate_memory(const MemoryRequest& r) {
   check_request(r);
   const Plan p(r);

@@ -70,6 +70,11 @@ struct MemoryEstimate {
   std::vector<std::string> lora_modules;  // the Linears LoRA adapts (HF module names, deduplicated)
 };
 
+// The request a training run makes: the loop's caller_options (batch, seq, and for LoRA
+// method, lora_r, lora_alpha, lora_dropout, lora_targets, rslora as sft_run.cpp saves them).
+MemoryRequest memory_request_for_run(const nn::ModelConfig& config, const nlohmann::json& caller_options,
+                                     Device device, ops::Precision precision);
+
 // Throws sllm::Error with a hint for a request no run could make: batch or seq < 1, seq
 // above the context, r <= 0, a LoRA target matching no Linear (the valid names listed),
 // bf16/tf32 on the CPU.

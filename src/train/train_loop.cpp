@@ -15,8 +15,10 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "ops/device.h"
+#include "ops/memory_usage.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
+#include "train/memory_estimate.h"
 
 namespace sllm::train {
 
@@ -64,7 +66,7 @@ std::vector<optim::ParamRef> trainable_parameters(nn::Transformer& model, const 
 // Names the loop writes itself; an objective's metric must not shadow them.
 bool is_loop_metric(const std::string& name) {
   return name == "step" || name == "loss" || name == "lr" || name == "tokens_per_s" || name == "grad_norm" ||
-         name.rfind("val_", 0) == 0;
+         name == "peak_mem_bytes" || name.rfind("val_", 0) == 0;
 }
 
 // Empties the run directory's leftovers before the run writes anything: a resumed run drops
@@ -78,6 +80,22 @@ void prepare_run_directory(const LoopOptions& o, int64_t start_step) {
   SLLM_CHECK(!ec, str("cannot create run directory '", o.out_dir, "': ", ec.message()), "check the path and permissions");
   remove_crash_litter(run);
   truncate_metrics(run / "metrics.jsonl", start_step);
+}
+
+// The predicted breakdown (train/memory_estimate.h) before the first step. On the CPU the
+// runtime baseline is this process's RSS now less the model it already holds. A prediction
+// that cannot be made is a note, never a failed run.
+void print_memory_prediction(nn::Transformer& model, const LoopOptions& o, Device device, ops::Precision precision) {
+  try {
+    MemoryRequest request = memory_request_for_run(model.config(), o.caller_options, device, precision);
+    const MemoryEstimate model_only = estimate_memory(request);
+    if (device == Device::CPU)
+      request.baseline_bytes = std::max<int64_t>(0, ops::current_memory_bytes(Device::CPU) - model_only.weights);
+    std::fputs(format_memory_table(request, estimate_memory(request)).c_str(), stdout);
+  } catch (const Error& e) {
+    std::printf("memory (predicted): not available (%s)\n", e.message().c_str());
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -105,7 +123,9 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
   const Device device = ops::parse_device(o.device);
   ops::init_device(device);
   model.to(device);
-  model.set_compute_dtype(ops::apply_precision(ops::parse_precision(o.precision, device)));
+  const ops::Precision precision = ops::parse_precision(o.precision, device);
+  model.set_compute_dtype(ops::apply_precision(precision));
+  if (!o.quiet) print_memory_prediction(model, o, device, precision);
   const std::vector<optim::ParamRef> params = trainable_parameters(model, o);
   optim::AdamWConfig acfg;
   acfg.weight_decay = static_cast<float>(o.weight_decay);
@@ -174,6 +194,10 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
       if (result.first_val_loss < 0) result.first_val_loss = eval.loss;
       result.last_val_loss = eval.loss;
     }
+    // The process's peak so far (CPU: peak RSS; CUDA: the caching allocator's peak of live
+    // blocks), after the step and any evaluation. Not bit-exact across a resume: tests that
+    // compare a resumed run's metrics with a straight run's leave it out, as tokens_per_s.
+    line["peak_mem_bytes"] = ops::peak_memory_bytes(device);
     metrics << line.dump() << "\n";
     metrics.flush();
     result.last_step = step;

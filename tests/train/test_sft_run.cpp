@@ -41,6 +41,7 @@ std::string metrics_without_speed(const fs::path& p) {
   while (std::getline(in, line)) {
     json j = json::parse(line);
     j.erase("tokens_per_s");
+    j.erase("peak_mem_bytes");  // the process's peak RSS: a resumed run in this process differs
     out += j.dump() + "\n";
   }
   return out;

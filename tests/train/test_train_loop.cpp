@@ -123,7 +123,8 @@ std::vector<std::string> metrics_lines(const fs::path& run) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) {
     json j = json::parse(line);
-    j.erase("tokens_per_s");  // wall-clock, the one figure that may differ between runs
+    j.erase("tokens_per_s");    // wall-clock, a figure that may differ between runs
+    j.erase("peak_mem_bytes");  // the process's peak memory: differs between a resumed and a straight run
     lines.push_back(j.dump());
   }
   return lines;
