@@ -16,13 +16,21 @@ PyTorch gets its best setting on this machine: OPENBLAS_CORETYPE=SKYLAKEX (Debia
 DYNAMIC_ARCH OpenBLAS otherwise mis-detects the CPU) and OMP_WAIT_POLICY=PASSIVE (spinning
 OpenMP workers steal the few cores), plus torch.set_num_threads(threads).
 
+--method lora trains LoRA adapters instead (both sides: r 16, alpha 32, dropout 0.05 on every
+Linear of the blocks, PEFT's "all-linear": c_attn, c_proj, c_fc and the MLP's c_proj; the
+base frozen, AdamW over A and B only). The PyTorch side is PEFT (peft.inject_adapter_in_model
+on the same module tree). --method full lora runs both and also prints each side's LoRA step
+time as a fraction of its full step. Peak memory is each process's peak RSS (sllm's
+peak_mem_bytes; resource.getrusage's ru_maxrss for PyTorch).
+
 Usage (dev-time only; sllm never needs PyTorch):
-  /usr/bin/python3 tools/bench_vs_pytorch.py [--sllm build/sllm] [--threads 1 2] [--rounds 2]
+  /usr/bin/python3 tools/bench_vs_pytorch.py [--sllm build/sllm] [--threads 1 2] [--rounds 2] [--method full lora]
 """
 import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,7 +39,10 @@ import time
 SMALL = dict(vocab=8192, n_ctx=256, n_layer=6, n_head=6, n_embd=384, n_inner=1536)
 
 
-def torch_worker(threads, batch, seq, steps):
+LORA = dict(r=16, alpha=32, dropout=0.05, targets=["c_attn", "c_proj", "c_fc", "mlp_proj"])
+
+
+def torch_worker(threads, batch, seq, steps, method):
     """Runs in a child process whose environment already holds the OpenBLAS/OpenMP settings."""
     import torch
     import torch.nn as nn
@@ -94,7 +105,15 @@ def torch_worker(threads, batch, seq, steps):
             return self.ln_f(x) @ self.wte.weight.t()  # tied LM head
 
     model = GPT()
-    params = [(n, p) for n, p in model.named_parameters()]
+    if method == "lora":
+        import peft
+        cfg = peft.LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+                              target_modules=LORA["targets"], bias="none")
+        model = peft.inject_adapter_in_model(cfg, model)
+        for n, p in model.named_parameters():
+            p.requires_grad_("lora_" in n)
+        model.train()
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = [p for n, p in params if p.dim() >= 2 and "wte" not in n and "wpe" not in n]
     no_decay = [p for n, p in params if not (p.dim() >= 2 and "wte" not in n and "wpe" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
@@ -110,15 +129,17 @@ def torch_worker(threads, batch, seq, steps):
         logits = model(x)
         loss = F.cross_entropy(logits.view(-1, c["vocab"]), y.view(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         elapsed = (time.perf_counter() - t0) * 1000.0
         if s >= 2:
             ms.append(elapsed)
     median = statistics.median(ms)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
     print(json.dumps({"config": "small", "batch": batch, "seq": seq, "threads": threads, "ms_per_step": median,
-                      "tokens_per_s": batch * seq / (median / 1000.0), "torch": torch.__version__}))
+                      "tokens_per_s": batch * seq / (median / 1000.0), "torch": torch.__version__, "method": method,
+                      "trainable_params": sum(p.numel() for _, p in params), "peak_mem_bytes": peak}))
 
 
 def run_json(cmd, env):
@@ -134,32 +155,45 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--method", nargs="+", choices=["full", "lora"], default=["full"])
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_worker:
-        torch_worker(args.threads[0], args.batch, args.seq, args.steps)
+        torch_worker(args.threads[0], args.batch, args.seq, args.steps, args.method[0])
         return
     if not os.access(args.sllm, os.X_OK):
         sys.exit(f"error: {args.sllm} is not an executable ---> HINT: build it (cmake --build build --target sllm) "
                  "or pass --sllm PATH")
 
     print(f"uptime: {os.getloadavg()} (load average 1/5/15 min)", flush=True)
-    print(f"{'threads':>7} {'ours tok/s':>11} {'pytorch tok/s':>14} {'ratio':>6}   runs (ours | pytorch)", flush=True)
+    print(f"{'method':>6} {'threads':>7} {'ours tok/s':>11} {'pytorch tok/s':>14} {'ratio':>6} {'ours MiB':>9} "
+          f"{'pytorch MiB':>11}   runs (ours | pytorch)", flush=True)
+    step_ms = {}  # (method, threads) -> (ours, pytorch) median ms per step
+    for method in args.method:
+        for threads in args.threads:
+            env_ours = dict(os.environ, OMP_NUM_THREADS=str(threads))
+            env_torch = dict(os.environ, OPENBLAS_CORETYPE="SKYLAKEX", OMP_WAIT_POLICY="PASSIVE",
+                             OMP_NUM_THREADS=str(threads))
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(run_json([args.sllm, "bench", "train", "--config", "small", "--json", "--threads",
+                                      str(threads), "--steps", str(args.steps), "--batch", str(args.batch), "--seq",
+                                      str(args.seq), "--method", method], env_ours))
+                theirs.append(run_json([sys.executable, os.path.abspath(__file__), "--torch-worker", "--threads",
+                                        str(threads), "--steps", str(args.steps), "--batch", str(args.batch), "--seq",
+                                        str(args.seq), "--method", method], env_torch))
+            med = lambda runs, key: statistics.median(r[key] for r in runs)
+            o, t = med(ours, "tokens_per_s"), med(theirs, "tokens_per_s")
+            step_ms[(method, threads)] = (med(ours, "ms_per_step"), med(theirs, "ms_per_step"))
+            runs = " ".join(f"{r['tokens_per_s']:.0f}" for r in ours) + " | " + " ".join(
+                f"{r['tokens_per_s']:.0f}" for r in theirs)
+            mib = lambda runs: med(runs, "peak_mem_bytes") / 2**20
+            print(f"{method:>6} {threads:>7} {o:>11.0f} {t:>14.0f} {o / t:>6.2f} {mib(ours):>9.0f} {mib(theirs):>11.0f}"
+                  f"   {runs}", flush=True)
     for threads in args.threads:
-        env_ours = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        env_torch = dict(os.environ, OPENBLAS_CORETYPE="SKYLAKEX", OMP_WAIT_POLICY="PASSIVE",
-                         OMP_NUM_THREADS=str(threads))
-        ours, theirs = [], []
-        for _ in range(args.rounds):
-            ours.append(run_json([args.sllm, "bench", "train", "--config", "small", "--json", "--threads", str(threads),
-                                  "--steps", str(args.steps), "--batch", str(args.batch), "--seq", str(args.seq)],
-                                 env_ours)["tokens_per_s"])
-            theirs.append(run_json([sys.executable, os.path.abspath(__file__), "--torch-worker", "--threads",
-                                    str(threads), "--steps", str(args.steps), "--batch", str(args.batch), "--seq",
-                                    str(args.seq)], env_torch)["tokens_per_s"])
-        o, t = statistics.median(ours), statistics.median(theirs)
-        runs = " ".join(f"{x:.0f}" for x in ours) + " | " + " ".join(f"{x:.0f}" for x in theirs)
-        print(f"{threads:>7} {o:>11.0f} {t:>14.0f} {o / t:>6.2f}   {runs}", flush=True)
+        if ("full", threads) in step_ms and ("lora", threads) in step_ms:
+            (of, tf), (ol, tl) = step_ms[("full", threads)], step_ms[("lora", threads)]
+            print(f"LoRA step / full step, {threads} threads: ours {ol / of:.2f}, pytorch+peft {tl / tf:.2f}", flush=True)
     print(f"uptime: {os.getloadavg()}", flush=True)
 
 

@@ -21,6 +21,12 @@
 // GPU ms per step, share of the summed GPU time. Recording the events adds host time per
 // launch, so a profiled run's ms/step is a little above an unprofiled one's.
 //
+// --method lora trains a LoRA adapter (src/lora; defaults as `sllm sft`: all-linear, r 16,
+// alpha 32, dropout 0.05) on the frozen model instead of every weight; the JSON's
+// trainable_params says how many numbers the optimizer updates. peak_mem_bytes is the
+// process's peak RSS on the CPU and the caching allocator's peak on CUDA (ops/memory_usage.h),
+// read after the timed steps: one method per process, so two runs compare their peaks.
+//
 // tools/bench_vs_pytorch.py runs this next to the same model in PyTorch.
 #include <nlohmann/json.hpp>
 #include <omp.h>
@@ -38,9 +44,12 @@
 #include "core/args.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "lora/lora_config.h"
+#include "lora/lora_model.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
 #include "ops/device.h"
+#include "ops/memory_usage.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
 #if SLLM_HAVE_CUDA
@@ -104,6 +113,11 @@ int run_bench_train(const std::vector<std::string>& argv) {
              {"--device", FlagSpec::Value, "cpu or cuda (default cpu)"},
              {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only); auto = bf16 on cuda, fp32 on cpu"},
              {"--profile", FlagSpec::Switch, "CUDA only: GPU time per kernel over the timed steps (CUDA events)"},
+             {"--method", FlagSpec::Value, "full (every weight trains) or lora (frozen base + adapters) [full]"},
+             {"--lora-r", FlagSpec::Value, "LoRA rank [16]"},
+             {"--lora-alpha", FlagSpec::Value, "LoRA alpha [32]"},
+             {"--lora-dropout", FlagSpec::Value, "LoRA dropout on the adapter input [0.05]"},
+             {"--lora-targets", FlagSpec::Value, "comma list of module names or all-linear [all-linear]"},
              {"--json", FlagSpec::Switch, "print one JSON line"}});
   const std::string config_name = args.get("--config", "small");
   const bool big = config_name == "gpt2-124m" || config_name == "smollm2-135m";
@@ -127,12 +141,38 @@ int run_bench_train(const std::vector<std::string>& argv) {
 
   SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
              "lower --seq");
+  const std::string method = args.get("--method", "full");
+  SLLM_CHECK(method == "full" || method == "lora", str("sllm bench train: unknown --method '", method, "'"),
+             "pass --method full or --method lora");
+  for (const char* flag : {"--lora-r", "--lora-alpha", "--lora-dropout", "--lora-targets"})
+    SLLM_CHECK(method == "lora" || !args.has(flag), str("sllm bench train: ", flag, " needs --method lora"),
+               "add --method lora, or drop the LoRA flags");
+  lora::LoraConfig lora_cfg;  // the sft command's defaults (src/cli/cmd_sft.cpp)
+  lora_cfg.r = args.get_int("--lora-r", 16);
+  lora_cfg.lora_alpha = static_cast<float>(args.get_double("--lora-alpha", 32.0));
+  lora_cfg.lora_dropout = static_cast<float>(args.get_double("--lora-dropout", 0.05));
+  lora_cfg.target_modules = lora::parse_targets(args.get("--lora-targets", "all-linear"));
+  if (method == "lora") lora::check_config(lora_cfg);
+
   nn::Transformer model(cfg);
   model.init(0);
   model.to(device);
   model.set_compute_dtype(ops::apply_precision(precision));
+  // LoRA freezes every base weight (no gradient, no optimizer state) and trains A and B.
+  std::unique_ptr<lora::LoraModel> lora;
+  std::vector<nn::Parameter> trainable = model.parameters();
+  if (method == "lora") {
+    lora = std::make_unique<lora::LoraModel>(model);
+    lora->add_adapter("default", lora_cfg);
+    lora->set_training(true);
+    trainable = lora->parameters();
+  }
+  int64_t trainable_params = 0;
   std::vector<optim::ParamRef> refs;
-  for (auto& p : model.parameters()) refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
+  for (auto& p : trainable) {
+    refs.push_back({p.name, p.value, optim::default_decay(p.name, p.value)});
+    trainable_params += p.value.numel();
+  }
   optim::AdamW opt(refs, optim::AdamWConfig{});
   const float lr = 1e-3f, grad_clip = 1.0f;
 
@@ -160,6 +200,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
 #endif
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = process_cpu_ms();
+    if (lora) lora->set_dropout_step(static_cast<uint64_t>(s));
     Tensor loss = model.loss(inputs[s], targets[s]);
     autograd::backward(loss);
     opt.step(lr, optim::clip_scale(refs, grad_clip).scale);  // = clip_grad_norm, then step(lr)
@@ -179,6 +220,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
   if (profile) kernels::cuda::profile_end();
 #endif
   const std::vector<ProfileRow> prof = profile ? profile_rows(steps) : std::vector<ProfileRow>{};
+  const int64_t peak_mem = ops::peak_memory_bytes(device);
   const double median_ms = median(ms), median_cpu_ms = median(cpu_ms);
   double mean_ms = 0;
   for (const double m : ms) mean_ms += m / double(ms.size());
@@ -201,17 +243,20 @@ int run_bench_train(const std::vector<std::string>& argv) {
     std::printf(
         "{\"config\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"ms_per_step\":%.2f,\"tokens_per_s\":%.1f,\"threads\":%lld,"
         "\"steps\":%lld,\"params\":%lld,\"min_ms\":%.2f,\"max_ms\":%.2f,\"cpu_ms_per_step\":%.2f,\"first_loss\":%.6f,\"last_loss\":%.6f,"
-        "\"device\":\"%s\",\"precision\":\"%s\"%s%s}\n",
+        "\"device\":\"%s\",\"precision\":\"%s\",\"method\":\"%s\",\"trainable_params\":%lld,\"peak_mem_bytes\":%lld%s%s}\n",
         config_name.c_str(), static_cast<long long>(B), static_cast<long long>(T), median_ms, tokens_per_s,
         static_cast<long long>(threads), static_cast<long long>(steps), static_cast<long long>(cfg.num_parameters()),
         ms.front(), ms.back(), median_cpu_ms, first_loss, last_loss, device_name(device), ops::precision_name(precision),
-        mfu_json.c_str(), profile_json.c_str());
+        method.c_str(), static_cast<long long>(trainable_params), static_cast<long long>(peak_mem), mfu_json.c_str(), profile_json.c_str());
   } else {
-    std::printf("bench train: %s (%lld params), batch %lld x seq %lld, %lld threads, %lld timed steps\n",
-                config_name.c_str(), static_cast<long long>(cfg.num_parameters()), static_cast<long long>(B),
+    std::printf("bench train: %s (%lld params, %s: %lld trainable), batch %lld x seq %lld, %lld threads, %lld timed steps\n",
+                config_name.c_str(), static_cast<long long>(cfg.num_parameters()), method.c_str(),
+                static_cast<long long>(trainable_params), static_cast<long long>(B),
                 static_cast<long long>(T), static_cast<long long>(threads), static_cast<long long>(steps));
     std::printf("  %.1f ms/step (median; min %.1f, max %.1f; CPU %.1f ms)  %.0f tokens/s  loss %.4f -> %.4f\n",
                 median_ms, ms.front(), ms.back(), median_cpu_ms, tokens_per_s, first_loss, last_loss);
+    std::printf("  peak memory %.1f MiB (%s)\n", double(peak_mem) / (1 << 20),
+                device == Device::CUDA ? "caching allocator peak" : "peak RSS of the process");
     if (device == Device::CUDA)
       std::printf("  on %s, %s: MFU %.2f%% of the 989 TFLOPS bf16 dense peak\n", device_name(device),
                   ops::precision_name(precision), 100.0 * mfu);
