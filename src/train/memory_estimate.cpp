@@ -183,12 +183,23 @@ struct Plan {
   int64_t block(int64_t bytes) const { return block_bytes(bytes, r.device); }
 };
 
-// nn::Linear::forward plus, when adapted, lora::LoraLayer::add_to:
-//   h = dropout(x) (f32; a bf16 x makes the round trip), down = h·Aᵀ, up = down·(s·B)ᵀ, base + up.
+// nn::Linear::forward, adapted or not (lora::LoraLayer::forward). fp32: one node,
+// ops::lora_linear, keeping x, u = dropout(x)·Aᵀ (N, r) and the dropout mask (dropout(x) is
+// rebuilt in backward). bf16: composed ops: h = dropout(x) (an f32 round trip),
+// down = h·Aᵀ, up = down·(s·B)ᵀ, base + up, each kept as an input of the next.
 int linear(ForwardGraph& g, const Plan& p, int x, const LinearSpec& s, int64_t* transient) {
+  const int64_t R = p.r.lora_r;
+  if (targeted(p.r, s) && !p.bf16) {
+    std::vector<int64_t> extras{kF32 * p.N * R};
+    if (p.lora_dropout) {
+      extras.push_back(kU8 * p.N * s.in);
+      *transient = std::max(*transient, p.block(kF32 * p.N * s.in));  // dropout(x), freed after forward
+    }
+    if (p.r.method == TrainMethod::QLora) *transient = std::max(*transient, p.block(kBF16 * s.in * s.out));
+    return g.op({x}, kF32 * p.N * s.out, true, extras);
+  }
   const int base = g.op({x}, p.act * p.N * s.out, p.full);
   if (!targeted(p.r, s)) return base;
-  const int64_t R = p.r.lora_r;
   int h = x;
   if (p.lora_dropout) {
     const int64_t n = p.N * s.in;
@@ -290,7 +301,7 @@ ParamBytes parameter_bytes(const Plan& p) {
       if (s.bias) add(layer, s.out, p.full, true, false);
       if (targeted(p.r, s)) {
         add(layer, p.r.lora_r * s.in, true, true, false);                   // A (r, in)
-        add(layer, s.out * p.r.lora_r, true, p.scale == 1.0f, false);       // B (out, r); s·B is copied per step
+        add(layer, s.out * p.r.lora_r, true, p.scale == 1.0f, false);       // B (out, r); bf16: s·B is copied per step
       }
     }
   }

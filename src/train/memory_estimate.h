@@ -8,9 +8,10 @@
 // closure holds a few extras (a norm's mean/rstd, attention's output and row log-sum-exp,
 // cross-entropy's row lse and targets). An op records only when an input requires grad or
 // one of its weights trains, so a frozen base (LoRA) keeps less in front of the first
-// adapter, and each adapter keeps its own down/up/sum tensors (and dropout mask). The
+// adapter; an adapted Linear keeps its input, u = x·Aᵀ and the dropout mask (fp32, one
+// fused node) or its down/up/sum tensors (bf16, composed ops). The
 // estimate walks the same op sequence as nn/gpt2.cpp, nn/llama.cpp, nn/attention.cpp,
-// nn/mlp.cpp, lora/lora_layer.cpp and ops/loss.cpp; tests/train/test_memory_estimate.cpp
+// nn/mlp.cpp, lora/lora_layer.cpp, ops/lora_linear.cpp and ops/loss.cpp; tests/train/test_memory_estimate.cpp
 // checks it against a counting allocator over a real training step (within 15%).
 //
 // What the device's peak (ops/memory_usage.h) is predicted to read:
