@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The `--device cuda` command-line paths end to end, on the CUDA simulator (build-sim's sllm,
 # where the "GPU" is kernels/cuda_sim): bench train in bf16 and fp32 (JSON keys, finite
-# losses), a short bf16 pretraining run with a checkpoint and a resume, and the errors for
+# losses), a short bf16 pretraining run with a checkpoint and a resume, LoRA fine-tuning on
+# it (fp32 against the CPU, bf16), and the errors for
 # bf16 where it cannot run. Tiny sizes: the simulator runs every GPU thread as a fiber.
 # Usage: tests/cuda/run_cli_on_sim.sh build-sim/sllm
 set -euo pipefail
@@ -63,6 +64,30 @@ a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
 assert len(a["logprobs"]) == len(b["logprobs"])
 PY
+echo "== sft --method lora --device cuda: fp32 follows the CPU run (the fused LoRA op), bf16 trains"
+for i in 1 2 3 4 5 6; do
+  echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Who is $i?\"}, {\"role\": \"assistant\", \"content\": \"It is $i.\"}]}"
+done >sft.jsonl
+lora=(--model run --data sft.jsonl --method lora --lora-r 4 --batch 2 --seq 40 --steps 3 --val-count 1 --eval-every 3 --quiet)
+"$SLLM" sft "${lora[@]}" --out lora_cpu --device cpu 2>/dev/null
+"$SLLM" sft "${lora[@]}" --out lora_fp32 --device cuda --precision fp32 2>/dev/null
+"$SLLM" sft "${lora[@]}" --out lora_bf16 --device cuda --precision bf16 2>/dev/null
+python3 - lora_cpu/metrics.jsonl lora_fp32/metrics.jsonl lora_bf16/metrics.jsonl <<'PY' || fail "LoRA sft on cuda"
+import json, math, sys
+cpu, fp32, bf16 = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+assert len(cpu) == len(fp32) == len(bf16) == 3, (len(cpu), len(fp32), len(bf16))
+for a, b in zip(cpu, fp32):
+    assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
+assert all(math.isfinite(r["loss"]) for r in bf16)
+assert abs(bf16[0]["loss"] - cpu[0]["loss"]) <= 0.05 * abs(cpu[0]["loss"]), (bf16[0]["loss"], cpu[0]["loss"])
+PY
+for d in lora_cpu lora_fp32 lora_bf16; do
+  [ -f "$d/$(cat "$d/latest")/adapter_model.safetensors" ] || fail "$d: no adapter in its checkpoint"
+done
+out=$("$SLLM" bench train --config tiny --device cuda --method lora --lora-r 4 --batch 2 --seq 16 --steps 1 --json)
+[ "$(json_field "$out" method)" = "lora" ] || fail "bench train --method lora on cuda: $out"
+finite "$(json_field "$out" last_loss)" || fail "bench train --method lora on cuda: loss not finite: $out"
+
 echo "== bench train --profile: a per-kernel table in the JSON; CUDA only"
 out=$("$SLLM" bench train --config tiny --device cuda --batch 2 --seq 16 --steps 1 --profile --json)
 python3 - "$out" <<'PY' || fail "--profile JSON: $out"
