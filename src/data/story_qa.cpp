@@ -40,7 +40,9 @@ const std::vector<std::string>& story_qa_types() {
   return types;
 }
 
-StoryQa generate_story_qa(Rng& rng) {
+StoryQa generate_story_qa(Rng& rng, int children) {
+  SLLM_CHECK(children == 1 || children == 2, str("story-qa: children must be 1 or 2, got ", children),
+             "1: one child, each question a lookup; 2: a second child as a distractor");
   const auto names = lexicon::child_names();
   const size_t ia = rng.below(names.size());
   size_t ib = rng.below(names.size() - 1);
@@ -51,11 +53,12 @@ StoryQa generate_story_qa(Rng& rng) {
 
   std::vector<std::string> sentences;
   std::vector<Candidate> candidates;
+  const std::string subjects = children == 1 ? who[0] : str(who[0], " and ", who[1]);
   if (rng.below(2) == 0)
-    sentences.push_back(str("One ", time, ", ", who[0], " and ", who[1], " played ", place.at, "."));
+    sentences.push_back(str("One ", time, ", ", subjects, " played ", place.at, "."));
   else
-    sentences.push_back(str(who[0], " and ", who[1], " spent the ", time, " ", place.at, "."));
-  candidates.push_back({"where", str("Where were ", who[0], " and ", who[1], "?"), place.at});
+    sentences.push_back(str(subjects, " spent the ", time, " ", place.at, "."));
+  candidates.push_back({"where", str(children == 1 ? "Where was " : "Where were ", subjects, "?"), place.at});
 
   // The question type first, uniform over the five, so the easy "where" (every story has
   // one) is no more common than the others; one of the two facts, in a random slot, is of
@@ -63,17 +66,23 @@ StoryQa generate_story_qa(Rng& rng) {
   const std::string type = story_qa_types()[rng.below(story_qa_types().size())];
   const int required_slot = static_cast<int>(rng.below(2));
   const Fact required = type == "count" ? Fact::count : type == "feeling" ? Fact::feel : Fact::find;
+  Fact facts[2] = {static_cast<Fact>(rng.below(3)), static_cast<Fact>(rng.below(3))};
+  if (type != "where") facts[required_slot] = required;
+  // One child: the two facts are of different kinds, so each answer is the story's only word
+  // of its kind (a name, a colour, a number, a feeling, a place).
+  if (children == 1 && facts[0] == facts[1]) {
+    const int other = type != "where" ? 1 - required_slot : 1;
+    facts[other] = static_cast<Fact>((static_cast<int>(facts[other]) + 1 + rng.below(2)) % 3);
+  }
 
-  // Two facts; the second never repeats the first's type for the same child, and objects
-  // never repeat, so every question has exactly one answer in the story.
-  Fact first_fact = Fact::find;
+  // Two children: the second never repeats the first's kind of fact for the same child, and
+  // objects never repeat, so every question has exactly one answer in the story.
   int first_subject = -1;
   std::string used_toy, used_things;
   for (int f = 0; f < 2; ++f) {
-    const auto drawn = static_cast<Fact>(rng.below(3));
-    const Fact fact = (type != "where" && f == required_slot) ? required : drawn;
-    int subject = static_cast<int>(rng.below(2));
-    if (f == 1 && fact == first_fact && subject == first_subject) subject = 1 - subject;
+    const Fact fact = facts[f];
+    int subject = static_cast<int>(rng.below(static_cast<uint64_t>(children)));
+    if (f == 1 && fact == facts[0] && subject == first_subject) subject = 1 - subject;
     const std::string& x = who[subject];
     if (fact == Fact::find) {
       std::string toy;
@@ -98,7 +107,6 @@ StoryQa generate_story_qa(Rng& rng) {
       sentences.push_back(str(x, " felt ", feeling, "."));
       candidates.push_back({"feeling", str("How did ", x, " feel?"), feeling});
     }
-    first_fact = fact;
     first_subject = subject;
   }
 
@@ -127,7 +135,15 @@ std::string story_qa_jsonl_line(const StoryQa& ex) {
   return line.dump();
 }
 
-StoryQaSplits make_story_qa(int64_t train, int64_t val, int64_t test, uint64_t seed) {
+std::string story_qa_completion_line(const StoryQa& ex) {
+  nlohmann::json line;
+  line["prompt"] = story_qa_user_text(ex) + "\nAnswer:";
+  line["completion"] = " " + ex.answer;
+  line["type"] = ex.type;
+  return line.dump();
+}
+
+StoryQaSplits make_story_qa(int64_t train, int64_t val, int64_t test, uint64_t seed, int children) {
   SLLM_CHECK(train >= 0 && val >= 0 && test >= 0,
              str("story-qa: split sizes must be non-negative, got train ", train, ", val ", val, ", test ", test),
              "e.g. --train 4000 --val 200 --test 300");
@@ -137,7 +153,7 @@ StoryQaSplits make_story_qa(int64_t train, int64_t val, int64_t test, uint64_t s
     // The world holds millions of stories; a run of misses this long means it is exhausted.
     int64_t misses = 0;
     while (static_cast<int64_t>(out.size()) < n) {
-      StoryQa ex = generate_story_qa(rng);
+      StoryQa ex = generate_story_qa(rng, children);
       if (!seen.insert(ex.story).second) {
         SLLM_CHECK(++misses < 100000, str("story-qa: could not draw ", n, " distinct stories"), "ask for fewer examples");
         continue;
@@ -153,21 +169,25 @@ StoryQaSplits make_story_qa(int64_t train, int64_t val, int64_t test, uint64_t s
   return s;
 }
 
-void write_story_qa(const std::string& dir, const StoryQaSplits& splits, uint64_t seed) {
+void write_story_qa(const std::string& dir, const StoryQaSplits& splits, uint64_t seed, int children) {
   AtomicDirectory out(dir);
   const std::filesystem::path tmp(out.temp_path());
-  auto write_split = [&](const char* name, const std::vector<StoryQa>& examples) {
-    std::string text;
-    for (const StoryQa& ex : examples) text += story_qa_jsonl_line(ex) + "\n";
-    write_file_atomic((tmp / name).string(), text);
+  auto write_split = [&](const std::string& name, const std::vector<StoryQa>& examples) {
+    std::string chat, completion;
+    for (const StoryQa& ex : examples) {
+      chat += story_qa_jsonl_line(ex) + "\n";
+      completion += story_qa_completion_line(ex) + "\n";
+    }
+    write_file_atomic((tmp / (name + ".jsonl")).string(), chat);
+    write_file_atomic((tmp / (name + ".completion.jsonl")).string(), completion);
   };
-  write_split("train.jsonl", splits.train);
-  write_split("val.jsonl", splits.val);
-  write_split("test.jsonl", splits.test);
+  write_split("train", splits.train);
+  write_split("val", splits.val);
+  write_split("test", splits.test);
   write_file_atomic((tmp / "README").string(),
                     str("Story QA (sllm, src/data/story_qa.h; see data/README.md). Rebuild with:\n"
                         "  sllm data story-qa --out ", dir, " --train ", splits.train.size(), " --val ", splits.val.size(),
-                        " --test ", splits.test.size(), " --seed ", seed, "\n"));
+                        " --test ", splits.test.size(), " --seed ", seed, " --children ", children, "\n"));
   out.commit();
 }
 

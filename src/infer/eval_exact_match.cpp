@@ -56,6 +56,7 @@ QaItem parse_line(const std::string& text, const std::string& where) {
                str(where, ": the line has neither \"messages\" nor \"prompt\"/\"completion\""), kFormatHint);
     item.prompt.push_back({"user", string_field(obj, "prompt", where)});
     item.answer = string_field(obj, "completion", where);
+    item.completion = true;
   }
   return item;
 }
@@ -105,9 +106,11 @@ std::string trim_whitespace(const std::string& s) {
 }
 
 std::string plain_prompt(const std::vector<const QaItem*>& shots, const QaItem& item) {
+  // The text that asks for the answer: a completion line's own prompt, else "<user>\nAnswer:".
+  auto cue = [](const QaItem& it) { return it.completion ? it.prompt[0].content : user_text(it) + "\nAnswer:"; };
   std::string text;
-  for (const QaItem* s : shots) text += user_text(*s) + "\nAnswer: " + trim_whitespace(s->answer) + "\n\n";
-  return text + user_text(item) + "\nAnswer:";
+  for (const QaItem* s : shots) text += cue(*s) + " " + trim_whitespace(s->answer) + "\n\n";
+  return text + cue(item);
 }
 
 std::vector<int32_t> prompt_ids(const tokenizer::Tokenizer& tok, PromptFormat format,

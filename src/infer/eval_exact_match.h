@@ -14,6 +14,10 @@
 //   plain  text a base model can continue, each turn's user text then "Answer:":
 //            <shot user text>\nAnswer: <shot answer>\n\n   (K times)
 //            <user text>\nAnswer:
+//          A prompt/completion line's prompt is taken as it is (it carries its own cue, as
+//          in `sllm data story-qa`'s *.completion.jsonl: "...\nAnswer:"), its shots as
+//          "<prompt> <answer>\n\n"; so a model fine-tuned with `sllm sft --template none`
+//          on such lines is asked exactly what it was trained on.
 //          The answer is the generated text up to the first newline (or <|endoftext|>).
 //          For a pretrained model that never saw ChatML's special tokens: it can only learn
 //          the pattern in context, from plain text like its pretraining data.
@@ -34,6 +38,7 @@ struct QaItem {
   std::vector<tokenizer::ChatMessage> prompt;  // every turn before the answer
   std::string answer;                          // the expected answer (untrimmed, as in the file)
   std::string type;                            // "" when the line has none
+  bool completion = false;                     // a prompt/completion line (its prompt holds the cue)
   int64_t line = 0;                            // 1-based line in its file
 };
 
@@ -50,7 +55,7 @@ const char* prompt_format_name(PromptFormat f);
 // Whitespace (space, \t, \n, \r, \f, \v) removed at both ends.
 std::string trim_whitespace(const std::string& s);
 
-// The plain-format prompt text (see the top of this file). A turn's user text is the
+// The plain-format prompt text (see the top of this file). A chat line's user text is the
 // contents of its prompt messages joined by "\n" (system and user alike).
 std::string plain_prompt(const std::vector<const QaItem*>& shots, const QaItem& item);
 

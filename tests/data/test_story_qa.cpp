@@ -35,7 +35,8 @@ std::string between(const std::string& s, const std::string& prefix, const std::
 std::string answer_from_story(const StoryQa& ex) {
   const std::string story = " " + ex.story;
   if (ex.type == "where") {
-    const std::string names = between(ex.question, "Where were ", "?");  // "A and B"
+    std::string names = between(ex.question, "Where were ", "?");  // "A and B"
+    if (names.empty()) names = between(ex.question, "Where was ", "?");
     for (const std::string& lead : {" played ", " spent the morning ", " spent the afternoon ", " spent the evening ", " spent the day "}) {
       const std::string at = between(story, names + lead, ".");
       if (!at.empty()) return at;
@@ -97,12 +98,33 @@ TEST(StoryQa, NoStoryIsSharedBetweenOrWithinSplits) {
 }
 
 TEST(StoryQa, EveryAnswerIsTheOneTheStoryGives) {
-  const StoryQaSplits s = make_story_qa(2000, 0, 1, 3);
-  for (const StoryQa& ex : s.train) {
-    ASSERT_FALSE(ex.answer.empty()) << ex.story;
-    EXPECT_NE(ex.story.find(ex.answer), std::string::npos) << ex.story << " | " << ex.question;
-    EXPECT_EQ(answer_from_story(ex), ex.answer) << ex.type << ": " << ex.story << " | " << ex.question;
+  for (int children : {1, 2}) {
+    const StoryQaSplits s = make_story_qa(2000, 0, 1, 3, children);
+    for (const StoryQa& ex : s.train) {
+      ASSERT_FALSE(ex.answer.empty()) << ex.story;
+      EXPECT_NE(ex.story.find(ex.answer), std::string::npos) << ex.story << " | " << ex.question;
+      EXPECT_EQ(answer_from_story(ex), ex.answer) << ex.type << ": " << ex.story << " | " << ex.question;
+    }
   }
+}
+
+size_t occurrences(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(StoryQa, OneChildStoriesHoldOneFactOfEachKind) {
+  int two_names = 0;
+  for (const StoryQa& ex : make_story_qa(1000, 0, 1, 4, 1).train) {
+    EXPECT_LE(occurrences(ex.story, " found a"), 1u) << ex.story;
+    EXPECT_LE(occurrences(ex.story, " had "), 1u) << ex.story;
+    EXPECT_LE(occurrences(ex.story, " felt "), 1u) << ex.story;
+    EXPECT_EQ(ex.story.find(" and "), std::string::npos) << ex.story;
+  }
+  for (const StoryQa& ex : make_story_qa(200, 0, 1, 4, 2).train) two_names += ex.story.find(" and ") != std::string::npos;
+  EXPECT_EQ(two_names, 200);
+  EXPECT_THROW(make_story_qa(1, 0, 1, 4, 3), Error);
 }
 
 TEST(StoryQa, QuestionTypesAreMixedEvenly) {
@@ -127,7 +149,7 @@ TEST(StoryQa, StoriesAreShortAndQuestionsAnswerable) {
   }
 }
 
-TEST(StoryQa, WrittenFilesAreValidSftChatData) {
+TEST(StoryQa, WrittenFilesAreValidSftData) {
   testing::TempDir dir;
   const StoryQaSplits s = make_story_qa(40, 5, 12, 21);
   write_story_qa(dir.path + "/qa", s, 21);
@@ -150,7 +172,18 @@ TEST(StoryQa, WrittenFilesAreValidSftChatData) {
     EXPECT_EQ(j["messages"][1]["content"], s.test[i].answer);
     EXPECT_EQ(j["type"], s.test[i].type);
   }
-  EXPECT_NE(read_file(dir.path + "/qa/README").find("--train 40 --val 5 --test 12 --seed 21"), std::string::npos);
+  // The completion files: the same examples line for line, valid under --template none.
+  SftOptions plain = opts;
+  plain.chat_template = SftTemplate::none;
+  EXPECT_EQ(SftDataset::load(dir.path + "/qa/train.completion.jsonl", tok, plain).size(), 40);
+  std::istringstream completions(read_file(dir.path + "/qa/test.completion.jsonl"));
+  for (size_t i = 0; std::getline(completions, line); ++i) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["prompt"], story_qa_user_text(s.test[i]) + "\nAnswer:");
+    EXPECT_EQ(j["completion"], " " + s.test[i].answer);
+    EXPECT_EQ(j["type"], s.test[i].type);
+  }
+  EXPECT_NE(read_file(dir.path + "/qa/README").find("--train 40 --val 5 --test 12 --seed 21 --children 1"), std::string::npos);
 }
 
 TEST(StoryQa, NegativeSizesAreAnError) { EXPECT_THROW(make_story_qa(-1, 0, 1, 1), Error); }

@@ -79,6 +79,14 @@ TEST(EvalExactMatch, PlainPromptLaysShotsOutAsAnsweredQuestions) {
   EXPECT_EQ(plain_prompt({}, items[2]), "Story: e.\nQuestion: f?\nAnswer:");
   EXPECT_EQ(plain_prompt({&items[0], &items[1]}, items[2]),
             "Story: a.\nQuestion: b?\nAnswer: x\n\nStory: c.\nQuestion: d?\nAnswer: y\n\nStory: e.\nQuestion: f?\nAnswer:");
+  // A prompt/completion line carries its cue: the same text, whichever format the file has.
+  const std::vector<QaItem> completions = parse_qa_jsonl(
+      R"({"prompt":"Story: a.\nQuestion: b?\nAnswer:","completion":" x"})" "\n"
+      R"({"prompt":"Story: e.\nQuestion: f?\nAnswer:","completion":" z"})",
+      "t");
+  EXPECT_TRUE(completions[0].completion);
+  EXPECT_FALSE(items[0].completion);
+  EXPECT_EQ(plain_prompt({&completions[0]}, completions[1]), plain_prompt({&items[0]}, items[2]));
 }
 
 TEST(EvalExactMatch, ChatPromptHasShotsAsEarlierTurnsAndEndsAtTheAssistantHeader) {
