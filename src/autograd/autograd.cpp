@@ -34,9 +34,27 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+// What a node keeps of an input that another op produced: a handle with its shape, dtype
+// and producer node, but not its storage. Backward needs no more of it (the gradient goes to
+// the producer), so the values are freed as soon as no backward closure saved them: a
+// slice's source, the operands of a residual add, a cast's input. Holding the tensor itself
+// here kept every op output alive until backward (PyTorch's graph does the same: edges
+// point at grad_fn nodes, and only SavedVariables hold data). Leaves stay whole: backward
+// adds into their .grad.
+static Tensor graph_link(const Tensor& t) {
+  if (!t.defined() || !t.impl().grad_fn) return t;
+  auto link = std::make_shared<TensorImpl>();
+  link->shape = t.impl().shape;
+  link->dtype = t.impl().dtype;
+  link->requires_grad = true;
+  link->grad_fn = t.impl().grad_fn;
+  return Tensor(std::move(link));
+}
+
 void record(Tensor& output, const std::string& op, std::vector<Tensor> inputs, BackwardFn backward) {
   auto node = std::make_shared<Node>();
   node->op = op;
+  for (Tensor& in : inputs) in = graph_link(in);
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
   output.impl().requires_grad = true;

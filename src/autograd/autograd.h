@@ -35,7 +35,9 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
 
 struct Node {
   std::string op;                // op name, for error messages
-  std::vector<Tensor> inputs;    // differentiable inputs; gradients returned in this order
+  std::vector<Tensor> inputs;    // differentiable inputs, in the order gradients are returned:
+                                 // leaves whole, op outputs as storage-less graph links
+                                 // (record(), autograd.cpp)
   BackwardFn backward;           // empty once the graph has been freed
   bool freed = false;
   // Tears down the nodes only this one keeps alive with an explicit stack: the implicit

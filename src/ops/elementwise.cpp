@@ -46,28 +46,36 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(a.shape(), DType::F32, dev);
   if (nb > 0) SLLM_KERNEL(dev, binary_forward, op, out.mutable_f32(), a.f32(), b.f32(), n, nb);
   if (autograd::needs_grad({a, b})) {
-    autograd::SavedTensor sa(a, name), sb(b, name);
-    autograd::record(out, name, {a, b}, [op, sa, sb, n, nb, dev](const Tensor& g) {
-      const Tensor& A = sa.get();
-      const Tensor& B = sb.get();
+    // Add and Sub have gradients ±g: their backward reads no operand, so it saves none (a
+    // residual add then does not keep its branch's output alive until backward). The
+    // kernels still take operand pointers; g, n >= nb floats, stands in for both.
+    const bool reads_values = op == BinaryOp::Mul || op == BinaryOp::Div;
+    autograd::SavedTensor sa, sb;
+    if (reads_values) sa = autograd::SavedTensor(a, name), sb = autograd::SavedTensor(b, name);
+    const bool a_grad = a.requires_grad(), b_grad = b.requires_grad();
+    const Shape b_shape = b.shape();
+    autograd::record(out, name, {a, b}, [op, sa, sb, reads_values, a_grad, b_grad, b_shape, n, nb, dev](const Tensor& g) {
+      const float* A = reads_values ? sa.get().f32() : g.f32();
+      const float* B = reads_values ? sb.get().f32() : g.f32();
       if (op == BinaryOp::Add) {
         // d(a + b)/da = 1: a's gradient is g itself, and so is b's when b is not broadcast.
         // Passing g through (instead of zero-filling and accumulating copies) saves two
         // passes over memory per residual add; autograd copies a gradient that more than
         // one holder shares before it ever adds into it.
-        Tensor da = A.requires_grad() ? g : Tensor(), db;
-        if (B.requires_grad()) {
+        Tensor da = a_grad ? g : Tensor(), db;
+        if (b_grad) {
           if (nb == n) {
-            db = g.reshape(B.shape());
+            db = g.reshape(b_shape);
           } else {
-            db = grad_for(B);
-            if (nb > 0) SLLM_KERNEL(dev, binary_backward, op, nullptr, ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
+            db = Tensor::zeros(b_shape, DType::F32, dev);
+            if (nb > 0) SLLM_KERNEL(dev, binary_backward, op, nullptr, ptr(db), g.f32(), A, B, n, nb);
           }
         }
         return std::vector<Tensor>{da, db};
       }
-      Tensor da = grad_for(A), db = grad_for(B);
-      if (nb > 0) SLLM_KERNEL(dev, binary_backward, op, ptr(da), ptr(db), g.f32(), A.f32(), B.f32(), n, nb);
+      Tensor da = a_grad ? Tensor::zeros(g.shape(), DType::F32, dev) : Tensor();
+      Tensor db = b_grad ? Tensor::zeros(b_shape, DType::F32, dev) : Tensor();
+      if (nb > 0) SLLM_KERNEL(dev, binary_backward, op, ptr(da), ptr(db), g.f32(), A, B, n, nb);
       return std::vector<Tensor>{da, db};
     });
   }

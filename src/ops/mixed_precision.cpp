@@ -91,20 +91,26 @@ Tensor binary_mixed(kernels::BinaryOp op, const char* name, const Tensor& a, con
     else cu::binary_forward(op, out.mutable_data<bf16>(), bf(a), bf(b), n, nb);
   }
   if (autograd::needs_grad({a, b})) {
-    autograd::SavedTensor sa(a, name), sb(b, name);
-    autograd::record(out, name, {a, b}, [op, sa, sb, n, nb](const Tensor& g) {
-      const Tensor& A = sa.get();
-      const Tensor& B = sb.get();
-      if (op == kernels::BinaryOp::Add && nb == n && A.dtype() == DType::F32) {
-        // The residual add: a's gradient is g, b's is g rounded to bf16, written in one pass
-        // (no zero-fill and read-back of an accumulating kernel).
+    // The residual add (f32 a, same-shape bf16 b) reads no operand in backward, so it saves
+    // none: the branch's bf16 output is freed once nothing else holds it.
+    const bool residual_add = op == kernels::BinaryOp::Add && nb == n && a.dtype() == DType::F32;
+    autograd::SavedTensor sa, sb;
+    if (!residual_add) sa = autograd::SavedTensor(a, name), sb = autograd::SavedTensor(b, name);
+    const bool a_grad = a.requires_grad(), b_grad = b.requires_grad();
+    const Shape b_shape = b.shape();
+    autograd::record(out, name, {a, b}, [op, sa, sb, residual_add, a_grad, b_grad, b_shape, n, nb](const Tensor& g) {
+      if (residual_add) {
+        // a's gradient is g, b's is g rounded to bf16, written in one pass (no zero-fill and
+        // read-back of an accumulating kernel).
         Tensor db;
-        if (B.requires_grad()) {
-          db = Tensor::empty(B.shape(), DType::BF16, g.device());
+        if (b_grad) {
+          db = Tensor::empty(b_shape, DType::BF16, g.device());
           cu::cast_forward(db.mutable_data<bf16>(), g.f32(), n);
         }
-        return std::vector<Tensor>{A.requires_grad() ? g : Tensor(), db};
+        return std::vector<Tensor>{a_grad ? g : Tensor(), db};
       }
+      const Tensor& A = sa.get();
+      const Tensor& B = sb.get();
       // d(a + b)/da = 1: a's gradient is g itself (same dtype as a), as in ops::add's fp32 path.
       const bool pass_through = op == kernels::BinaryOp::Add && A.requires_grad();
       Tensor da = pass_through ? g : grad_for(A), db = grad_for(B);

@@ -46,8 +46,10 @@ int64_t block_bytes(int64_t nbytes, Device device) {
 int64_t nf4_bytes(int64_t n) { return (n + 1) / 2 + (n + 63) / 64 + ((n + 64 * 256 - 1) / (64 * 256)) * kF32 + kF32; }
 
 // The forward pass as a graph of tensor sizes, recorded the way autograd records it: an op
-// records when an input requires grad or one of its own weights trains; a recorded op keeps
-// all of its inputs alive (Node::inputs) and `extras` in its closure. Sizes are tallied by
+// records when an input requires grad or one of its own weights trains. A recorded op keeps
+// alive what its backward closure saves: its inputs for op(), none of them for link_op()
+// (add, slice, cast, dropout, RoPE: the graph holds only storage-less links to them,
+// autograd.cpp graph_link), plus `extras`. Sizes are tallied by
 // layer (0: embeddings, 1..L: blocks, L+1: final norm and head) for the backward timeline.
 class ForwardGraph {
  public:
@@ -66,6 +68,15 @@ class ForwardGraph {
       if (keeps_output) keep(out);
     }
     return out;
+  }
+  // An op whose backward reads none of its inputs' values.
+  int link_op(const std::vector<int>& inputs, int64_t out_bytes, const std::vector<int64_t>& extras = {}) {
+    bool record = false;
+    for (int i : inputs) record = record || tensors_[size_t(i)].requires_grad;
+    tensors_.push_back({out_bytes, record, layer_, false});
+    if (record)
+      for (int64_t e : extras) add_kept(layer_, e);
+    return int(tensors_.size()) - 1;
   }
   bool requires_grad(int t) const { return tensors_[size_t(t)].requires_grad; }
   int64_t bytes(int t) const { return tensors_[size_t(t)].bytes; }
@@ -204,10 +215,10 @@ int linear(ForwardGraph& g, const Plan& p, int x, const LinearSpec& s, int64_t* 
   if (p.lora_dropout) {
     const int64_t n = p.N * s.in;
     if (p.bf16) {
-      const int f = g.op({x}, kF32 * n);
-      h = g.op({g.op({f}, kF32 * n, false, {kU8 * n})}, kBF16 * n);
+      const int f = g.link_op({x}, kF32 * n);
+      h = g.link_op({g.link_op({f}, kF32 * n, {kU8 * n})}, kBF16 * n);
     } else {
-      h = g.op({x}, kF32 * n, false, {kU8 * n});
+      h = g.link_op({x}, kF32 * n, {kU8 * n});
     }
   }
   const int down = g.op({h}, p.act * p.N * R, true);
@@ -219,7 +230,7 @@ int linear(ForwardGraph& g, const Plan& p, int x, const LinearSpec& s, int64_t* 
   }
   const int up = g.op(up_in, p.act * p.N * s.out, true, up_extras);
   if (p.r.method == TrainMethod::QLora) *transient = std::max(*transient, p.block(kBF16 * s.in * s.out));
-  return g.op({base, up}, p.act * p.N * s.out);
+  return g.link_op({base, up}, p.act * p.N * s.out);
 }
 
 // ops::attention (or attention_qkv on one packed projection) on q, k, v; keeps its output
@@ -228,8 +239,9 @@ int linear(ForwardGraph& g, const Plan& p, int x, const LinearSpec& s, int64_t* 
 int attention(ForwardGraph& g, const Plan& p, int q, int k, int v) {
   const std::vector<int64_t> lse{kF32 * p.N * p.NH};
   if (p.bf16 && (p.HD % 16 != 0 || p.HD > 128)) {
-    const int qf = g.op({q}, kF32 * p.N * p.C), kf = g.op({k}, kF32 * p.N * p.kv), vf = g.op({v}, kF32 * p.N * p.kv);
-    return g.op({g.op({qf, kf, vf}, kF32 * p.N * p.C, false, lse, true)}, kBF16 * p.N * p.C);
+    const int qf = g.link_op({q}, kF32 * p.N * p.C), kf = g.link_op({k}, kF32 * p.N * p.kv),
+              vf = g.link_op({v}, kF32 * p.N * p.kv);
+    return g.link_op({g.op({qf, kf, vf}, kF32 * p.N * p.C, false, lse, true)}, kBF16 * p.N * p.C);
   }
   return g.op({q, k, v}, p.act * p.N * p.C, false, lse, true);
 }
@@ -247,13 +259,14 @@ int gpt2_block(ForwardGraph& g, const Plan& p, int x, int64_t l, int64_t* transi
   if (p.bf16 && p.HD % 16 == 0 && p.HD <= 128) {  // attention_qkv reads the packed rows in place
     a = g.op({qkv}, kBF16 * p.N * p.C, false, {kF32 * p.N * p.NH}, true);
   } else {  // three slice copies, then attention
-    const int q = g.op({qkv}, p.act * p.N * p.C), k = g.op({qkv}, p.act * p.N * p.C), v = g.op({qkv}, p.act * p.N * p.C);
+    const int q = g.link_op({qkv}, p.act * p.N * p.C), k = g.link_op({qkv}, p.act * p.N * p.C),
+              v = g.link_op({qkv}, p.act * p.N * p.C);
     a = attention(g, p, q, k, v);
   }
-  const int x1 = g.op({x, linear(g, p, a, lin[1], transient)}, kF32 * p.N * p.C);
+  const int x1 = g.link_op({x, linear(g, p, a, lin[1], transient)}, kF32 * p.N * p.C);
   const int u = linear(g, p, norm(g, p, x1, true), lin[2], transient);
-  const int m = linear(g, p, g.op({u}, p.act * p.N * p.H), lin[3], transient);
-  return g.op({x1, m}, kF32 * p.N * p.C);
+  const int m = linear(g, p, g.op({u}, p.act * p.N * p.H), lin[3], transient);  // GELU keeps its input
+  return g.link_op({x1, m}, kF32 * p.N * p.C);
 }
 
 int llama_block(ForwardGraph& g, const Plan& p, int x, int64_t l, int64_t* transient) {
@@ -261,12 +274,12 @@ int llama_block(ForwardGraph& g, const Plan& p, int x, int64_t l, int64_t* trans
   const int h = norm(g, p, x, false);
   const int q = linear(g, p, h, lin[0], transient), k = linear(g, p, h, lin[1], transient),
             v = linear(g, p, h, lin[2], transient);
-  const int qr = g.op({q}, p.act * p.N * p.C), kr = g.op({k}, p.act * p.N * p.kv);  // RoPE
-  const int x1 = g.op({x, linear(g, p, attention(g, p, qr, kr, v), lin[3], transient)}, kF32 * p.N * p.C);
+  const int qr = g.link_op({q}, p.act * p.N * p.C), kr = g.link_op({k}, p.act * p.N * p.kv);  // RoPE
+  const int x1 = g.link_op({x, linear(g, p, attention(g, p, qr, kr, v), lin[3], transient)}, kF32 * p.N * p.C);
   const int h2 = norm(g, p, x1, false);
   const int gate = linear(g, p, h2, lin[4], transient), up = linear(g, p, h2, lin[5], transient);
   const int m = linear(g, p, g.op({gate, up}, p.act * p.N * p.H), lin[6], transient);  // SwiGLU
-  return g.op({x1, m}, kF32 * p.N * p.C);
+  return g.link_op({x1, m}, kF32 * p.N * p.C);
 }
 
 struct ParamBytes {
@@ -368,7 +381,7 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
   // Embeddings: a trainable table's backward keeps the ids (on a GPU grouped by id).
   const auto ids_extra = [&](int64_t n, int64_t rows) { return cuda ? kI32 * (n + rows + 1) : kI32 * n; };
   int x = g.op({}, kF32 * p.N * p.C, p.full, {ids_extra(p.N, p.V)});
-  if (gpt2) x = g.op({x, g.op({}, kF32 * p.T * p.C, p.full, {ids_extra(p.T, c.n_ctx)})}, kF32 * p.N * p.C);
+  if (gpt2) x = g.link_op({x, g.op({}, kF32 * p.T * p.C, p.full, {ids_extra(p.T, c.n_ctx)})}, kF32 * p.N * p.C);
   for (int64_t l = 0; l < L; ++l) {
     g.set_layer(int(l) + 1);
     x = gpt2 ? gpt2_block(g, p, x, l, &transient) : llama_block(g, p, x, l, &transient);
