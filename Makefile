@@ -5,7 +5,7 @@ SIM_BUILD ?= build-sim
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure binary test sim-test bench demo gpu-check clean
+.PHONY: all deps configure binary test sim-test bench demo demo-sft gpu-check clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -40,6 +40,11 @@ bench: binary
 
 demo: binary
 	SLLM=$(BUILD)/sllm bash tools/demo.sh
+
+# Prompting vs fine-tuning on the story-QA set, from the demo's pretrained model (trained
+# first when runs/demo is missing): zero-shot, few-shot, full and LoRA (tools/demo_sft.sh).
+demo-sft: binary
+	SLLM=$(BUILD)/sllm bash tools/demo_sft.sh
 
 # The one-command GPU run of issue 5 on an NVIDIA machine: its own build-cuda folder, CUDA
 # tests, fp32/bf16 training benches, PyTorch side by side, summary (tools/gpu_check.sh).
