@@ -3,7 +3,6 @@
 // newline; "/reset" forgets the conversation, "/exit" or end of input quits. stdin need not
 // be a terminal (a pipe or a file works the same; the "> " prompt goes to stderr only on a
 // terminal). --prompt TEXT: one turn, print the reply, exit.
-#include <omp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,11 +10,11 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/inference_flags.h"
 #include "core/args.h"
 #include "core/error.h"
 #include "data/sft_dataset.h"
 #include "infer/chat_session.h"
-#include "ops/device.h"
 
 namespace sllm::cli {
 namespace {
@@ -39,44 +38,18 @@ void chat_turn(infer::ChatSession& chat, const std::string& user, int64_t n_ctx)
 
 int run_chat(const std::vector<std::string>& argv) {
   Args args("chat", argv,
-            {{"--model", FlagSpec::Value,
-              "model directory or run directory (required unless --adapter names an existing base directory)"},
-             {"--adapter", FlagSpec::Value,
-              "LoRA adapter directory (PEFT files) or `sllm sft --method lora` run, applied on the model; without "
-              "--model its base_model_name_or_path is the model"},
-             {"--system", FlagSpec::Value, "system message, kept when old turns are dropped [none]"},
-             {"--prompt", FlagSpec::Value, "one-shot: send this message, print the reply, exit (no REPL)"},
-             {"--template", FlagSpec::Value,
-              "chatml, as `sllm sft` renders chats; or none (each line a bare prompt, no history) [chatml]"},
-             {"--max-new-tokens", FlagSpec::Value, "reply tokens at most [200]"},
-             {"--temperature", FlagSpec::Value, "softmax temperature, 0 = greedy [0.8]"},
-             {"--top-k", FlagSpec::Value, "sample among the K most likely tokens, 0 = all [0]"},
-             {"--top-p", FlagSpec::Value, "nucleus sampling: smallest set holding this probability, in (0, 1] [1.0]"},
-             {"--seed", FlagSpec::Value, "seed of the sampler; turn k draws from seed + k [0]"},
-             {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
-             {"--device", FlagSpec::Value, "cpu or cuda: where the model runs [cpu]"}});
-  infer::InferenceSpec spec;
-  spec.model = args.has("--adapter") ? args.get("--model", "") : args.required("--model");
-  spec.adapter = args.get("--adapter", "");
-  spec.with_tokenizer = true;
+            with_flags({{"--system", FlagSpec::Value, "system message, kept when old turns are dropped [none]"},
+                        {"--prompt", FlagSpec::Value, "one-shot: send this message, print the reply, exit (no REPL)"},
+                        {"--template", FlagSpec::Value,
+                         "chatml, as `sllm sft` renders chats; or none (each line a bare prompt, no history) [chatml]"}},
+                       model_flags(), sampling_flags("seed of the sampler; turn k draws from seed + k [0]")));
   infer::ChatOptions options;
   options.chat_template = data::parse_sft_template(args.get("--template", "chatml"));
   options.system = args.get("--system", "");
-  options.max_new_tokens = args.get_int("--max-new-tokens", 200);
-  SLLM_CHECK(options.max_new_tokens >= 0, str("--max-new-tokens must be >= 0, got ", options.max_new_tokens), args.usage());
-  options.sampling.temperature = static_cast<float>(args.get_double("--temperature", 0.8));
-  options.sampling.top_k = args.get_int("--top-k", 0);
-  options.sampling.top_p = static_cast<float>(args.get_double("--top-p", 1.0));
-  const int64_t seed = args.get_int("--seed", 0);
-  SLLM_CHECK(seed >= 0, str("--seed must be >= 0, got ", seed), args.usage());
-  options.sampling.seed = static_cast<uint64_t>(seed);
-  infer::validate(options.sampling);  // flag errors before the model loads
-  const int64_t threads = args.get_int("--threads", 0);
-  SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
-
-  spec.device = ops::parse_device(args.get("--device", "cpu"));
-  ops::init_device(spec.device);
+  const SamplingFlags flags = read_sampling_flags(args);
+  options.sampling = flags.sampling;
+  options.max_new_tokens = flags.max_new_tokens;
+  const infer::InferenceSpec spec = read_model_flags(args, /*with_tokenizer=*/true);
   infer::InferenceModel m = infer::load_inference_model(spec);
   infer::ChatSession chat(m, options);
   const int64_t n_ctx = m.model->config().n_ctx;

@@ -1,57 +1,29 @@
 // `sllm generate`: sample a continuation of a prompt from a model directory or a training
 // run, optionally with a LoRA adapter, streaming the text as it is produced
 // (src/infer/text_session.h).
-#include <omp.h>
 
 #include <chrono>
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/inference_flags.h"
 #include "core/args.h"
 #include "core/error.h"
 #include "infer/text_session.h"
-#include "ops/device.h"
 
 namespace sllm::cli {
 namespace {
 
 int run_generate(const std::vector<std::string>& argv) {
   Args args("generate", argv,
-            {{"--model", FlagSpec::Value,
-              "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required unless "
-              "--adapter names an existing base directory)"},
-             {"--adapter", FlagSpec::Value,
-              "LoRA adapter directory (PEFT files) or `sllm sft --method lora` run, applied on the model; without "
-              "--model its base_model_name_or_path is the model"},
-             {"--prompt", FlagSpec::Value, "text to continue; special tokens such as <|endoftext|> are matched (required)"},
-             {"--max-new-tokens", FlagSpec::Value, "tokens to generate at most [200]"},
-             {"--temperature", FlagSpec::Value, "softmax temperature, 0 = greedy [0.8]"},
-             {"--top-k", FlagSpec::Value, "sample among the K most likely tokens, 0 = all [0]"},
-             {"--top-p", FlagSpec::Value, "nucleus sampling: smallest set holding this probability, in (0, 1] [1.0]"},
-             {"--seed", FlagSpec::Value, "seed of the sampler [0]"},
-             {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
-             {"--device", FlagSpec::Value, "cpu or cuda: where the model runs (logits come back to the host) [cpu]"}});
-  infer::InferenceSpec spec;
-  spec.model = args.has("--adapter") ? args.get("--model", "") : args.required("--model");
-  spec.adapter = args.get("--adapter", "");
-  spec.with_tokenizer = true;
+            with_flags({{"--prompt", FlagSpec::Value,
+                         "text to continue; special tokens such as <|endoftext|> are matched (required)"}},
+                       model_flags(), sampling_flags()));
   const std::string prompt = args.required("--prompt");
-  const int64_t max_new = args.get_int("--max-new-tokens", 200);
-  SLLM_CHECK(max_new >= 0, str("--max-new-tokens must be >= 0, got ", max_new), args.usage());
-  infer::SamplingConfig sampling;
-  sampling.temperature = static_cast<float>(args.get_double("--temperature", 0.8));
-  sampling.top_k = args.get_int("--top-k", 0);
-  sampling.top_p = static_cast<float>(args.get_double("--top-p", 1.0));
-  const int64_t seed = args.get_int("--seed", 0);
-  SLLM_CHECK(seed >= 0, str("--seed must be >= 0, got ", seed), args.usage());
-  sampling.seed = static_cast<uint64_t>(seed);
-  infer::validate(sampling);  // flag errors before the model loads
-  const int64_t threads = args.get_int("--threads", 0);
-  SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
-
-  spec.device = ops::parse_device(args.get("--device", "cpu"));
-  ops::init_device(spec.device);  // a missing GPU is reported before the model loads
+  const SamplingFlags flags = read_sampling_flags(args);
+  const infer::SamplingConfig& sampling = flags.sampling;
+  const int64_t max_new = flags.max_new_tokens;
+  const infer::InferenceSpec spec = read_model_flags(args, /*with_tokenizer=*/true);
   infer::InferenceModel m = infer::load_inference_model(spec);
   const std::vector<int32_t> prompt_ids = infer::encode_prompt(m, prompt);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
