@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Writes the GGUF dequantization fixture and its golden (issue 12, deliverable 8).
+
+Dev-time only: the outputs are committed under tests/golden/gguf/ and the C++ tests never
+need Python. Run with the oracle venv (it has the PyPI `gguf` package, ggml's own writer):
+
+    /work/venv-oracle/bin/python tools/make_gguf_fixture.py [--out tests/golden/gguf]
+
+Writes
+  types.gguf                 one small tensor per ggml type sllm dequantizes, written by
+                             gguf.GGUFWriter, plus one metadata key of every value type
+  types_dequant.safetensors  gguf.quants.dequantize() of every tensor (f32, row-major,
+                             the tensor's shape), which test_gguf_golden.cpp compares with
+                             sllm's dequantization bit for bit
+  types_expected.json        the metadata values written, for the reader's test
+
+Tensor contents: random normal weights quantized by gguf.quants.quantize() where the
+package can quantize the type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1). It cannot
+quantize the k-quants (Q4_K, Q5_K, Q6_K have only dequantize_blocks in gguf-py's quants.py),
+so their blocks are random bytes with the f16 scales overwritten by small finite values:
+every quant and sub-scale bit pattern is exercised, and only the dequantization is compared.
+"""
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from safetensors.numpy import save_file
+
+SEED = 12
+ROWS = 3  # rows per tensor; each row is two blocks (so a row spans blocks, and rows differ)
+
+# type -> (byte offsets of the f16 scales inside one block), for the random-byte k-quants.
+K_QUANT_SCALES = {T.Q4_K: (0, 2), T.Q5_K: (0, 2), T.Q6_K: (208,)}
+QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1]
+
+
+def random_k_quant_blocks(rng, qtype, n_blocks):
+    block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    raw = rng.integers(0, 256, size=(n_blocks, type_size), dtype=np.uint8)
+    for off in K_QUANT_SCALES[qtype]:
+        # A positive or negative scale of magnitude 2^-10 .. 2^-4: finite, weight-like.
+        scales = (rng.uniform(2.0**-10, 2.0**-4, size=n_blocks) * rng.choice([-1, 1], size=n_blocks)).astype(np.float16)
+        raw[:, off:off + 2] = scales.view(np.uint8).reshape(n_blocks, 2)
+    return raw
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "golden" / "gguf"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+
+    writer = gguf.GGUFWriter(str(out / "types.gguf"), arch="llama")  # writes general.architecture
+    expected = {
+        "general.architecture": "llama",
+        "sllm.test.u8": 250, "sllm.test.i8": -7, "sllm.test.u16": 65000, "sllm.test.i16": -30000,
+        "sllm.test.u32": 4000000000, "sllm.test.i32": -2000000000, "sllm.test.f32": 0.1,
+        "sllm.test.u64": 2**40 + 3, "sllm.test.i64": -(2**40), "sllm.test.f64": 1e-300, "sllm.test.bool": True,
+        "sllm.test.string": "Grüße, 世界",
+        "sllm.test.strings": ["<|im_start|>", "", "Ġhello", "é"],
+        "sllm.test.ints": [1, -2, 3],
+        "sllm.test.floats": [0.5, -0.25],
+    }
+    writer.add_uint8("sllm.test.u8", expected["sllm.test.u8"])
+    writer.add_int8("sllm.test.i8", expected["sllm.test.i8"])
+    writer.add_uint16("sllm.test.u16", expected["sllm.test.u16"])
+    writer.add_int16("sllm.test.i16", expected["sllm.test.i16"])
+    writer.add_uint32("sllm.test.u32", expected["sllm.test.u32"])
+    writer.add_int32("sllm.test.i32", expected["sllm.test.i32"])
+    writer.add_float32("sllm.test.f32", expected["sllm.test.f32"])
+    writer.add_uint64("sllm.test.u64", expected["sllm.test.u64"])
+    writer.add_int64("sllm.test.i64", expected["sllm.test.i64"])
+    writer.add_float64("sllm.test.f64", expected["sllm.test.f64"])
+    writer.add_bool("sllm.test.bool", expected["sllm.test.bool"])
+    writer.add_string("sllm.test.string", expected["sllm.test.string"])
+    writer.add_array("sllm.test.strings", expected["sllm.test.strings"])
+    writer.add_array("sllm.test.ints", expected["sllm.test.ints"])  # gguf-py writes int lists as i32
+    writer.add_array("sllm.test.floats", expected["sllm.test.floats"])  # and float lists as f32
+
+    golden = {}
+    for qtype in QUANTIZABLE + list(K_QUANT_SCALES):
+        block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
+        cols = 2 * max(block_size, 32)
+        name = f"w.{qtype.name.lower()}"
+        if qtype in K_QUANT_SCALES:
+            raw = random_k_quant_blocks(rng, qtype, ROWS * cols // block_size).reshape(ROWS, -1)
+        else:
+            weights = rng.standard_normal((ROWS, cols)).astype(np.float32) * np.float32(0.05)
+            raw = gguf.quants.quantize(weights, qtype)
+        # Byte-shaped arrays of quantized types need raw_dtype; the writer turns the byte shape
+        # back into the element shape (quant_shape_from_byte_shape).
+        writer.add_tensor(name, raw, raw_dtype=qtype)
+        golden[name] = np.ascontiguousarray(gguf.quants.dequantize(raw, qtype).astype(np.float32))
+        assert golden[name].shape == (ROWS, cols), (name, golden[name].shape)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    save_file(golden, str(out / "types_dequant.safetensors"))
+    (out / "types_expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False) + "\n")
+
+    # Read the file back with gguf-py's own reader: the golden is the dequantization of
+    # exactly the bytes on disk.
+    reader = gguf.GGUFReader(str(out / "types.gguf"))
+    for t in reader.tensors:
+        again = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type).reshape(golden[t.name].shape)
+        assert np.array_equal(again.view(np.uint32), golden[t.name].view(np.uint32)), t.name
+    for f in sorted(out.glob("types*")):
+        print(f"{f}: {f.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    main()
