@@ -5,23 +5,10 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "train/svg_plot.h"
 
 namespace sllm::train {
 namespace {
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string fixed(double v, int decimals) {
   char buf[64];
@@ -62,7 +49,7 @@ std::string render_bar_svg(const std::vector<Bar>& bars, const BarChartOptions& 
                         "\" viewBox=\"0 0 ", o.width, " ", o.height, "\" font-family=\"sans-serif\" font-size=\"13\">\n");
   svg += str("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
   if (!o.title.empty())
-    svg += str("<text x=\"", left, "\" y=\"28\" font-size=\"16\" font-weight=\"bold\">", escape(o.title), "</text>\n");
+    svg += str("<text x=\"", left, "\" y=\"28\" font-size=\"16\" font-weight=\"bold\">", xml_escape(o.title), "</text>\n");
   for (int i = 0; i <= 5; ++i) {  // gridlines and tick labels
     const double v = top * i / 5.0, y = y_of(v);
     svg += str("<line x1=\"", left, "\" y1=\"", fixed(y, 1), "\" x2=\"", right, "\" y2=\"", fixed(y, 1),
@@ -72,7 +59,7 @@ std::string render_bar_svg(const std::vector<Bar>& bars, const BarChartOptions& 
   }
   if (!o.y_label.empty())
     svg += str("<text transform=\"translate(18,", fixed((plot_top + bottom) / 2, 1), ") rotate(-90)\" text-anchor=\"middle\">",
-               escape(o.y_label), "</text>\n");
+               xml_escape(o.y_label), "</text>\n");
   for (size_t i = 0; i < bars.size(); ++i) {
     const Bar& b = bars[i];
     const double cx = left + slot * (static_cast<double>(i) + 0.5), y = y_of(b.value);
@@ -80,11 +67,11 @@ std::string render_bar_svg(const std::vector<Bar>& bars, const BarChartOptions& 
                "\" height=\"", fixed(bottom - y, 1), "\" fill=\"", kColors[i % 6], "\"/>\n");
     svg += str("<text x=\"", fixed(cx, 1), "\" y=\"", fixed(y - 6, 1), "\" text-anchor=\"middle\" font-weight=\"bold\">",
                fixed(b.value, o.value_decimals), "</text>\n");
-    svg += str("<text x=\"", fixed(cx, 1), "\" y=\"", fixed(bottom + 20, 1), "\" text-anchor=\"middle\">", escape(b.label),
+    svg += str("<text x=\"", fixed(cx, 1), "\" y=\"", fixed(bottom + 20, 1), "\" text-anchor=\"middle\">", xml_escape(b.label),
                "</text>\n");
     if (!b.note.empty())
       svg += str("<text x=\"", fixed(cx, 1), "\" y=\"", fixed(bottom + 38, 1), "\" text-anchor=\"middle\" font-size=\"11\" fill=\"#666\">",
-                 escape(b.note), "</text>\n");
+                 xml_escape(b.note), "</text>\n");
   }
   return svg + "</svg>\n";
 }

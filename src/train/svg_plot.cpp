@@ -119,21 +119,6 @@ std::vector<LossPoint> decimate(const std::vector<LossPoint>& points, size_t buc
 }
 
 // ---- SVG text ---------------------------------------------------------------------------
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // Coordinates with two decimals: finite by construction (the caller's ranges are finite
 // and non-empty), and 1/100 pixel is below what any renderer shows.
 std::string num(double v) {
@@ -356,6 +341,21 @@ std::string plot_run(const std::string& run_dir, const std::string& out_path, do
   const LossCurves curves = parse_metrics_jsonl(read_file(metrics.string()), metrics.string());
   const std::string out = out_path.empty() ? (fs::path(run_dir) / "loss.svg").string() : out_path;
   write_file_atomic(out, render_loss_svg(curves, options));
+  return out;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
   return out;
 }
 

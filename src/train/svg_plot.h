@@ -44,4 +44,7 @@ std::string render_loss_svg(const LossCurves& curves, const PlotOptions& options
 // Returns the path written.
 std::string plot_run(const std::string& run_dir, const std::string& out_path, double smoothing);
 
+// s with &, <, >, " and ' as XML entities: text and attribute values of an SVG.
+std::string xml_escape(const std::string& s);
+
 }  // namespace sllm::train
