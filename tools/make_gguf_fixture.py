@@ -13,6 +13,11 @@ Writes
                              the tensor's shape), which test_gguf_golden.cpp compares with
                              sllm's dequantization bit for bit
   types_expected.json        the metadata values written, for the reader's test
+  tiny_llama.gguf            a random 2-layer Llama (tied head, as SmolLM2) converted the
+                             way convert_hf_to_gguf.py does (Q/K rows permuted), tensors in
+                             several types
+  tiny_llama_logits.safetensors  ids (i32) and the logits Hugging Face transformers computes
+                             after loading tiny_llama.gguf itself (from_pretrained(gguf_file=))
 
 Tensor contents: random normal weights quantized by gguf.quants.quantize() where the
 package can quantize the type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1). It cannot
@@ -114,6 +119,94 @@ def main():
         assert np.array_equal(again.view(np.uint32), golden[t.name].view(np.uint32)), t.name
     for f in sorted(out.glob("types*")):
         print(f"{f}: {f.stat().st_size} bytes")
+
+    write_tiny_llama(out, np.random.default_rng(SEED + 1))
+
+
+# The tiny Llama: every matrix a different type (rows of 64 or 128 elements: no k-quants,
+# whose rows are 256 long; those are covered by types.gguf).
+LLAMA = dict(vocab=320, hidden=64, heads=4, kv_heads=2, inner=128, layers=2, ctx=64, theta=100000.0, eps=1e-5)
+LLAMA_TYPES = {"token_embd": T.Q8_0, "attn_q": T.Q4_0, "attn_k": T.Q4_1, "attn_v": T.Q5_1, "attn_output": T.F16,
+               "ffn_gate": T.Q8_0, "ffn_up": T.BF16, "ffn_down": T.Q5_0}
+
+
+def permute(w, n_head, n_head_kv):
+    """convert_hf_to_gguf.py, LlamaModel.permute: interleave each head's two rotary halves."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_tiny_llama(out, rng):
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    L = LLAMA
+    torch.manual_seed(SEED)
+    cfg = LlamaConfig(vocab_size=L["vocab"], hidden_size=L["hidden"], intermediate_size=L["inner"],
+                      num_hidden_layers=L["layers"], num_attention_heads=L["heads"],
+                      num_key_value_heads=L["kv_heads"], max_position_embeddings=L["ctx"],
+                      rope_theta=L["theta"], rms_norm_eps=L["eps"], tie_word_embeddings=True)
+    hf = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():  # norms away from 1 so a wrong norm mapping shows
+        for name, p in hf.named_parameters():
+            if "norm" in name:
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+    sd = {k: v.detach().numpy().astype(np.float32) for k, v in hf.state_dict().items()}
+
+    path = out / "tiny_llama.gguf"
+    w = gguf.GGUFWriter(str(path), arch="llama")
+    w.add_context_length(L["ctx"])
+    w.add_embedding_length(L["hidden"])
+    w.add_block_count(L["layers"])
+    w.add_feed_forward_length(L["inner"])
+    w.add_head_count(L["heads"])
+    w.add_head_count_kv(L["kv_heads"])
+    w.add_rope_freq_base(L["theta"])
+    w.add_layer_norm_rms_eps(L["eps"])
+    w.add_rope_dimension_count(L["hidden"] // L["heads"])
+    w.add_vocab_size(L["vocab"])
+    # A byte-level vocabulary so transformers can build its tokenizer from the file.
+    tokens = [f"<0x{i:02X}>" for i in range(L["vocab"])]
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([0.0] * L["vocab"])
+    w.add_token_types([1] * L["vocab"])
+
+    def add(gguf_name, arr, qtype):
+        if qtype == T.F32:
+            w.add_tensor(gguf_name, arr)
+        else:
+            w.add_tensor(gguf_name, gguf.quants.quantize(arr, qtype), raw_dtype=qtype)
+
+    add("token_embd.weight", sd["model.embed_tokens.weight"], LLAMA_TYPES["token_embd"])
+    add("output_norm.weight", sd["model.norm.weight"], T.F32)
+    hf_names = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+                "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+                "ffn_down": "mlp.down_proj"}
+    for i in range(L["layers"]):
+        add(f"blk.{i}.attn_norm.weight", sd[f"model.layers.{i}.input_layernorm.weight"], T.F32)
+        add(f"blk.{i}.ffn_norm.weight", sd[f"model.layers.{i}.post_attention_layernorm.weight"], T.F32)
+        for g, h in hf_names.items():
+            arr = sd[f"model.layers.{i}.{h}.weight"]
+            if g == "attn_q":
+                arr = permute(arr, L["heads"], L["heads"])
+            if g == "attn_k":
+                arr = permute(arr, L["heads"], L["kv_heads"])
+            add(f"blk.{i}.{g}.weight", np.ascontiguousarray(arr), LLAMA_TYPES[g])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+    # The golden: transformers reading the GGUF file itself (its own dequantization and
+    # un-permutation), so the C++ loader is checked against an independent reading.
+    loaded = AutoModelForCausalLM.from_pretrained(str(out), gguf_file=path.name, torch_dtype=torch.float32).eval()
+    ids = rng.integers(0, L["vocab"], size=(2, 12)).astype(np.int32)
+    with torch.no_grad():
+        logits = loaded(torch.from_numpy(ids.astype(np.int64))).logits.numpy().astype(np.float32)
+    save_file({"ids": ids, "logits": np.ascontiguousarray(logits)}, str(out / "tiny_llama_logits.safetensors"))
+    print(f"{path}: {path.stat().st_size} bytes; logits {logits.shape}")
 
 
 if __name__ == "__main__":
