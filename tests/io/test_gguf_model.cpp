@@ -84,7 +84,23 @@ TEST(GgufModel, LogitsMatchTransformersLoadingTheSameFile) {
   EXPECT_GT(max_abs, 0.05);  // not a degenerate all-zero comparison
 }
 
-TEST(GgufModel, OtherArchitecturesAreAClearError) {
+TEST(GgufModel, OtherArchitecturesAndMissingKeysAreClearErrors) {
+  // A header-only GGUF v3 file: 0 tensors, 1 key general.architecture = "qwen2".
+  auto le = [](uint64_t v, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    return out;
+  };
+  const std::string key = "general.architecture", arch = "qwen2";
+  const std::string bytes = "GGUF" + le(3, 4) + le(0, 8) + le(1, 8) + le(key.size(), 8) + key + le(8, 4) +
+                            le(arch.size(), 8) + arch;
+  GgufFile qwen = GgufFile::from_bytes(bytes, "qwen.gguf");
+  try {
+    gguf_llama_config(qwen);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("architecture 'qwen2' is not supported"), std::string::npos) << e.what();
+  }
   // types.gguf says llama but has no llama.* keys: the missing key is named.
   GgufFile f = GgufFile::open(kDir + "types.gguf");
   try {
