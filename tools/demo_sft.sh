@@ -13,8 +13,8 @@
 # The script fails unless both fine-tuned rows beat the few-shot row and LoRA comes within
 # 5 points of full fine-tuning. Re-runnable: it replaces data/story-qa and runs/demo-sft.
 # Knobs (environment): SLLM (binary, default build/sllm), DEMO_THREADS (2), SFT_TRAIN (examples,
-# 3000), SFT_TEST (300), SFT_SHOTS (3), SFT_STEPS (full fine-tuning steps, 250), LORA_STEPS (250),
-# SFT_BATCH (16), SFT_SEQ (56), SFT_LR (full, 3e-4), LORA_LR (3e-3), LORA_R (16),
+# 3000), SFT_TEST (300), SFT_SHOTS (3), SFT_STEPS (full fine-tuning steps, 300), LORA_STEPS (500: a LoRA step costs less),
+# SFT_BATCH (16), SFT_SEQ (56), SFT_LR (full, 1e-3), LORA_LR (3e-3), LORA_R (16),
 # LORA_TARGETS (all-linear).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,11 +24,11 @@ THREADS=${DEMO_THREADS:-2}
 TRAIN=${SFT_TRAIN:-3000}
 TEST=${SFT_TEST:-300}
 SHOTS=${SFT_SHOTS:-3}
-STEPS=${SFT_STEPS:-250}
-LORA_STEPS=${LORA_STEPS:-250}
+STEPS=${SFT_STEPS:-300}
+LORA_STEPS=${LORA_STEPS:-500}
 BATCH=${SFT_BATCH:-16}
 SEQ=${SFT_SEQ:-56}
-LR=${SFT_LR:-3e-4}
+LR=${SFT_LR:-1e-3}
 LORA_LR=${LORA_LR:-3e-3}
 LORA_R=${LORA_R:-16}
 LORA_TARGETS=${LORA_TARGETS:-all-linear}
@@ -85,7 +85,8 @@ finetune() {
 
 section "4/5 fine-tuning: full ($STEPS steps, lr $LR) and LoRA (r $LORA_R, $LORA_TARGETS, $LORA_STEPS steps, lr $LORA_LR)"
 finetune full "$STEPS" "$LR" --method full
-finetune lora "$LORA_STEPS" "$LORA_LR" --method lora --lora-r "$LORA_R" --lora-alpha $((2 * LORA_R)) --lora-targets "$LORA_TARGETS"
+finetune lora "$LORA_STEPS" "$LORA_LR" --method lora --lora-r "$LORA_R" --lora-alpha $((2 * LORA_R)) --lora-dropout 0 \
+  --lora-targets "$LORA_TARGETS"
 
 section "5/5 held-out exact match of the fine-tuned models (the same plain prompt, no shots)"
 "$SLLM" eval --model "$OUT/full" --data "$DATA/test.jsonl" --format plain --threads "$THREADS" --examples 2 \
@@ -114,8 +115,8 @@ add_row() {  # NAME LABEL TRAINABLE PEAK_BYTES PEAK_KIND MS_PER_STEP TRAIN_SECON
   rows_json+="    {\"row\": \"$name\", \"label\": \"$label\", \"exact_match_pct\": $acc, \"trainable_params\": $trainable, \"peak_mem_bytes\": $peak_json, \"peak_mem_kind\": \"$kind\", \"ms_per_step\": $ms_json, \"train_seconds\": $train_json, \"eval_seconds\": $(seconds_of "$OUT/eval-$name.json")}"
   bars+=("$label=$acc")
 }
-add_row zero-shot "zero-shot" 0 "$(rss_of "$OUT/eval-zero-shot.json")" "eval RSS" "" ""
-add_row few-shot "few-shot ($SHOTS shots)" 0 "$(rss_of "$OUT/eval-few-shot.json")" "eval RSS" "" ""
+add_row zero-shot "zero-shot" 0 "$(rss_of "$OUT/eval-zero-shot.json")" "eval" "" ""
+add_row few-shot "few-shot ($SHOTS shots)" 0 "$(rss_of "$OUT/eval-few-shot.json")" "eval" "" ""
 for name in full lora; do
   secs=$(cat "$OUT/$name.seconds")
   steps=$(steps_done "$name")
@@ -139,8 +140,9 @@ Held-out exact match on $TEST story-QA test questions ($DATA/test.jsonl; stories
 training). Base: $BASE (small preset, $(cat "$BASE/latest")). Fine-tuning: $TRAIN training examples,
 batch $BATCH x seq $SEQ, $STEPS full / $LORA_STEPS LoRA steps, lr $LR full / $LORA_LR LoRA, $THREADS threads.
 ms/step and train time are wall-clock of the whole \`sllm sft\` run (load and final validation included)
-divided by its steps. Peak memory: the training loop's peak_mem_bytes when the metrics hold it, else
-n/a; for the prompting rows the eval process's peak RSS.
+divided by its steps. Peak memory is the process's peak RSS: for the fine-tunes the largest
+peak_mem_bytes of the run's metrics.jsonl (VmHWM; n/a if the metrics lack it), for the prompting
+rows that of the \`sllm eval\` process (getrusage ru_maxrss).
 
 $table
 EOF
