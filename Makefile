@@ -5,7 +5,7 @@ SIM_BUILD ?= build-sim
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure binary test sim-test bench demo demo-sft gpu-check clean
+.PHONY: all deps configure binary test sim-test bench demo demo-sft smollm2 gpu-check clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -45,6 +45,11 @@ demo: binary
 # first when runs/demo is missing): zero-shot, few-shot, full and LoRA (tools/demo_sft.sh).
 demo-sft: binary
 	SLLM=$(BUILD)/sllm bash tools/demo_sft.sh
+
+# SmolLM2-135M-Instruct as GGUF into data/models/, sha256-checked: the one place a real model
+# comes from (tools/fetch_model.sh).
+smollm2:
+	bash tools/fetch_model.sh smollm2-135m-instruct
 
 # The one-command GPU run of issue 5 on an NVIDIA machine: its own build-cuda folder, CUDA
 # tests, fp32/bf16 training benches, PyTorch side by side, summary (tools/gpu_check.sh).
