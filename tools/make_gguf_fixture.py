@@ -137,6 +137,53 @@ def permute(w, n_head, n_head_kv):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+# The tiny vocabulary's split: llama-bpe (Llama-3's regex), where llama.cpp and transformers
+# agree (transformers 5 maps it to the same Split regex; it has no entry for "smollm").
+TINY_PRE = "llama-bpe"
+TINY_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+TINY_CORPUS = ("the cat sat on the mat. the dog ate the bone! a tokenizer merges the most frequent pair "
+               "of tokens, then the next: 12 + 30 = 42, and it keeps going until the vocabulary is full.")
+TINY_TEXTS = ["the cat sat on the mat", "The Dog ate 1234 bones!!", "  spaces   and\ttabs\n\nnewlines ",
+              "héllo wörld ✓ 日本", "<|im_start|>user\nhi<|im_end|>\n", "def f(x):\n    return x*2"]
+
+
+def tiny_bpe_vocab(vocab):
+    """256 byte tokens in GPT-2's spelling, BPE merges of TINY_CORPUS (words with their leading
+    space, most frequent pair first, ties by first appearance), and three control tokens."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    spell = bytes_to_unicode()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    words = [[spell[b] for b in w.encode()] for w in TINY_CORPUS.replace(" ", "\0 ").split("\0")]
+    tokens = [spell[b] for b in range(256)]
+    merges = []
+    while len(tokens) + len(specials) < vocab:
+        counts = {}
+        for w in words:
+            for pair in zip(w, w[1:]):
+                counts[pair] = counts.get(pair, 0) + 1
+        best = max(counts, key=lambda p: counts[p])  # dicts keep insertion order: ties go to the first seen
+        merges.append(f"{best[0]} {best[1]}")
+        if best[0] + best[1] not in tokens:  # two merges may spell the same token
+            tokens.append(best[0] + best[1])
+        for w in words:
+            i = 0
+            while i < len(w) - 1:
+                if (w[i], w[i + 1]) == best:
+                    w[i:i + 2] = [best[0] + best[1]]
+                i += 1
+    return specials + tokens, merges, [3] * len(specials) + [1] * len(tokens)
+
+
+def write_tiny_tokenizer_golden(out, path):
+    """Ids transformers' tokenizer built from tiny_llama.gguf gives TINY_TEXTS (special tokens
+    matched, no BOS added): tests/tokenizer/test_gguf_tokenizer.cpp compares sllm's."""
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(out), gguf_file=path.name)
+    cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False)} for t in TINY_TEXTS]
+    golden = {"pre": TINY_PRE, "bos": tok.bos_token, "eos": tok.eos_token, "chat_template": TINY_TEMPLATE, "cases": cases}
+    (out / "tiny_tokenizer.json").write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n")
+
+
 def write_tiny_llama(out, rng):
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
@@ -166,12 +213,19 @@ def write_tiny_llama(out, rng):
     w.add_layer_norm_rms_eps(L["eps"])
     w.add_rope_dimension_count(L["hidden"] // L["heads"])
     w.add_vocab_size(L["vocab"])
-    # A byte-level vocabulary so transformers can build its tokenizer from the file.
-    tokens = [f"<0x{i:02X}>" for i in range(L["vocab"])]
-    w.add_tokenizer_model("llama")
+    # A byte-level BPE vocabulary (tokenizer.ggml.model "gpt2", as SmolLM2's) that fills the
+    # vocab: 256 byte tokens, merges learned from a few sentences, 3 control tokens.
+    tokens, merges, types = tiny_bpe_vocab(L["vocab"])
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(TINY_PRE)
     w.add_token_list(tokens)
-    w.add_token_scores([0.0] * L["vocab"])
-    w.add_token_types([1] * L["vocab"])
+    w.add_token_merges(merges)
+    w.add_token_types(types)
+    w.add_bos_token_id(tokens.index("<|im_start|>"))
+    w.add_eos_token_id(tokens.index("<|im_end|>"))
+    w.add_unk_token_id(tokens.index("<|endoftext|>"))
+    w.add_add_bos_token(False)
+    w.add_chat_template(TINY_TEMPLATE)
 
     def add(gguf_name, arr, qtype):
         if qtype == T.F32:
@@ -207,6 +261,7 @@ def write_tiny_llama(out, rng):
         logits = loaded(torch.from_numpy(ids.astype(np.int64))).logits.numpy().astype(np.float32)
     save_file({"ids": ids, "logits": np.ascontiguousarray(logits)}, str(out / "tiny_llama_logits.safetensors"))
     print(f"{path}: {path.stat().st_size} bytes; logits {logits.shape}")
+    write_tiny_tokenizer_golden(out, path)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ static std::shared_ptr<Model> load_hf_json_checked(const std::string& path, cons
 
   auto m = std::make_shared<Model>();
   m->ignore_merges = model.value("ignore_merges", false);
+  // Without an unk_token, HF's BPE drops a character with no token (SmolLM2's vocabulary
+  // lacks 21 bytes); with one it would emit unk, which we do not model: refused in finalize.
+  m->drop_missing_bytes = !model.contains("unk_token") || model["unk_token"].is_null();
   if (!pattern.empty()) {
     m->pattern = parse_pattern(pattern);
   } else {

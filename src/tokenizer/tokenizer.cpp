@@ -6,6 +6,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "tokenizer/formats.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace sllm::tokenizer {
@@ -20,7 +21,7 @@ static bool ends_with(const std::string& s, const std::string& suffix) {
 
 Tokenizer Tokenizer::load(const std::string& path, const std::string& pattern) {
   const std::string kHint =
-      "give a directory with tokenizer.json or vocab.json + merges.txt, a tokenizer.json file, or a .tiktoken file with --pattern";
+      "give a directory with tokenizer.json or vocab.json + merges.txt, a tokenizer.json file, a .gguf file, or a .tiktoken file with --pattern";
   std::error_code ec;
   SLLM_CHECK(fs::exists(path, ec), str("tokenizer path '", path, "' does not exist"), kHint);
   auto gpt2_pattern = [&] { return pattern.empty() ? Pattern::Gpt2 : parse_pattern(pattern); };
@@ -31,6 +32,7 @@ Tokenizer Tokenizer::load(const std::string& path, const std::string& pattern) {
       return Tokenizer(load_gpt2_files((dir / "vocab.json").string(), (dir / "merges.txt").string(), gpt2_pattern()));
     fail(str("directory '", path, "' holds neither tokenizer.json nor vocab.json + merges.txt"), kHint);
   }
+  if (ends_with(path, ".gguf")) return load_gguf_tokenizer(path, pattern).tokenizer;  // gguf_tokenizer.h
   if (ends_with(path, ".tiktoken")) {
     SLLM_CHECK(!pattern.empty(), str("'", path, "' is a tiktoken rank file, which does not name its split pattern"),
                "pass --pattern gpt2|cl100k|o200k (cl100k_base.tiktoken: cl100k)");
@@ -86,7 +88,8 @@ void Tokenizer::encode_ordinary_into(std::string_view text, std::vector<int32_t>
   const bool whole_piece_lookup = m.tiktoken_ranks || m.ignore_merges;
   split_pieces(m.pattern, text, [&](std::string_view piece) {
     if (piece.size() == 1) {
-      out.push_back(m.byte_id[static_cast<unsigned char>(piece[0])]);
+      const int32_t id = m.byte_id[static_cast<unsigned char>(piece[0])];
+      if (id >= 0) out.push_back(id);  // -1: a byte the vocabulary lacks (Model::drop_missing_bytes)
       return;
     }
     if (whole_piece_lookup) {

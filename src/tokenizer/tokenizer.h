@@ -23,7 +23,8 @@ struct Model;  // the tables (tokenizer_model.h); internal to this layer
 class Tokenizer {
  public:
   // path: a directory holding tokenizer.json or vocab.json+merges.txt, a tokenizer.json file,
-  // or a .tiktoken rank file (pattern required then). A non-empty pattern overrides the one
+  // a .gguf file (its tokenizer.ggml.* metadata: gguf_tokenizer.h, which also gives its special
+  // ids and chat template), or a .tiktoken rank file (pattern required then). A non-empty pattern overrides the one
   // a file names. Pattern names: gpt2 (= r50k, p50k), cl100k (= llama3), o200k, digits
   // (SmolLM: every digit its own piece, then the gpt2 split).
   static Tokenizer load(const std::string& path, const std::string& pattern = "");

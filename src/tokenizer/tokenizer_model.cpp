@@ -64,9 +64,9 @@ void Model::finalize(const std::string& where) {
   }
   for (int b = 0; b < 256; ++b) {
     auto it = by_bytes.find(std::string_view(std::string(1, static_cast<char>(b))));
-    SLLM_CHECK(it != by_bytes.end(), str(where, ": no token for the single byte 0x", std::hex, b),
+    SLLM_CHECK(it != by_bytes.end() || drop_missing_bytes, str(where, ": no token for the single byte 0x", std::hex, b),
                "a byte-level BPE vocabulary needs all 256 one-byte tokens (is this a byte-level tokenizer?)");
-    byte_id[static_cast<size_t>(b)] = it->second;
+    byte_id[static_cast<size_t>(b)] = it != by_bytes.end() ? it->second : -1;
   }
   pairs = PairTable();
   if (tiktoken_ranks) {
@@ -188,6 +188,13 @@ static void bpe_heap(const Model& m, std::string_view piece, std::vector<int32_t
 }
 
 void bpe_merge(const Model& m, std::string_view piece, std::vector<int32_t>& out, int32_t max_rank, bool use_heap) {
+  thread_local std::string kept;
+  if (m.drop_missing_bytes) {  // bytes without a token leave the piece; their neighbours may merge
+    kept.clear();
+    for (char ch : piece)
+      if (m.byte_id[static_cast<unsigned char>(ch)] >= 0) kept.push_back(ch);
+    piece = kept;
+  }
   if (piece.empty()) return;
   if (use_heap)
     bpe_heap(m, piece, out, max_rank);

@@ -62,6 +62,9 @@ struct Model {
   // first, and a piece that is itself a token is that token (tiktoken's byte_pair_merge).
   bool tiktoken_ranks = false;
   bool ignore_merges = false;  // HF BPE option (Llama-3): a piece found in the vocab is one token
+  // A byte with no one-byte token is dropped before merging instead of refused, as HF BPE
+  // without an unk_token and llama.cpp do (SmolLM2's vocabulary lacks 21 of the 256 bytes).
+  bool drop_missing_bytes = false;
 
   std::vector<std::string> tokens;  // (V) id -> bytes; specials hold their text; "" = unused id
   std::vector<uint8_t> is_special;  // (V)
@@ -69,7 +72,7 @@ struct Model {
   std::vector<std::pair<int32_t, int32_t>> merges;        // (M) rank order; empty for tiktoken ranks
 
   // Built by finalize():
-  std::array<int32_t, 256> byte_id{};                     // the one-byte token of each byte
+  std::array<int32_t, 256> byte_id{};                     // the one-byte token of each byte; -1: none (dropped)
   PairTable pairs;                                        // (left, right) -> (rank, merged)
   std::unordered_map<std::string_view, int32_t> by_bytes;  // non-special token bytes -> id
   uint64_t uid = 0;                                       // identifies this model to per-thread caches
