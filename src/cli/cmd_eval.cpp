@@ -51,7 +51,7 @@ int64_t peak_rss_bytes() {
 
 int run_eval(const std::vector<std::string>& argv) {
   Args args("eval", argv,
-            {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required)"},
+            {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json), .gguf file or run directory (required)"},
              {"--adapter", FlagSpec::Value, "LoRA adapter directory (PEFT files) or `sllm sft --method lora` run to apply"},
              {"--data", FlagSpec::Value, "JSONL questions: chat lines whose last turn is the answer, or prompt/completion (required)"},
              {"--format", FlagSpec::Value, "chat (ChatML, for chat fine-tunes) or plain (\"...\\nAnswer:\", for base models) [chat]"},

@@ -9,6 +9,7 @@
 #include "core/args.h"
 #include "core/error.h"
 #include "infer/model_path.h"
+#include "io/gguf_model.h"
 #include "lora/lora_config.h"
 #include "nn/config.h"
 #include "ops/device.h"
@@ -18,9 +19,11 @@
 namespace sllm::cli {
 namespace {
 
-// A preset, a config.json, a model directory, or a run directory (its latest checkpoint).
+// A preset, a config.json, a model directory, a .gguf file, or a run directory (its latest
+// checkpoint).
 nn::ModelConfig config_of(const std::string& spec) {
   namespace fs = std::filesystem;
+  if (io::is_gguf_file(spec)) return io::gguf_llama_config(io::GgufFile::open(spec));
   if (nn::is_preset(spec) || fs::is_regular_file(spec)) return nn::load_config(spec);
   if (fs::is_directory(spec)) return nn::load_config(infer::resolve_model_dir(spec));
   return nn::load_config(spec);  // the error names the presets and the accepted paths
@@ -28,7 +31,7 @@ nn::ModelConfig config_of(const std::string& spec) {
 
 int run_memory(const std::vector<std::string>& argv) {
   Args args("memory", argv,
-            {{"--config", FlagSpec::Value, "preset (tiny, small, small-llama, gpt2-124m, smollm2-135m), config.json, model dir or run dir (required)"},
+            {{"--config", FlagSpec::Value, "preset (tiny, small, small-llama, gpt2-124m, smollm2-135m), config.json, model dir, .gguf file or run dir (required)"},
              {"--method", FlagSpec::Value, "full, lora or qlora (NF4 base, predicted only) [full]"},
              {"--lora-r", FlagSpec::Value, "LoRA rank [16]"},
              {"--lora-alpha", FlagSpec::Value, "LoRA alpha [32]"},

@@ -13,7 +13,7 @@ namespace {
 
 int run_sft(const std::vector<std::string>& argv) {
   Args args("sft", argv,
-            {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required)"},
+            {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json), .gguf file or run directory (required)"},
              {"--data", FlagSpec::Value, "JSONL file: {\"messages\": [...]} or {\"prompt\", \"completion\"} lines (required)"},
              {"--out", FlagSpec::Value, "run directory (required)"},
              {"--method", FlagSpec::Value, "full (every weight trains) or lora (only an adapter trains; checkpoints hold it alone) [full]"},

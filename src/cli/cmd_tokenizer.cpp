@@ -47,7 +47,7 @@ int train(const std::vector<std::string>& argv) {
 }
 
 std::vector<FlagSpec> load_flags() {
-  return {{"--tokenizer", FlagSpec::Value, "dir with tokenizer.json or vocab.json+merges.txt, a tokenizer.json, or a .tiktoken file"},
+  return {{"--tokenizer", FlagSpec::Value, "dir with tokenizer.json or vocab.json+merges.txt, a tokenizer.json, a .gguf, or a .tiktoken file"},
           {"--pattern", FlagSpec::Value, "pre-tokenizer (required for .tiktoken): gpt2 | cl100k | o200k | digits"}};
 }
 

@@ -28,7 +28,7 @@ inline std::vector<FlagSpec> with_flags(std::vector<FlagSpec> own, const std::ve
 // --model, --adapter, --threads, --device.
 inline std::vector<FlagSpec> model_flags() {
   return {{"--model", FlagSpec::Value,
-           "model directory (config.json, model.safetensors, tokenizer.json) or run directory (required unless "
+           "model directory (config.json, model.safetensors, tokenizer.json), .gguf file or run directory (required unless "
            "--adapter names an existing base directory)"},
           {"--adapter", FlagSpec::Value,
            "LoRA adapter directory (PEFT files) or `sllm sft --method lora` run, applied on the model; without "

@@ -4,7 +4,9 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "io/gguf_model.h"
 #include "io/model_files.h"
+#include "tokenizer/tokenizer.h"
 
 namespace sllm::infer {
 
@@ -38,7 +40,9 @@ InferenceModel merge_to_directory(const MergeOptions& o) {
   if (!parent.empty()) fs::create_directories(parent);
   AtomicDirectory dir(o.out);  // destroyed without commit(): the temporary directory goes
   io::save_model(*m.model, dir.temp_path());
-  if (fs::is_regular_file(tokenizer))
+  if (io::is_gguf_file(m.dir))  // a GGUF base: its tokenizer, written as tokenizer.json
+    tokenizer::Tokenizer::load(m.dir).save(dir.temp_path());
+  else if (fs::is_regular_file(tokenizer))
     write_file_atomic((fs::path(dir.temp_path()) / "tokenizer.json").string(), read_file(tokenizer.string()));
   dir.commit();
   return m;

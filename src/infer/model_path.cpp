@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "io/gguf_model.h"
 
 namespace sllm::infer {
 
@@ -21,9 +22,11 @@ static std::string latest_name(const fs::path& latest) {
 
 std::string resolve_model_dir(const std::string& model_or_run) {
   const std::string hint =
-      "pass a model directory (config.json + model.safetensors) or a run directory of `sllm pretrain` (with a 'latest' file)";
+      "pass a model directory (config.json + model.safetensors), a .gguf file, or a run directory of `sllm pretrain` (with a "
+      "'latest' file)";
   const fs::path dir(model_or_run);
   SLLM_CHECK(!model_or_run.empty(), "--model is empty", hint);
+  if (io::is_gguf_file(model_or_run)) return model_or_run;
   SLLM_CHECK(fs::is_directory(dir), str("'", model_or_run, "' is not a directory"), hint);
   if (fs::is_regular_file(dir / "config.json")) return dir.string();
   const std::string adapter_hint = str("a LoRA adapter goes to --adapter ", model_or_run, ", with its base model as --model");
@@ -77,7 +80,7 @@ std::string adapter_base_model_dir(const std::string& adapter_dir) {
   if (!j.is_object() || !j.contains("base_model_name_or_path") || !j["base_model_name_or_path"].is_string()) return "";
   const std::string base = j["base_model_name_or_path"].get<std::string>();
   std::error_code ec;
-  return !base.empty() && fs::is_directory(base, ec) ? base : "";
+  return !base.empty() && (fs::is_directory(base, ec) || io::is_gguf_file(base)) ? base : "";
 }
 
 }  // namespace sllm::infer

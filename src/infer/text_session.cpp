@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "infer/model_path.h"
 #include "infer/text_stream.h"
+#include "io/gguf_model.h"
 #include "io/model_files.h"
 #include "lora/peft_files.h"
 
@@ -37,7 +38,8 @@ InferenceModel load_inference_model(const InferenceSpec& spec) {
   if (spec.with_tokenizer) {
     // An sft LoRA checkpoint carries the tokenizer it was trained with; a bare base model
     // directory (an HF download without tokenizer.json, say) may not.
-    fs::path tok_path = fs::path(m.dir) / "tokenizer.json";
+    // A GGUF file carries its tokenizer in its metadata (tokenizer/gguf_tokenizer.h).
+    fs::path tok_path = io::is_gguf_file(m.dir) ? fs::path(m.dir) : fs::path(m.dir) / "tokenizer.json";
     if (!fs::is_regular_file(tok_path) && !adapter_dir.empty()) tok_path = fs::path(adapter_dir) / "tokenizer.json";
     SLLM_CHECK(fs::is_regular_file(tok_path),
                str("model directory '", m.dir, "' has no tokenizer.json", adapter_dir.empty() ? "" : " and neither has the adapter's"),

@@ -4,6 +4,7 @@
 #include "io/gguf_model.h"
 
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -145,6 +146,11 @@ std::unique_ptr<nn::Transformer> load_gguf_model(const GgufFile& f) {
                str("GGUF file '", f.path(), "': tensor '", t->name, "' is not used by the model"),
                "the file's llama.block_count is smaller than its blk.N tensors; it is corrupt");
   return model;
+}
+
+bool is_gguf_file(const std::string& path) {
+  std::error_code ec;
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0 && std::filesystem::is_regular_file(path, ec);
 }
 
 std::unique_ptr<nn::Transformer> load_gguf_model(const std::string& path) { return load_gguf_model(GgufFile::open(path)); }

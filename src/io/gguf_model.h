@@ -24,6 +24,10 @@ std::string gguf_to_hf_name(const std::string& gguf_name);
 void gguf_unpermute_rows(float* w, int64_t rows, int64_t cols, int64_t n_heads);
 
 std::unique_ptr<nn::Transformer> load_gguf_model(const std::string& path);
+
+// A regular file whose name ends in ".gguf": what every `--model` accepts beside a model
+// directory (io::load_model, infer::resolve_model_dir route it here).
+bool is_gguf_file(const std::string& path);
 std::unique_ptr<nn::Transformer> load_gguf_model(const GgufFile& file);
 
 }  // namespace sllm::io

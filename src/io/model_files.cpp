@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "io/gguf_model.h"
 #include "io/safetensors.h"
 #include "tensor/dtype.h"
 
@@ -93,6 +94,7 @@ void load_weights(nn::Transformer& model, const std::string& path) {
 }
 
 std::unique_ptr<nn::Transformer> load_model(const std::string& dir) {
+  if (is_gguf_file(dir)) return load_gguf_model(dir);
   SLLM_CHECK(fs::is_directory(dir), str("model directory '", dir, "' does not exist"),
              "pass a directory with config.json and model.safetensors (e.g. a run's ckpt-<step>)");
   const fs::path weights = fs::path(dir) / "model.safetensors";

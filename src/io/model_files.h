@@ -8,7 +8,8 @@
 
 namespace sllm::io {
 
-// Reads DIR/config.json and DIR/model.safetensors.
+// Reads DIR/config.json and DIR/model.safetensors; a .gguf file instead of DIR is read by
+// load_gguf_model (gguf_model.h).
 std::unique_ptr<nn::Transformer> load_model(const std::string& dir);
 // Loads weights into an existing model. Accepts f32/f16/bf16 tensors, GPT-2 names with or
 // without the "transformer." prefix, and ignores HF's non-parameter buffers (attn.bias,

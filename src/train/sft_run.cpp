@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/gguf_model.h"
 #include "io/model_files.h"
 #include "io/safetensors.h"
 #include "lora/lora_model.h"
@@ -176,7 +177,8 @@ SftRunResult sft(const SftRunOptions& options) {
   }
 
   const fs::path model_dir = o.model_dir;
-  const fs::path tok_path = model_dir / "tokenizer.json";
+  // A GGUF base carries its tokenizer in its metadata (tokenizer/gguf_tokenizer.h).
+  const fs::path tok_path = io::is_gguf_file(o.model_dir) ? model_dir : model_dir / "tokenizer.json";
   SLLM_CHECK(fs::is_regular_file(tok_path), str("sllm sft: model directory '", o.model_dir, "' has no tokenizer.json"),
              "copy the tokenizer the model was trained with into it (`sllm pretrain --tokenizer` copies it into checkpoints)");
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(tok_path.string());

@@ -286,6 +286,31 @@ expect_error "eval, model as adapter" "neither an adapter" -- eval "${EVAL[@]}" 
 expect_error "eval, context"      "fewer --shots"  -- eval "${EVAL[@]}" --format plain --shots 10 --shots-from "$WORK/sft.jsonl"
 expect_error "eval, max tokens"   "--max-new-tokens" -- eval "${EVAL[@]}" --max-new-tokens 0
 
+# ---- a .gguf file wherever a model is taken; sllm convert (issue 12) ------------------------
+GGUF="$(cd "$(dirname "$0")/../.." && pwd)/tests/golden/gguf/tiny_llama.gguf"
+expect_ok "generate --model FILE.gguf" -- generate --model "$GGUF" --prompt "the cat" --max-new-tokens 4 --temperature 0 --threads 1
+cp "$WORK/out" "$WORK/gen_gguf"
+expect_ok "score --model FILE.gguf" -- score --model "$GGUF" --text "the cat sat on the mat" --threads 1
+cp "$WORK/out" "$WORK/score_gguf"
+expect_ok "memory --config FILE.gguf" -- memory --config "$GGUF" --method lora --batch 1 --seq 16
+grep -q "llama 2x64" "$WORK/out" || fail "memory --config FILE.gguf should describe the 2-layer Llama"
+printf 'the cat' | "$SLLM" tokenizer encode --tokenizer "$GGUF" >"$WORK/out" 2>"$WORK/err" || fail "tokenizer encode --tokenizer FILE.gguf"
+grep -qF "[276,278]" "$WORK/out" || fail "tokenizer encode --tokenizer FILE.gguf: expected transformers' [276,278], got $(cat "$WORK/out")"
+expect_ok "sft --model FILE.gguf" -- sft --model "$GGUF" --data "$WORK/sft.jsonl" --batch 2 --seq 48 --steps 2 --threads 1 --quiet --out "$WORK/sft_gguf"
+expect_ok "convert" -- convert "$GGUF" --out "$WORK/conv" --threads 1
+for f in config.json model.safetensors tokenizer.json tokenizer_config.json; do expect_file "$WORK/conv/$f"; done
+grep -q '"chat_template"' "$WORK/conv/tokenizer_config.json" || fail "convert: tokenizer_config.json lacks the chat template"
+expect_ok "generate, converted" -- generate --model "$WORK/conv" --prompt "the cat" --max-new-tokens 4 --temperature 0 --threads 1
+cmp -s "$WORK/out" "$WORK/gen_gguf" || fail "convert: the directory should generate what the .gguf does"
+expect_ok "score, converted" -- score --model "$WORK/conv" --text "the cat sat on the mat" --threads 1
+cmp -s "$WORK/out" "$WORK/score_gguf" || fail "convert: the directory should score what the .gguf does"
+expect_error "convert, no file"     "no GGUF file"        -- convert --out "$WORK/conv2"
+expect_error "convert, not gguf"    "is not a .gguf file" -- convert "$WORK/sft.jsonl" --out "$WORK/conv2"
+expect_error "convert, out exists"  "already exists"      -- convert "$GGUF" --out "$WORK/conv"
+head -c 5000 "$GGUF" >"$WORK/cut.gguf"
+expect_error "convert, truncated"   "cut.gguf"            -- convert "$WORK/cut.gguf" --out "$WORK/conv2"
+[ -e "$WORK/conv2" ] && fail "a failed convert left $WORK/conv2 behind"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed" >&2
   exit 1
