@@ -55,7 +55,11 @@ def random_k_quant_blocks(rng, qtype, n_blocks):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "golden" / "gguf"))
+    parser.add_argument("--fuzz-seed", help="only write the fuzz_gguf_tokenizer seed (a tokenizer, no tensors) to this file")
     args = parser.parse_args()
+    if args.fuzz_seed:
+        write_fuzz_seed(Path(args.fuzz_seed))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
@@ -182,6 +186,25 @@ def write_tiny_tokenizer_golden(out, path):
     cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False)} for t in TINY_TEXTS]
     golden = {"pre": TINY_PRE, "bos": tok.bos_token, "eos": tok.eos_token, "chat_template": TINY_TEMPLATE, "cases": cases}
     (out / "tiny_tokenizer.json").write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_fuzz_seed(path):
+    """tests/fuzz/corpus/gguf_tokenizer: the tiny vocabulary cut to 272 ids, no tensors."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokens, merges, types = tiny_bpe_vocab(272)
+    w = gguf.GGUFWriter(str(path), arch="llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("smollm")
+    w.add_token_list(tokens)
+    w.add_token_merges(merges)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(f"{path}: {path.stat().st_size} bytes")
 
 
 def write_tiny_llama(out, rng):
