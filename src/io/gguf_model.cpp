@@ -3,6 +3,8 @@
 // inverse of what convert_hf_to_gguf.py (LlamaModel) writes.
 #include "io/gguf_model.h"
 
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -66,6 +68,18 @@ void gguf_unpermute_rows(float* w, int64_t rows, int64_t cols, int64_t n_heads) 
   }
 }
 
+// convert_hf_to_gguf.py stores config.json's decimals (rms_norm_eps 1e-5, rope_theta) as f32,
+// which reads back as 9.99999974738e-06. The shortest decimal that rounds to the same f32 is
+// what the config said, so that is what we keep (and what config.json then shows); the f32
+// the math uses is unchanged.
+static double float_key(const GgufFile& f, const std::string& key) {
+  const double v = f.get_float(key);
+  if (f.get(key).type != GgufType::F32) return v;
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), static_cast<float>(v));
+  return std::strtod(std::string(buf, r.ptr).c_str(), nullptr);
+}
+
 nn::ModelConfig gguf_llama_config(const GgufFile& f) {
   const std::string arch = f.get_string("general.architecture");
   SLLM_CHECK(arch == "llama",
@@ -80,8 +94,8 @@ nn::ModelConfig gguf_llama_config(const GgufFile& f) {
   c.n_head = f.get_int("llama.attention.head_count", 1, 1 << 12);
   c.n_kv_head = f.has("llama.attention.head_count_kv") ? f.get_int("llama.attention.head_count_kv", 1, 1 << 12) : c.n_head;
   c.n_ctx = f.get_int("llama.context_length", 1, 1 << 24);
-  c.norm_eps = f.get_float("llama.attention.layer_norm_rms_epsilon");
-  c.rope_theta = f.has("llama.rope.freq_base") ? f.get_float("llama.rope.freq_base") : 10000.0;
+  c.norm_eps = float_key(f, "llama.attention.layer_norm_rms_epsilon");
+  c.rope_theta = f.has("llama.rope.freq_base") ? float_key(f, "llama.rope.freq_base") : 10000.0;
   const GgufTensor& embd = f.tensor("token_embd.weight");
   SLLM_CHECK(embd.dims.size() == 2 && embd.dims[0] == c.n_embd,
              str("GGUF file '", f.path(), "': token_embd.weight has dims ", embd.dims.size() == 2 ? embd.dims[0] : -1,
