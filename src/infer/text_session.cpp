@@ -4,12 +4,16 @@
 #include <charconv>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "infer/model_path.h"
 #include "infer/text_stream.h"
 #include "io/gguf_model.h"
 #include "io/model_files.h"
 #include "lora/peft_files.h"
+#include "tokenizer/gguf_tokenizer.h"
 
 namespace sllm::infer {
 
@@ -20,6 +24,19 @@ InferenceModel load_inference_model(const std::string& model_or_run, bool with_t
   spec.model = model_or_run;
   spec.with_tokenizer = with_tokenizer;
   return load_inference_model(spec);
+}
+
+// tokenizer_config.json's eos_token (a string, or transformers' AddedToken object with
+// "content"), when it is a special token of the tokenizer: what `sllm convert` writes for a
+// GGUF's eos, and what Hugging Face model directories carry. Absent or unusable: none.
+static std::optional<int32_t> eos_from_tokenizer_config(const tokenizer::Tokenizer& tok, const fs::path& path) {
+  if (!fs::is_regular_file(path)) return std::nullopt;
+  const nlohmann::json j = nlohmann::json::parse(read_file(path.string()), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("eos_token")) return std::nullopt;
+  const nlohmann::json& e = j["eos_token"];
+  const nlohmann::json* text = e.is_string() ? &e : e.is_object() && e.contains("content") ? &e["content"] : nullptr;
+  if (!text || !text->is_string()) return std::nullopt;
+  return tok.special_id(text->get<std::string>());
 }
 
 InferenceModel load_inference_model(const InferenceSpec& spec) {
@@ -45,7 +62,14 @@ InferenceModel load_inference_model(const InferenceSpec& spec) {
                str("model directory '", m.dir, "' has no tokenizer.json", adapter_dir.empty() ? "" : " and neither has the adapter's"),
                "copy the tokenizer the model was trained with into it (`sllm tokenizer train --out DIR` writes one; "
                "`sllm pretrain --tokenizer` copies it into checkpoints)");
-    m.tokenizer = tokenizer::Tokenizer::load(tok_path.string());
+    if (io::is_gguf_file(tok_path.string())) {
+      tokenizer::GgufTokenizer g = tokenizer::load_gguf_tokenizer(tok_path.string());
+      m.tokenizer = g.tokenizer;
+      m.eos_id = g.eos_id;  // SmolLM2-Instruct: <|im_end|>, the end of every reply
+    } else {
+      m.tokenizer = tokenizer::Tokenizer::load(tok_path.string());
+      m.eos_id = eos_from_tokenizer_config(*m.tokenizer, tok_path.parent_path() / "tokenizer_config.json");
+    }
   }
   m.model = io::load_model(m.dir);
   if (m.tokenizer) {
@@ -100,6 +124,7 @@ TextGeneration generate_text(InferenceModel& m, const std::vector<int32_t>& prom
   c.vocab_limit = c.vocab_limit > 0 ? std::min(c.vocab_limit, tok.vocab_size()) : tok.vocab_size();
   std::vector<int32_t> stop_ids = extra_stop_ids;
   if (eot) stop_ids.push_back(*eot);
+  if (m.eos_id) stop_ids.push_back(*m.eos_id);
   TokenTextStream stream(tok);
   g.new_ids = generate(*m.model, g.prompt_ids, max_new_tokens, c, stop_ids,
                        [&](int32_t id) { on_text(stream.push(id)); }, &g.reason);

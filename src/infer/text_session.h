@@ -24,6 +24,7 @@ struct InferenceModel {
   std::unique_ptr<nn::Transformer> model;
   std::unique_ptr<lora::LoraModel> lora;          // after model: destroyed before it
   std::optional<tokenizer::Tokenizer> tokenizer;  // DIR/tokenizer.json, when asked for
+  std::optional<int32_t> eos_id;                  // a .gguf's tokenizer.ggml.eos_token_id: generation stops there too
 };
 
 // Resolves `model_or_run` (model_path.h), loads config.json + model.safetensors and, when
@@ -62,8 +63,9 @@ std::vector<int32_t> encode_prompt(const InferenceModel& m, const std::string& p
 
 // Generates after prompt_ids and calls on_text once per new token with the text that token
 // completed ("" while a multi-byte character is unfinished) and once more at the end with
-// the rest. Generation stops at <|endoftext|> when the tokenizer has it or at one of
-// extra_stop_ids (chat's end-of-turn token), and never draws ids the tokenizer cannot decode.
+// the rest. Generation stops at <|endoftext|> when the tokenizer has it, at the model's eos_id,
+// or at one of extra_stop_ids (chat's end-of-turn token), and never draws ids the tokenizer
+// cannot decode.
 TextGeneration generate_text(InferenceModel& m, const std::vector<int32_t>& prompt_ids, int64_t max_new_tokens,
                              const SamplingConfig& config, const std::function<void(const std::string&)>& on_text,
                              const std::vector<int32_t>& extra_stop_ids = {});
