@@ -28,10 +28,13 @@ InferenceModel load_inference_model(const std::string& model_or_run, bool with_t
 
 // tokenizer_config.json's eos_token (a string, or transformers' AddedToken object with
 // "content"), when it is a special token of the tokenizer: what `sllm convert` writes for a
-// GGUF's eos, and what Hugging Face model directories carry. Absent or unusable: none.
+// GGUF's eos, and what Hugging Face model directories carry. Absent, or not a special token:
+// none. A file that is not JSON is an error.
 static std::optional<int32_t> eos_from_tokenizer_config(const tokenizer::Tokenizer& tok, const fs::path& path) {
   if (!fs::is_regular_file(path)) return std::nullopt;
   const nlohmann::json j = nlohmann::json::parse(read_file(path.string()), nullptr, /*allow_exceptions=*/false);
+  SLLM_CHECK(!j.is_discarded(), str(path.string(), " is not valid JSON"),
+             "fix or remove it: sllm reads only its eos_token (transformers writes it with save_pretrained)");
   if (!j.is_object() || !j.contains("eos_token")) return std::nullopt;
   const nlohmann::json& e = j["eos_token"];
   const nlohmann::json* text = e.is_string() ? &e : e.is_object() && e.contains("content") ? &e["content"] : nullptr;

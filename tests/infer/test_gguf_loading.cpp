@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "infer/model_path.h"
 #include "infer/text_session.h"
 #include "io/model_files.h"
@@ -47,7 +48,7 @@ TEST(GgufLoading, EosFromTokenizerConfig) {
   write_file_atomic(cfg, R"({"eos_token": "the"})");  // not a special token: ignored
   EXPECT_FALSE(infer::load_inference_model(dir.string(), true).eos_id.has_value());
   write_file_atomic(cfg, "not json");
-  EXPECT_FALSE(infer::load_inference_model(dir.string(), true).eos_id.has_value());
+  EXPECT_THROW(infer::load_inference_model(dir.string(), true), Error);
   fs::remove_all(dir);
 }
 
