@@ -52,6 +52,19 @@ expect_error "resume, no run"       "no checkpoint" -- pretrain --data "$WORK" -
 expect_error "plot, no run"         "$WORK/none" -- plot "$WORK/none"
 expect_error "synth, bad size"      "--size-mb"  -- data synth --out "$WORK/s" --size-mb lots
 [ -e "$WORK/r" ] && fail "a failed pretrain left $WORK/r behind"
+# ---- bench train: full vs LoRA report method, trainable_params and peak_mem_bytes -----------
+expect_error "bench, unknown method" "qlora"       -- bench train --config tiny --method qlora
+expect_error "bench, lora flag alone" "--lora-r"   -- bench train --config tiny --lora-r 4
+expect_error "bench, lora r 0"        "r = 0"      -- bench train --config tiny --method lora --lora-r 0
+for m in full lora; do
+  expect_ok "bench train --method $m" -- bench train --config tiny --steps 1 --batch 1 --seq 16 --method $m --json
+  grep -q "\"method\":\"$m\"" "$WORK/out" || fail "bench train --method $m: JSON lacks method $m"
+  grep -q '"peak_mem_bytes":[1-9]' "$WORK/out" || fail "bench train --method $m: JSON lacks a peak_mem_bytes"
+  grep -o '"trainable_params":[0-9]*' "$WORK/out" | cut -d: -f2 >"$WORK/trainable_$m"
+done
+[ "$(cat "$WORK/trainable_lora")" -lt "$(cat "$WORK/trainable_full")" ] ||
+  fail "bench train: LoRA should train fewer parameters than full ($(cat "$WORK/trainable_lora") vs $(cat "$WORK/trainable_full"))"
+
 
 # ---- the pipeline --------------------------------------------------------------------------
 expect_ok "data synth" -- data synth --out "$WORK/synth" --size-mb 0.2 --seed 7
