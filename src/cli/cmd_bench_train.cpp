@@ -154,8 +154,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
   lora_cfg.target_modules = lora::parse_targets(args.get("--lora-targets", "all-linear"));
   if (method == "lora") lora::check_config(lora_cfg);
 
-  nn::Transformer model(cfg);
-  model.init(0);
+  nn::Transformer model(cfg);  // GPT-2 initialization, seed 0
   model.to(device);
   model.set_compute_dtype(ops::apply_precision(precision));
   // LoRA freezes every base weight (no gradient, no optimizer state) and trains A and B.

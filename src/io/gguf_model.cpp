@@ -128,7 +128,7 @@ nn::ModelConfig gguf_llama_config(const GgufFile& f) {
 
 std::unique_ptr<nn::Transformer> load_gguf_model(const GgufFile& f) {
   const nn::ModelConfig c = gguf_llama_config(f);
-  auto model = std::make_unique<nn::Transformer>(c);
+  auto model = std::make_unique<nn::Transformer>(c, nn::ParamInit::Zeros);  // every parameter is set below
   std::map<std::string, const GgufTensor*> by_hf;
   for (const GgufTensor& t : f.tensors()) {
     const std::string hf = gguf_to_hf_name(t.name);

@@ -100,7 +100,8 @@ std::unique_ptr<nn::Transformer> load_model(const std::string& dir) {
   const fs::path weights = fs::path(dir) / "model.safetensors";
   SLLM_CHECK(fs::exists(fs::path(dir) / "config.json"), str("'", dir, "' has no config.json"), "a model directory holds config.json and model.safetensors");
   SLLM_CHECK(fs::exists(weights), str("'", dir, "' has no model.safetensors"), "a model directory holds config.json and model.safetensors");
-  auto model = std::make_unique<nn::Transformer>(nn::load_config(dir));
+  // load_weights sets every parameter (a missing tensor is an error), so no random init.
+  auto model = std::make_unique<nn::Transformer>(nn::load_config(dir), nn::ParamInit::Zeros);
   load_weights(*model, weights.string());
   return model;
 }

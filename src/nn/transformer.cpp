@@ -16,7 +16,7 @@ std::unique_ptr<Trunk> make_trunk(const ModelConfig& config) {
   return std::make_unique<LlamaTrunk>(config);
 }
 
-Transformer::Transformer(const ModelConfig& config) : config_(config) {
+Transformer::Transformer(const ModelConfig& config, ParamInit param_init) : config_(config) {
   config_.validate();
   trunk_ = make_trunk(config_);
   if (config_.family == Family::Llama && !config_.tie_embeddings)
@@ -24,7 +24,7 @@ Transformer::Transformer(const ModelConfig& config) : config_(config) {
   trunk_->append_parameters(params_);
   if (lm_head_) lm_head_->append_parameters(params_);
   for (const Parameter& p : params_) const_params_.push_back({p.name, p.value, p.conv1d});
-  init(0);
+  if (param_init == ParamInit::Random) init(0);  // else the zeros new_parameter made
 }
 
 Transformer::~Transformer() = default;

@@ -21,9 +21,14 @@ namespace sllm::nn {
 
 class Trunk;
 
+// How a new model's parameters start: GPT-2's random initialization (init(0)), or zeros for
+// a loader that overwrites every one of them (io::load_model, io::load_gguf_model). Drawing
+// 135M normal variates only to overwrite them was 85% of loading SmolLM2.
+enum class ParamInit { Random, Zeros };
+
 class Transformer {
  public:
-  explicit Transformer(const ModelConfig& config);
+  explicit Transformer(const ModelConfig& config, ParamInit param_init = ParamInit::Random);
   ~Transformer();
   // Movable, not copyable: the modules live on the heap, so the parameter list stays valid
   // when the model moves; a copy would share every tensor with the original.

@@ -53,8 +53,8 @@ PretrainResult pretrain(const PretrainOptions& options) {
   if (resume) {
     model = io::load_model(resume->dir.string());
   } else {
-    model = std::make_unique<nn::Transformer>(nn::load_config(o.config));
-    model->init(o.seed);
+    model = std::make_unique<nn::Transformer>(nn::load_config(o.config), nn::ParamInit::Zeros);
+    model->init(o.seed);  // the run's seed (the constructor's Random would draw seed 0 first)
   }
   objective.check_model(model->config());
   const std::string tokenizer_path = o.tokenizer.empty() ? objective.data_tokenizer() : o.tokenizer;
