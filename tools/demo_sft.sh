@@ -13,8 +13,8 @@
 # The script fails unless both fine-tuned rows beat the few-shot row and LoRA comes within
 # 5 points of full fine-tuning. Re-runnable: it replaces data/story-qa and runs/demo-sft.
 # Knobs (environment): SLLM (binary, default build/sllm), DEMO_THREADS (2), SFT_TRAIN (examples,
-# 3000), SFT_TEST (300), SFT_SHOTS (3), SFT_STEPS (full fine-tuning steps, 300), LORA_STEPS (500: a LoRA step costs less),
-# SFT_BATCH (16), SFT_SEQ (56), SFT_LR (full, 1e-3), LORA_LR (3e-3), LORA_R (16),
+# 3000), SFT_TEST (300), SFT_SHOTS (3), SFT_STEPS (full fine-tuning steps, 600), LORA_STEPS (1000: a LoRA step costs less),
+# SFT_BATCH (16), SFT_SEQ (56), SFT_LR (full, 5e-4), LORA_LR (2e-3), LORA_R (16),
 # LORA_TARGETS (all-linear).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,12 +24,12 @@ THREADS=${DEMO_THREADS:-2}
 TRAIN=${SFT_TRAIN:-3000}
 TEST=${SFT_TEST:-300}
 SHOTS=${SFT_SHOTS:-3}
-STEPS=${SFT_STEPS:-300}
-LORA_STEPS=${LORA_STEPS:-500}
+STEPS=${SFT_STEPS:-600}
+LORA_STEPS=${LORA_STEPS:-1000}
 BATCH=${SFT_BATCH:-16}
 SEQ=${SFT_SEQ:-56}
-LR=${SFT_LR:-1e-3}
-LORA_LR=${LORA_LR:-3e-3}
+LR=${SFT_LR:-5e-4}
+LORA_LR=${LORA_LR:-2e-3}
 LORA_R=${LORA_R:-16}
 LORA_TARGETS=${LORA_TARGETS:-all-linear}
 # The longest answer ("in the snowy woods") is 4 tokens of the demo tokenizer; 8 leaves room
