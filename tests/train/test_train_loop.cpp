@@ -24,6 +24,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "pseudo_text.h"
 #include "data/token_shard.h"
 #include "io/model_files.h"
 #include "io/safetensors.h"
@@ -55,17 +56,7 @@ struct LoopWorkspace {
   }
   ~LoopWorkspace() { fs::remove_all(root); }
 
-  static std::vector<int32_t> pseudo_text(int64_t n, uint64_t seed) {
-    Rng rng(seed);
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    int32_t prev = 0;
-    for (auto& id : ids) {
-      const uint32_t r = static_cast<uint32_t>(rng.next_u64() % 8);
-      id = static_cast<int32_t>((prev * 7 + 13 + r * r) % kVocab);
-      prev = id;
-    }
-    return ids;
-  }
+  static std::vector<int32_t> pseudo_text(int64_t n, uint64_t seed) { return test::pseudo_text(n, seed, kVocab); }
 
   std::unique_ptr<PretrainObjective> objective() const {
     return std::make_unique<PretrainObjective>(data.string(), /*batch=*/4, /*seq=*/32, /*seed=*/7, /*eval_batches=*/2);

@@ -23,6 +23,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "pseudo_text.h"
 #include "data/token_shard.h"
 #include "io/model_files.h"
 #include "train/trainer.h"
@@ -77,19 +78,7 @@ struct Workspace {
   }
 };
 
-// Pseudo-text: a random walk over a small "sentence" structure, so that losses move but do not
-// collapse to 0 within a few steps (a collapse would make bitwise comparisons trivially equal).
-std::vector<int32_t> pseudo_text(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  int32_t prev = 0;
-  for (auto& id : ids) {
-    const uint32_t r = static_cast<uint32_t>(rng.next_u64() % 8);
-    id = static_cast<int32_t>((prev * 7 + 13 + r * r) % kVocab);
-    prev = id;
-  }
-  return ids;
-}
+std::vector<int32_t> pseudo_text(int64_t n, uint64_t seed) { return test::pseudo_text(n, seed, kVocab); }
 
 struct MetricsLine {
   int64_t step;
