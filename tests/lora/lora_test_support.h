@@ -57,6 +57,11 @@ inline void randomize_B(LoraModel& lora, uint64_t seed, const std::string& name 
 
 inline std::vector<float> floats(const Tensor& t) { return t.to_floats(); }
 
+// The test-name suffix of a suite run over both families ("gpt2", "llama").
+inline std::string family_name(const ::testing::TestParamInfo<nn::Family>& info) {
+  return info.param == nn::Family::GPT2 ? "gpt2" : "llama";
+}
+
 inline std::vector<std::vector<float>> snapshot(nn::Transformer& model) {
   std::vector<std::vector<float>> out;
   for (const nn::Parameter& p : model.parameters()) out.push_back(p.value.to_floats());

@@ -19,7 +19,7 @@ using namespace testing;
 
 class BothFamilies : public ::testing::TestWithParam<nn::Family> {};
 INSTANTIATE_TEST_SUITE_P(Lora, BothFamilies, ::testing::Values(nn::Family::GPT2, nn::Family::Llama),
-                         [](const auto& info) { return info.param == nn::Family::GPT2 ? "gpt2" : "llama"; });
+                         family_name);
 
 TEST_P(BothFamilies, FreshAdapterWithZeroBEqualsTheBase) {
   auto model = tiny_model(GetParam());

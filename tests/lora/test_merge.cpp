@@ -21,7 +21,7 @@ using namespace testing;
 
 class MergeFamilies : public ::testing::TestWithParam<nn::Family> {};
 INSTANTIATE_TEST_SUITE_P(Lora, MergeFamilies, ::testing::Values(nn::Family::GPT2, nn::Family::Llama),
-                         [](const auto& info) { return info.param == nn::Family::GPT2 ? "gpt2" : "llama"; });
+                         family_name);
 
 TEST_P(MergeFamilies, MergeThenUnmergeRestoresWWithinTwoRoundings) {
   auto model = tiny_model(GetParam());

@@ -14,7 +14,7 @@ using namespace testing;
 
 class PeftFamilies : public ::testing::TestWithParam<nn::Family> {};
 INSTANTIATE_TEST_SUITE_P(Lora, PeftFamilies, ::testing::Values(nn::Family::GPT2, nn::Family::Llama),
-                         [](const auto& info) { return info.param == nn::Family::GPT2 ? "gpt2" : "llama"; });
+                         family_name);
 
 TEST_P(PeftFamilies, RoundTripGivesTheSameLogits) {
   ScratchDir dir("adapter");
