@@ -357,6 +357,18 @@ void dropout_forward(bf16* out, uint8_t* mask, const bf16* inp, int64_t n, float
 void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64_t n, float p);
 void dropout_backward(bf16* dinp, const bf16* dout, const uint8_t* mask, int64_t n, float p);
 
+// ---- 4-bit and 8-bit dequantization (kernels/cuda/quantize.cu) ---------------------------
+// kernels::dequantize_4bit / dequantize_8bit's contract (kernels/kernels.h), device pointers:
+// out[i - begin] for i in [begin, end). The f32 results equal the CPU's bit for bit (one fp32
+// product; for 8 bits a product then a separate add, no FMA); the bf16 overload rounds that
+// same fp32 product once to bf16 (the mixed-precision GEMM's operand, QLoRA on CUDA).
+void dequantize_4bit(float* out, const uint8_t* packed, const float* absmax, int64_t begin, int64_t end,
+                     int64_t blocksize, const float* code);
+void dequantize_4bit(bf16* out, const uint8_t* packed, const float* absmax, int64_t begin, int64_t end,
+                     int64_t blocksize, const float* code);
+void dequantize_8bit(float* out, const uint8_t* q, const float* absmax, int64_t begin, int64_t end,
+                     int64_t blocksize, const float* code, float offset);
+
 // ---- GPU-time profile (kernels/cuda/profile.cpp) ------------------------------------------
 // Between profile_begin() and profile_end(), every kernel launch, cuBLAS GEMM, memset and
 // copy issued on the stream is timed on the GPU with a pair of CUDA events. Off (the

@@ -175,6 +175,37 @@ void rope_backward_ref(float* dinp, const float* dout, const float* cos, const f
 void dropout_forward(float* out, uint8_t* mask, const float* inp, int64_t n, float p, uint64_t seed, uint64_t offset);
 void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64_t n, float p);
 
+// ---- blockwise 4-bit and 8-bit quantization (kernels/cpu/quantize.cpp) ----------------
+// QLoRA's storage (Dettmers et al. 2023) in bitsandbytes' layout. x (n) is cut into blocks
+// of `blocksize` consecutive elements (the last one may be short); each block keeps
+// absmax = max |x| and each element the index of the code value nearest x / absmax.
+//  - `code` is the lookup table of the data type: 16 values for 4 bits (NF4 sorted
+//    ascending; FP4 in bitsandbytes' bit order, not sorted), 256 sorted values for 8 bits.
+//  - Rounding, as bitsandbytes' default backend: s = clamp(x * (1 / max(absmax, 1e-38)), -1, 1)
+//    in fp32, then the code whose sorted position is the number of midpoints strictly below s
+//    (torch.bucketize over (c[i] + c[i+1]) / 2 in fp32): the nearest code, a tie goes to the
+//    lower one. An all-zero block gets absmax 0 and the code of 0, so it dequantizes to 0.
+//  - 4-bit codes are packed two per byte, the first element in the high nibble; packed has
+//    (n + 1) / 2 bytes (an odd n pads the last low nibble with the code of 0.0's bucket).
+// blocksize is a power of two >= 2 (callers check the user-facing range).
+void quantize_4bit(uint8_t* packed, float* absmax, const float* x, int64_t n, int64_t blocksize, const float* code);
+void quantize_4bit_ref(uint8_t* packed, float* absmax, const float* x, int64_t n, int64_t blocksize,
+                       const float* code);
+// A tile of the dequantized tensor: out[i - begin] = code[q(i)] * absmax[i / blocksize] for
+// i in [begin, end), one fp32 product per element (bitsandbytes' order of operations).
+// AVX-512 / AVX2 table lookups in registers; OpenMP over the tile when it is large.
+void dequantize_4bit(float* out, const uint8_t* packed, const float* absmax, int64_t begin, int64_t end,
+                     int64_t blocksize, const float* code);
+void dequantize_4bit_ref(float* out, const uint8_t* packed, const float* absmax, int64_t begin, int64_t end,
+                         int64_t blocksize, const float* code);
+// 8 bits, one byte per element (double quantization of the 4-bit absmax values).
+void quantize_8bit(uint8_t* q, float* absmax, const float* x, int64_t n, int64_t blocksize, const float* code);
+void quantize_8bit_ref(uint8_t* q, float* absmax, const float* x, int64_t n, int64_t blocksize, const float* code);
+// out[i - begin] = code[q[i]] * absmax[i / blocksize] + offset, two fp32 roundings (no FMA:
+// bitsandbytes dequantizes, then adds the offset as a separate tensor op).
+void dequantize_8bit(float* out, const uint8_t* q, const float* absmax, int64_t begin, int64_t end,
+                     int64_t blocksize, const float* code, float offset);
+
 // ---- AdamW (kernels/cpu/adamw.cpp) ----------------------------------------------------
 // One decoupled-weight-decay Adam step (Loshchilov & Hutter 2019, Alg. 2) on n params, in
 // torch.optim.AdamW's order: param *= 1 - lr * wd (decay first), then m, v update and

@@ -16,7 +16,10 @@ int run_sft(const std::vector<std::string>& argv) {
             {{"--model", FlagSpec::Value, "model directory (config.json, model.safetensors, tokenizer.json), .gguf file or run directory (required)"},
              {"--data", FlagSpec::Value, "JSONL file: {\"messages\": [...]} or {\"prompt\", \"completion\"} lines (required)"},
              {"--out", FlagSpec::Value, "run directory (required)"},
-             {"--method", FlagSpec::Value, "full (every weight trains) or lora (only an adapter trains; checkpoints hold it alone) [full]"},
+             {"--method", FlagSpec::Value, "full (every weight trains), lora (only an adapter trains; checkpoints hold it alone) or qlora (lora over a 4-bit NF4 base) [full]"},
+             {"--quant-type", FlagSpec::Value, "qlora: the base's 4-bit type, nf4 or fp4 [nf4]"},
+             {"--quant-blocksize", FlagSpec::Value, "qlora: weights per absmax, a power of two in [32, 4096] [64]"},
+             {"--no-double-quant", FlagSpec::Switch, "qlora: keep the absmax values in fp32 (no 8-bit double quantization)"},
              {"--lora-r", FlagSpec::Value, "LoRA rank [16]"},
              {"--lora-alpha", FlagSpec::Value, "LoRA alpha: the update is scaled by alpha / r [32]"},
              {"--lora-dropout", FlagSpec::Value, "dropout on the adapter's input while training [0.05]"},
@@ -45,11 +48,14 @@ int run_sft(const std::vector<std::string>& argv) {
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   const std::string method = args.get("--method", "full");
-  SLLM_CHECK(method == "full" || method == "lora", str("sllm sft: unknown --method '", method, "'"),
-             "pass --method full or --method lora");
+  SLLM_CHECK(method == "full" || method == "lora" || method == "qlora", str("sllm sft: unknown --method '", method, "'"),
+             "pass --method full, lora or qlora");
   for (const char* flag : {"--lora-r", "--lora-alpha", "--lora-dropout", "--lora-targets", "--rslora"})
-    SLLM_CHECK(method == "lora" || !args.has(flag), str("sllm sft: ", flag, " needs --method lora"),
+    SLLM_CHECK(method != "full" || !args.has(flag), str("sllm sft: ", flag, " needs --method lora or qlora"),
                "add --method lora, or drop the LoRA flags");
+  for (const char* flag : {"--quant-type", "--quant-blocksize", "--no-double-quant"})
+    SLLM_CHECK(method == "qlora" || !args.has(flag), str("sllm sft: ", flag, " needs --method qlora"),
+               "add --method qlora, or drop the quantization flags");
   SLLM_CHECK(!(args.has("--epochs") && args.has("--steps")), "sllm sft: --epochs and --steps both given",
              "pass one of them: --steps N (optimizer steps) or --epochs E (passes over the training examples)");
   SLLM_CHECK(!(args.has("--val-fraction") && args.has("--val-count")), "sllm sft: --val-fraction and --val-count both given",
@@ -61,6 +67,9 @@ int run_sft(const std::vector<std::string>& argv) {
   o.lora_dropout = args.get_double("--lora-dropout", o.lora_dropout);
   o.lora_targets = args.get("--lora-targets", o.lora_targets);
   o.rslora = args.has("--rslora");
+  o.quant_type = args.get("--quant-type", o.quant_type);
+  o.quant_blocksize = args.get_int("--quant-blocksize", o.quant_blocksize);
+  o.double_quant = !args.has("--no-double-quant");
   o.model_dir = infer::resolve_model_dir(args.required("--model"));
   o.data_path = args.required("--data");
   o.out_dir = args.required("--out");

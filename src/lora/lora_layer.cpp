@@ -7,20 +7,22 @@
 
 namespace sllm::lora {
 
-Tensor LoraLayer::forward(const Tensor& x, const Tensor& weight, const Tensor& bias) const {
+Tensor LoraLayer::forward(const Tensor& x, const nn::Linear& base) const {
   const auto it = adapters_.find(state_->active);
-  if (state_->disabled > 0 || !merged_.empty() || it == adapters_.end()) return ops::linear(x, weight, bias);
+  if (state_->disabled > 0 || !merged_.empty() || it == adapters_.end()) return base.base_forward(x);
   const AdapterWeights& w = it->second;
   const bool dropout_on = state_->training && w.dropout > 0;
   // The mask depends on (this Linear's seed, step) only: reproducible and resumable.
   uint64_t mix = w.dropout_seed ^ (state_->dropout_step * 0x9E3779B97F4A7C15ull);
   const uint64_t seed = splitmix64(mix);
-  if (x.dtype() == DType::F32)
-    return ops::lora_linear(x, weight, bias, w.A, w.B, w.scale, dropout_on ? w.dropout : 0.0f, seed);
+  const float p = dropout_on ? w.dropout : 0.0f;
+  if (x.dtype() == DType::F32 && base.is_packed())
+    return ops::lora_linear(x, base.packed_weight(), base.bias(), w.A, w.B, w.scale, p, seed);
+  if (x.dtype() == DType::F32) return ops::lora_linear(x, base.weight(), base.bias(), w.A, w.B, w.scale, p, seed);
 
   // bf16 mixed precision (CUDA): composed from ops, which cast A and s·B to bf16 and return
   // their fp32 gradients (ops/mixed_precision.h).
-  const Tensor base_out = ops::linear(x, weight, bias);
+  const Tensor base_out = base.base_forward(x);
   Tensor h = x;  // (..., in)
   if (dropout_on) {
     // Inverted dropout on the adapter's input only, as PEFT's lora_dropout (the base path
@@ -44,6 +46,10 @@ void LoraLayer::merge(const std::string& name) {
              "unmerge it before merging another one");
   const auto it = adapters_.find(name);
   SLLM_ASSERT(it != adapters_.end());
+  SLLM_CHECK(!base_.is_packed(),
+             str("cannot merge adapter '", name, "' into ", base_.path(), ": its weight is ",
+                 base_.packed_weight()->format(), " (4-bit)"),
+             "merge the adapter into the unquantized base model (sllm merge --model <the fp32 or bf16 model>)");
   autograd::NoGradGuard no_grad;
   Tensor& W = base_.weight();
   W.copy_from(ops::add(W, delta_weight(it->second)));

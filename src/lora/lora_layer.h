@@ -41,15 +41,17 @@ class LoraLayer : public nn::LinearAdapter {
   LoraLayer(nn::Linear& base, std::shared_ptr<const LoraState> state) : base_(base), state_(std::move(state)) {}
 
   // x·Wᵀ + b + s · dropout(x)·Aᵀ·Bᵀ for the active adapter (f32: one fused op,
-  // ops::lora_linear; bf16 mixed precision: composed from ops), or the plain x·Wᵀ + b
-  // (disabled, no active adapter on this Linear, or merged into W).
-  Tensor forward(const Tensor& x, const Tensor& weight, const Tensor& bias) const override;
+  // ops::lora_linear, over the dense or the packed W (QLoRA); bf16 mixed precision: composed
+  // from ops), or the base's own x·Wᵀ + b (disabled, no active adapter on this Linear, or
+  // merged into W).
+  Tensor forward(const Tensor& x, const nn::Linear& base) const override;
 
   nn::Linear& base() { return base_; }
   std::map<std::string, AdapterWeights>& adapters() { return adapters_; }  // node-stable: A and B never move
   const std::map<std::string, AdapterWeights>& adapters() const { return adapters_; }
 
-  // W += s·B·A (merge) or W -= s·B·A (unmerge) for adapter `name`. W is (out, in) here for
+  // W += s·B·A (merge) or W -= s·B·A (unmerge) for adapter `name`; a packed (4-bit) base
+  // refuses: merge into the unquantized model instead. W is (out, in) here for
   // GPT-2's Conv1D too (sllm transposes Conv1D only in files), so PEFT's fan_in_fan_out
   // transpose is not needed. merged() names the adapter folded into W, or is empty.
   void merge(const std::string& name);

@@ -21,12 +21,24 @@ Linear::Linear(std::string path, int64_t in_features, int64_t out_features, bool
   if (bias) bias_ = new_parameter(bias_name_, {out_features});
 }
 
-Tensor Linear::forward(const Tensor& x) const {
-  return adapter_ ? adapter_->forward(x, weight_, bias_) : ops::linear(x, weight_, bias_);
+Tensor Linear::forward(const Tensor& x) const { return adapter_ ? adapter_->forward(x, *this) : base_forward(x); }
+
+Tensor Linear::base_forward(const Tensor& x) const {
+  return packed_ ? ops::packed_linear(x, packed_, bias_) : ops::linear(x, weight_, bias_);
+}
+
+void Linear::set_packed_weight(std::shared_ptr<const ops::PackedWeight> packed) {
+  SLLM_CHECK(packed != nullptr, str("Linear ", path_, ": no packed weight"), "pass the quantized weight");
+  SLLM_CHECK(packed->out_features() == out_features_ && packed->in_features() == in_features_,
+             str("Linear ", path_, " is (", out_features_, ", ", in_features_, "), its ", packed->format(),
+                 " weight is (", packed->out_features(), ", ", packed->in_features(), ")"),
+             "the quantized file does not belong to this model config");
+  packed_ = std::move(packed);
+  weight_ = Tensor();
 }
 
 void Linear::append_parameters(std::vector<Parameter>& out) {
-  out.push_back({weight_name_, weight_, conv1d_});
+  if (!packed_) out.push_back({weight_name_, weight_, conv1d_});
   if (bias_.defined()) out.push_back({bias_name_, bias_, false});
 }
 

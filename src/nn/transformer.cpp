@@ -21,15 +21,28 @@ Transformer::Transformer(const ModelConfig& config, ParamInit param_init) : conf
   trunk_ = make_trunk(config_);
   if (config_.family == Family::Llama && !config_.tie_embeddings)
     lm_head_ = std::make_unique<Linear>("lm_head", config_.n_embd, config_.vocab_size, /*bias=*/false, /*conv1d=*/false);
-  trunk_->append_parameters(params_);
-  if (lm_head_) lm_head_->append_parameters(params_);
-  for (const Parameter& p : params_) const_params_.push_back({p.name, p.value, p.conv1d});
+  refresh_parameters();
   if (param_init == ParamInit::Random) init(0);  // else the zeros new_parameter made
 }
 
 Transformer::~Transformer() = default;
 Transformer::Transformer(Transformer&&) noexcept = default;
 Transformer& Transformer::operator=(Transformer&&) noexcept = default;
+
+void Transformer::refresh_parameters() {
+  params_.clear();
+  const_params_.clear();
+  trunk_->append_parameters(params_);
+  if (lm_head_) lm_head_->append_parameters(params_);
+  for (const Parameter& p : params_) const_params_.push_back({p.name, p.value, p.conv1d});
+}
+
+int64_t Transformer::packed_bytes() {
+  int64_t total = 0;
+  for (Linear* linear : linears())
+    if (linear->is_packed()) total += linear->packed_weight()->nbytes();
+  return total;
+}
 
 Tensor& Transformer::param(const std::string& name) {
   for (const Parameter& p : params_)
@@ -101,6 +114,8 @@ void Transformer::to(Device device) {
     moved.set_name(p.name).set_requires_grad(trainable);
     p.value = moved;  // replaces the module's tensor
   }
+  for (Linear* linear : linears())
+    if (linear->is_packed()) linear->set_packed_weight(linear->packed_weight()->to(device));
   for (Tensor* buffer : trunk_->buffers()) *buffer = buffer->to(device);
   device_ = device;
 }

@@ -71,11 +71,18 @@ class Transformer {
   Tensor loss(const Tensor& ids, const Tensor& targets, int32_t ignore_index = -100);
   KVCache make_cache(int64_t batch) const;
 
+  // Rebuilds the parameter list after Linears were packed (Linear::set_packed_weight, as
+  // quant::quantize_model does): packed weights are no parameters, so they leave it; the
+  // rest keep their order.
+  void refresh_parameters();
+  // Bytes held by packed weights (0 for a dense model).
+  int64_t packed_bytes();
+
   // Every parameter's requires_grad (trainable) flag.
   void set_trainable(bool on);
 
-  // Moves every parameter (names and requires_grad kept; gradients dropped) and the RoPE
-  // tables to `device`; forward then runs there (ids stay on the host: the embedding op
+  // Moves every parameter (names and requires_grad kept; gradients dropped), packed weights
+  // and the RoPE tables to `device`; forward then runs there (ids stay on the host: the embedding op
   // validates and uploads them). Device::CUDA needs ops::init_device(Device::CUDA) first.
   // Optimizers hold the parameter tensors: build them after moving the model.
   void to(Device device);

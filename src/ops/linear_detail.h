@@ -1,6 +1,7 @@
 // The f32 pieces of ops::linear (ops/matmul.cpp), shared with ops::lora_linear
 // (ops/lora_linear.cpp), whose fused node computes the same base product and gradients.
 #pragma once
+#include "ops/packed_weight.h"
 #include "tensor/tensor.h"
 
 namespace sllm::ops::detail {
@@ -18,5 +19,16 @@ struct LinearGrads {
   Tensor dx, dw, db;
 };
 LinearGrads linear_backward_f32(const Tensor& g, const Tensor& X, const Tensor& W, const Tensor& bias);
+
+// db (out) += the column sums of g (N, out), f32 on either device, in a fixed order;
+// add_bias_grad also takes a bf16 g (CUDA mixed precision).
+void add_bias_grad_f32(Tensor& db, const Tensor& g, const Tensor& bias);
+void add_bias_grad(Tensor& db, const Tensor& g, const Tensor& bias);
+
+// The packed-weight pieces of ops::packed_linear (ops/packed_linear.cpp), shared with
+// ops::lora_linear over a packed base: the operand checks, and y = x·deq(W)ᵀ + b in x's
+// dtype without a graph node.
+void check_packed_linear_operands(const Tensor& x, const PackedWeight& w, const Tensor& bias);
+Tensor packed_linear_forward(const Tensor& x, const PackedWeight& w, const Tensor& bias);
 
 }  // namespace sllm::ops::detail

@@ -172,15 +172,21 @@ LinearGrads linear_backward_f32(const Tensor& g, const Tensor& X, const Tensor& 
   if (r.dw.defined())  // dW (out, in) = gᵀ · X; skipped entirely for a frozen weight
     SLLM_KERNEL(dev, sgemm, true, false, out_features, in, N, 1.0f, g.f32(), out_features, X.f32(), in, 0.0f,
                 r.dw.mutable_f32(), in);
-  if (r.db.defined() && dev == Device::CPU) {
-    add_column_sums(r.db.mutable_f32(), g.f32(), N, out_features);
-  } else if (r.db.defined() && N * out_features > 0) {
+  if (r.db.defined()) add_bias_grad_f32(r.db, g, bias);
+  return r;
+}
+
+void add_bias_grad_f32(Tensor& db, const Tensor& g, const Tensor& bias) {
+  const Device dev = g.device();
+  const int64_t out_features = bias.numel(), N = detail::rows_of(g);
+  if (dev == Device::CPU) {
+    add_column_sums(db.mutable_f32(), g.f32(), N, out_features);
+  } else if (N * out_features > 0) {
     // dbias += column sums of g: the bias gradient of a broadcast add, (N, out) onto
     // (out). Add's derivative reads neither operand's value, but both must be valid.
-    SLLM_KERNEL(dev, binary_backward, kernels::BinaryOp::Add, nullptr, r.db.mutable_f32(), g.f32(), g.f32(),
+    SLLM_KERNEL(dev, binary_backward, kernels::BinaryOp::Add, nullptr, db.mutable_f32(), g.f32(), g.f32(),
                 bias.f32(), N * out_features, out_features);
   }
-  return r;
 }
 
 }  // namespace detail

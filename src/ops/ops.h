@@ -6,9 +6,11 @@
 // All float tensors are f32. Shapes use the legend of kernels/kernels.h.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "ops/packed_weight.h"
 #include "tensor/tensor.h"
 
 namespace sllm::ops {
@@ -29,6 +31,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // weight-gradient GEMM.
 Tensor lora_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& A, const Tensor& B,
                    float scale, float dropout_p, uint64_t dropout_seed);
+// The same over a packed frozen base (QLoRA: an NF4 weight, ops/packed_weight.h): W is
+// dequantized inside the products, so backward gives dx, dA, dB (and db) only.
+Tensor lora_linear(const Tensor& x, const std::shared_ptr<const PackedWeight>& weight, const Tensor& bias,
+                   const Tensor& A, const Tensor& B, float scale, float dropout_p, uint64_t dropout_seed);
+// y = x·deq(W)ᵀ + b with a packed frozen W (ops/packed_linear.cpp): f32 on either device,
+// or bf16 x on CUDA (mixed precision, returning bf16 like ops::linear). Backward gives dx
+// = g·deq(W) and db; the weight has no gradient. x is not saved: a frozen W's backward
+// needs only the upstream gradient.
+Tensor packed_linear(const Tensor& x, const std::shared_ptr<const PackedWeight>& weight, const Tensor& bias = Tensor());
 
 // ---- elementwise with trailing-dimension broadcasting (ops/elementwise.cpp)
 // b's shape must equal a trailing suffix of a's shape (e.g. a (B,T,C), b (C) or (T,C)).

@@ -15,6 +15,7 @@
 #include "lora/lora_model.h"
 #include "lora/peft_files.h"
 #include "ops/device.h"
+#include "quant/quantize_model.h"
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/sft_objective.h"
@@ -37,7 +38,12 @@ json data_math_options(const SftRunOptions& o) {
          {"truncate", o.truncate},
          {"val_fraction", o.val_fraction},
          {"val_count", o.val_count}};
-  if (o.method == "lora") {
+  if (o.method == "qlora") {
+    j["quant_type"] = o.quant_type;
+    j["quant_blocksize"] = o.quant_blocksize;
+    j["double_quant"] = o.double_quant;
+  }
+  if (o.method == "lora" || o.method == "qlora") {
     j["method"] = o.method;
     j["lora_r"] = o.lora_r;
     j["lora_alpha"] = o.lora_alpha;
@@ -58,7 +64,12 @@ void apply_saved(const json& saved, SftRunOptions& o) {
   o.val_count = saved.at("val_count");
   o.grad_accum = saved.at("grad_accum");
   o.method = saved.value("method", std::string("full"));
-  if (o.method == "lora") {
+  if (o.method == "qlora") {
+    o.quant_type = saved.at("quant_type");
+    o.quant_blocksize = saved.at("quant_blocksize");
+    o.double_quant = saved.at("double_quant");
+  }
+  if (o.method == "lora" || o.method == "qlora") {
     o.lora_r = saved.at("lora_r");
     o.lora_alpha = saved.at("lora_alpha");
     o.lora_dropout = saved.at("lora_dropout");
@@ -150,8 +161,12 @@ void validate(const SftRunOptions& o) {
   SLLM_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, str("sllm sft: --val-fraction must be in [0, 1), got ", o.val_fraction),
              "pass e.g. --val-fraction 0.1, or --val-count N");
   SLLM_CHECK(o.val_count >= 0, str("sllm sft: --val-count must be >= 0, got ", o.val_count), "pass a count of examples");
-  SLLM_CHECK(o.method == "full" || o.method == "lora", str("sllm sft: unknown --method '", o.method, "'"),
-             "pass --method full or --method lora");
+  SLLM_CHECK(o.method == "full" || o.method == "lora" || o.method == "qlora",
+             str("sllm sft: unknown --method '", o.method, "'"), "pass --method full, lora or qlora");
+  if (o.method == "qlora") {
+    quant::parse_quant_type(o.quant_type);
+    quant::check_blocksize(o.quant_blocksize, "sllm sft --quant-blocksize");
+  }
   SLLM_CHECK(!o.model_dir.empty(), "sllm sft: missing --model", "pass a model directory or a run directory");
   SLLM_CHECK(!o.data_path.empty(), "sllm sft: missing --data", "pass a JSONL file of {\"messages\": [...]} lines");
   SLLM_CHECK(fs::is_regular_file(o.data_path), str("sllm sft: --data '", o.data_path, "' is not a file"),
@@ -221,9 +236,27 @@ SftRunResult sft(const SftRunOptions& options) {
                "run the command again");
   }
 
-  const bool use_lora = o.method == "lora";
+  const bool use_lora = o.method == "lora" || o.method == "qlora";
   std::unique_ptr<nn::Transformer> model = io::load_model(resume && !use_lora ? resume->dir.string() : o.model_dir);
   objective.check_model(model->config());
+  const quant::QuantizeReport packed = quant::packed_report(*model);
+  SLLM_CHECK(packed.linears == 0 || o.method == "qlora",
+             str("sllm sft: ", o.model_dir, " is quantized (", packed.linears, " 4-bit Linears); --method ", o.method,
+                 " needs full-precision weights"),
+             "fine-tune a quantized model with --method qlora, or pass the unquantized model");
+  if (o.method == "qlora" && packed.linears == 0) {
+    quant::QuantOptions q;
+    q.type = quant::parse_quant_type(o.quant_type);
+    q.blocksize = o.quant_blocksize;
+    q.double_quant = o.double_quant;
+    const quant::QuantizeReport r = quant::quantize_model(*model, q);
+    std::fprintf(stderr, "sft: quantized %ld Linears (%.1fM weights) to %s%s, %.3f bits per parameter, %.1f MiB\n",
+                 static_cast<long>(r.linears), double(r.params) / 1e6, o.quant_type.c_str(),
+                 o.double_quant ? " + double quantization" : "", r.bits_per_param(), double(r.bytes) / (1 << 20));
+  } else if (o.method == "qlora") {
+    std::fprintf(stderr, "sft: the base is already quantized: %ld Linears, %.3f bits per parameter\n",
+                 static_cast<long>(packed.linears), packed.bits_per_param());
+  }
   std::unique_ptr<lora::LoraModel> lora;
   if (use_lora) {
     lora::check_config(lora_config(o));

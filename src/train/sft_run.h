@@ -8,7 +8,7 @@
 // (one epoch = every training example once; the loader's batches may straddle epochs). On
 // --resume without either, the run keeps its total; without either on a new run, 1 epoch.
 //
-// --method lora: a LoraModel (src/lora) on the loaded model; only its A and B train (the loop's
+// --method lora (and qlora, over a 4-bit base: src/quant): a LoraModel (src/lora) on the loaded model; only its A and B train (the loop's
 // `trainable` hook), SftObjective's mode_hook sets its training mode and dropout step per
 // micro-batch, and each checkpoint holds the adapter in PEFT's files (the loop's
 // `write_model` hook) instead of config.json + model.safetensors. --resume loads the base
@@ -29,7 +29,14 @@ struct SftRunOptions {
   // (src/lora) on the frozen base trains alone; checkpoints hold only the adapter (PEFT's
   // adapter_config.json + adapter_model.safetensors) beside optimizer and trainer state, and
   // --resume rebuilds base (model_dir) + adapter. Dropout masks follow (seed, micro-batch).
+  // "qlora" (Dettmers et al. 2023): "lora" over a 4-bit base: every trunk Linear of the model
+  // is quantized on load (or read already quantized from a bitsandbytes-style directory),
+  // the adapter trains in fp32 (CPU) or bf16 mixed precision (CUDA); its files are the
+  // same PEFT adapter, usable on the unquantized base too.
   std::string method = "full";
+  std::string quant_type = "nf4";  // qlora: nf4 or fp4
+  int64_t quant_blocksize = 64;    // qlora: elements per absmax
+  bool double_quant = true;        // qlora: 8-bit absmax (QLoRA's double quantization)
   int64_t lora_r = 16;
   double lora_alpha = 32, lora_dropout = 0.05;
   std::string lora_targets = "all-linear";  // comma list of HF module names, or all-linear
