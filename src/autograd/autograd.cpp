@@ -206,6 +206,25 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   }
 }
 
+Tensor checkpoint(const std::function<Tensor(const Tensor&)>& fn, const Tensor& x) {
+  if (!grad_enabled()) return fn(x);
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = fn(x);
+  }
+  SavedTensor sx(x, "checkpoint");
+  const bool x_grad = x.requires_grad();
+  record(y, "checkpoint", {x}, [fn, sx, x_grad](const Tensor& g) {
+    Tensor xi = sx.get().detach();  // a leaf sharing x's storage: the recomputation's input
+    xi.set_requires_grad(x_grad);
+    const Tensor yi = fn(xi);
+    if (yi.requires_grad()) backward(yi, g);  // parameters inside fn accumulate here
+    return std::vector<Tensor>{x_grad ? xi.grad() : Tensor()};
+  });
+  return y;
+}
+
 // Moves out of `node` the producer nodes that nothing else references, so that destroying
 // `node` does not recurse into them; the closure goes first, since its saved tensors share
 // the inputs' TensorImpls.

@@ -74,6 +74,16 @@ void backward(const Tensor& root, bool retain_graph = false);
 // Same with an explicit gradient for a non-scalar root (same shape as root).
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);
 
+// Activation checkpointing (Chen et al. 2016, "Training Deep Nets with Sublinear Memory
+// Cost"; PEFT turns it on for QLoRA): y = fn(x) is computed without a graph and only x is
+// kept; backward runs fn(x) again with the graph on and backpropagates g through that
+// recomputation, so fn's intermediate activations live only while its own segment's
+// backward runs. fn must give the same y both times (sllm's kernels are deterministic and
+// dropout masks are functions of (seed, step)); the parameters fn reads get their gradients
+// from the recomputation. The node is recorded even when x needs no gradient (a frozen
+// embedding's output), since fn's own parameters may. Without grad mode it is plain fn(x).
+Tensor checkpoint(const std::function<Tensor(const Tensor&)>& fn, const Tensor& x);
+
 // dst += src elementwise (same shape, dtype f32 or bf16, same device). Used to accumulate
 // gradients; a bf16 sum is formed in fp32 and rounded once.
 void accumulate(Tensor& dst, const Tensor& src);

@@ -25,7 +25,8 @@
 // alpha 32, dropout 0.05) on the frozen model instead of every weight; the JSON's
 // trainable_params says how many numbers the optimizer updates. peak_mem_bytes is the
 // process's peak RSS on the CPU and the caching allocator's peak on CUDA (ops/memory_usage.h),
-// read after the timed steps: one method per process, so two runs compare their peaks.
+// read after the timed steps, its window starting once the model, adapters and optimizer are
+// built (ops::reset_peak_memory): one method per process, so two runs compare their peaks.
 //
 // tools/bench_vs_pytorch.py runs this next to the same model in PyTorch.
 #include <nlohmann/json.hpp>
@@ -46,6 +47,7 @@
 #include "core/rng.h"
 #include "lora/lora_config.h"
 #include "lora/lora_model.h"
+#include "quant/quantize_model.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
 #include "ops/device.h"
@@ -113,7 +115,8 @@ int run_bench_train(const std::vector<std::string>& argv) {
              {"--device", FlagSpec::Value, "cpu or cuda (default cpu)"},
              {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only); auto = bf16 on cuda, fp32 on cpu"},
              {"--profile", FlagSpec::Switch, "CUDA only: GPU time per kernel over the timed steps (CUDA events)"},
-             {"--method", FlagSpec::Value, "full (every weight trains) or lora (frozen base + adapters) [full]"},
+             {"--method", FlagSpec::Value, "full (every weight trains), lora (frozen base + adapters) or qlora (lora over an NF4 + double-quantized base) [full]"},
+             {"--grad-checkpoint", FlagSpec::Switch, "recompute each block in backward instead of keeping its activations"},
              {"--lora-r", FlagSpec::Value, "LoRA rank [16]"},
              {"--lora-alpha", FlagSpec::Value, "LoRA alpha [32]"},
              {"--lora-dropout", FlagSpec::Value, "LoRA dropout on the adapter input [0.05]"},
@@ -142,25 +145,30 @@ int run_bench_train(const std::vector<std::string>& argv) {
   SLLM_CHECK(T <= cfg.n_ctx, str("sllm bench train: --seq ", T, " exceeds the model's context of ", cfg.n_ctx),
              "lower --seq");
   const std::string method = args.get("--method", "full");
-  SLLM_CHECK(method == "full" || method == "lora", str("sllm bench train: unknown --method '", method, "'"),
-             "pass --method full or --method lora");
+  SLLM_CHECK(method == "full" || method == "lora" || method == "qlora",
+             str("sllm bench train: unknown --method '", method, "'"), "pass --method full, lora or qlora");
+  const bool adapters = method != "full";
   for (const char* flag : {"--lora-r", "--lora-alpha", "--lora-dropout", "--lora-targets"})
-    SLLM_CHECK(method == "lora" || !args.has(flag), str("sllm bench train: ", flag, " needs --method lora"),
+    SLLM_CHECK(adapters || !args.has(flag), str("sllm bench train: ", flag, " needs --method lora or qlora"),
                "add --method lora, or drop the LoRA flags");
   lora::LoraConfig lora_cfg;  // the sft command's defaults (src/cli/cmd_sft.cpp)
   lora_cfg.r = args.get_int("--lora-r", 16);
   lora_cfg.lora_alpha = static_cast<float>(args.get_double("--lora-alpha", 32.0));
   lora_cfg.lora_dropout = static_cast<float>(args.get_double("--lora-dropout", 0.05));
   lora_cfg.target_modules = lora::parse_targets(args.get("--lora-targets", "all-linear"));
-  if (method == "lora") lora::check_config(lora_cfg);
+  if (adapters) lora::check_config(lora_cfg);
 
   nn::Transformer model(cfg);  // GPT-2 initialization, seed 0
+  // QLoRA: every trunk Linear to NF4 + double quantization at blocksize 64 (QLoRA's recipe),
+  // on the CPU before the move; the dense weights are released as they are replaced.
+  if (method == "qlora") quant::quantize_model(model, quant::QuantOptions{});
   model.to(device);
   model.set_compute_dtype(ops::apply_precision(precision));
+  model.set_gradient_checkpointing(args.has("--grad-checkpoint"));
   // LoRA freezes every base weight (no gradient, no optimizer state) and trains A and B.
   std::unique_ptr<lora::LoraModel> lora;
   std::vector<nn::Parameter> trainable = model.parameters();
-  if (method == "lora") {
+  if (adapters) {
     lora = std::make_unique<lora::LoraModel>(model);
     lora->add_adapter("default", lora_cfg);
     lora->set_training(true);
@@ -173,6 +181,9 @@ int run_bench_train(const std::vector<std::string>& argv) {
     trainable_params += p.value.numel();
   }
   optim::AdamW opt(refs, optim::AdamWConfig{});
+  // The peak of training, not of building the model: QLoRA's dense f32 weights exist only
+  // until they are quantized (a quantized model directory never holds them at all).
+  ops::reset_peak_memory(device);
   const float lr = 1e-3f, grad_clip = 1.0f;
 
   // Fresh random ids for every step (warm-up included), all drawn before timing.

@@ -25,6 +25,7 @@ int run_sft(const std::vector<std::string>& argv) {
              {"--lora-dropout", FlagSpec::Value, "dropout on the adapter's input while training [0.05]"},
              {"--lora-targets", FlagSpec::Value, "comma list of module names (q_proj,v_proj) or all-linear [all-linear]"},
              {"--rslora", FlagSpec::Switch, "scale by alpha / sqrt(r) (rank-stabilized LoRA)"},
+             {"--grad-checkpoint", FlagSpec::Switch, "recompute each block in backward instead of keeping its activations (same results, less memory, ~1/3 more compute)"},
              {"--template", FlagSpec::Value, "chatml or none (prompt/completion only) [chatml]"},
              {"--truncate", FlagSpec::Switch, "cut examples longer than --seq (counted) instead of failing"},
              {"--val-fraction", FlagSpec::Value, "fraction of examples held out for validation [0.1, at least 1]"},
@@ -70,6 +71,7 @@ int run_sft(const std::vector<std::string>& argv) {
   o.quant_type = args.get("--quant-type", o.quant_type);
   o.quant_blocksize = args.get_int("--quant-blocksize", o.quant_blocksize);
   o.double_quant = !args.has("--no-double-quant");
+  o.grad_checkpoint = args.has("--grad-checkpoint");
   o.model_dir = infer::resolve_model_dir(args.required("--model"));
   o.data_path = args.required("--data");
   o.out_dir = args.required("--out");

@@ -1,5 +1,7 @@
 #include "nn/gpt2.h"
 
+#include "autograd/autograd.h"
+
 #include "ops/ops.h"
 
 namespace sllm::nn {
@@ -41,7 +43,14 @@ Tensor GPT2Trunk::forward(const Tensor& ids, KVCache* cache, DType act) {
   Tensor positions = Tensor::empty({T}, DType::I32);
   for (int64_t t = 0; t < T; ++t) positions.mutable_i32()[t] = static_cast<int32_t>(pos0 + t);
   Tensor x = ops::add(wte_.forward(ids), wpe_.forward(positions));  // (B, T, C) + (T, C)
-  for (size_t l = 0; l < h_.size(); ++l) x = h_[l].forward(x, attention_step(cache, l), act);
+  for (size_t l = 0; l < h_.size(); ++l) {
+    const GPT2Block& block = h_[l];
+    const AttentionStep step = attention_step(cache, l);
+    if (checkpoint_blocks && !cache)
+      x = autograd::checkpoint([&block, step, act](const Tensor& in) { return block.forward(in, step, act); }, x);
+    else
+      x = block.forward(x, step, act);
+  }
   return ln_f_.forward(x, act);
 }
 

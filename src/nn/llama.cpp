@@ -1,5 +1,7 @@
 #include "nn/llama.h"
 
+#include "autograd/autograd.h"
+
 #include "kernels/kernels.h"
 #include "ops/ops.h"
 
@@ -43,7 +45,15 @@ LlamaTrunk::LlamaTrunk(const ModelConfig& config)
 
 Tensor LlamaTrunk::forward(const Tensor& ids, KVCache* cache, DType act) {
   Tensor x = embed_tokens_.forward(ids);  // (B, T, C)
-  for (size_t l = 0; l < layers_.size(); ++l) x = layers_[l].forward(x, attention_step(cache, l), rope_, act);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const LlamaBlock& block = layers_[l];
+    const AttentionStep step = attention_step(cache, l);
+    if (checkpoint_blocks && !cache)
+      x = autograd::checkpoint([&block, step, this, act](const Tensor& in) { return block.forward(in, step, rope_, act); },
+                               x);
+    else
+      x = block.forward(x, step, rope_, act);
+  }
   return norm_.forward(x, act);
 }
 

@@ -106,6 +106,9 @@ void Transformer::set_compute_dtype(DType dtype) {
   compute_dtype_ = dtype;
 }
 
+void Transformer::set_gradient_checkpointing(bool on) { trunk_->checkpoint_blocks = on; }
+bool Transformer::gradient_checkpointing() const { return trunk_->checkpoint_blocks; }
+
 void Transformer::to(Device device) {
   if (device == device_) return;
   for (const Parameter& p : params_) {

@@ -93,6 +93,11 @@ class Transformer {
   // stream, norms' statistics and loss stay fp32; the norms' outputs, every matmul, attention
   // and the MLP run in bf16, and forward returns bf16 logits. Not with a KV cache.
   void set_compute_dtype(DType dtype);
+  // Activation checkpointing per block (autograd::checkpoint): training keeps each block's
+  // input only and recomputes the block in backward, about a third more compute for
+  // activations that no longer grow with depth. Off by default.
+  void set_gradient_checkpointing(bool on);
+  bool gradient_checkpointing() const;
   DType compute_dtype() const { return compute_dtype_; }
 
  private:

@@ -29,6 +29,9 @@ class Trunk {
   virtual void append_linears(std::vector<Linear*>& out) = 0;
   // Tensors that are not parameters but move with the model (RoPE's tables).
   virtual std::vector<Tensor*> buffers() { return {}; }
+
+  // Whether forward() checkpoints each block (autograd::checkpoint) while grad mode is on.
+  bool checkpoint_blocks = false;
 };
 
 // The trunk of config.family (defined in transformer.cpp, its one user).

@@ -1,5 +1,7 @@
 #include "quant/quantize_model.h"
 
+#include <malloc.h>
+
 #include <memory>
 
 #include "core/error.h"
@@ -24,6 +26,11 @@ QuantizeReport quantize_model(nn::Transformer& model, const QuantOptions& option
     linear->set_packed_weight(std::move(packed));  // the dense weight is released here
   }
   model.refresh_parameters();
+  // The dense weights just freed went to the host allocator's cache of freed blocks, sized
+  // for reuse by training steps that will never ask for them: hand them back to the system,
+  // or the process would keep the full-precision model's memory after all.
+  allocator_for(Device::CPU).release_cache();
+  malloc_trim(0);
   return report;
 }
 

@@ -119,7 +119,7 @@ class HostAllocator final : public Allocator {
     size_t nbytes;
   };
 
-  void release_cache() {
+  void release_cache() override {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const Block& b : lru_) std::free(b.ptr);
     lru_.clear();

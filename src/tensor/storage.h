@@ -28,6 +28,10 @@ class Allocator {
   // Copy between two blocks of this device (clone() of a device tensor). The default goes
   // through a host buffer; a device backend overrides it with a device-to-device copy.
   virtual void copy_within(void* dst, const void* src, size_t nbytes);
+  // Returns cached free blocks to the system (no-op for an allocator without a cache): after
+  // a one-off release of much memory that the steady state will not ask for again, such as
+  // QLoRA's dense weights once quantized.
+  virtual void release_cache() {}
 };
 
 // The allocator for a device; a sllm::Error with a hint when the backend isn't built in.

@@ -239,6 +239,7 @@ SftRunResult sft(const SftRunOptions& options) {
   const bool use_lora = o.method == "lora" || o.method == "qlora";
   std::unique_ptr<nn::Transformer> model = io::load_model(resume && !use_lora ? resume->dir.string() : o.model_dir);
   objective.check_model(model->config());
+  model->set_gradient_checkpointing(o.grad_checkpoint);
   const quant::QuantizeReport packed = quant::packed_report(*model);
   SLLM_CHECK(packed.linears == 0 || o.method == "qlora",
              str("sllm sft: ", o.model_dir, " is quantized (", packed.linears, " 4-bit Linears); --method ", o.method,

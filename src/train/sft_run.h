@@ -37,6 +37,7 @@ struct SftRunOptions {
   std::string quant_type = "nf4";  // qlora: nf4 or fp4
   int64_t quant_blocksize = 64;    // qlora: elements per absmax
   bool double_quant = true;        // qlora: 8-bit absmax (QLoRA's double quantization)
+  bool grad_checkpoint = false;    // recompute each block in backward (same results, less memory)
   int64_t lora_r = 16;
   double lora_alpha = 32, lora_dropout = 0.05;
   std::string lora_targets = "all-linear";  // comma list of HF module names, or all-linear
