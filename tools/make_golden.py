@@ -11,6 +11,7 @@ Outputs (described in tests/golden/README.md):
     tests/golden/ops.safetensors                    op inputs, outputs and input gradients
     tests/golden/gpt2_tiny/{config.json, model.safetensors, golden.safetensors}
     tests/golden/llama_tiny/{config.json, model.safetensors, golden.safetensors}
+(The QLoRA goldens, tests/golden/quant/, come from bitsandbytes: tools/make_golden_quant.py.)
 
 Every reference value is computed in float64 from float32 inputs (so the inputs stored in
 the fixture are exactly the ones the reference used) and stored rounded to float32. The

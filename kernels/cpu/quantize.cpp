@@ -15,9 +15,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/cpu/quantize_internal.h"
 #include "kernels/kernels.h"
 
 namespace sllm::kernels {
+using quantize_detail::Simd;
 namespace {
 
 // The sorted view of a code table: sorted[j] = code[order[j]], and the midpoints between
@@ -30,8 +32,9 @@ struct SortedCode {
 
   explicit SortedCode(const float* code) {
     for (int j = 0; j < K; ++j) order[j] = j;
-    // Stable: FP4's +0 and -0 compare equal, and the first one (index 0, +0) wins the tie,
-    // as torch.argsort's stable CPU sort orders them.
+    // Stable: FP4's two zeros (codes 0 and 8, both +0.0 in bitsandbytes' table) compare
+    // equal and keep their index order, as torch.argsort's stable CPU sort orders them; the
+    // midpoint between them is 0, so 0 (and -0) takes code 0, and values just above 0 code 8.
     std::stable_sort(order.begin(), order.end(), [code](int a, int b) { return code[a] < code[b]; });
     for (int j = 0; j + 1 < K; ++j) mid[j] = (code[order[j]] + code[order[j + 1]]) / 2.0f;
   }
@@ -152,13 +155,14 @@ __attribute__((target("avx2,fma"))) int64_t run_avx2(float* out, const uint8_t* 
   return i;
 }
 
-enum class Simd { Avx512, Avx2, Scalar };
+bool cpu_has(Simd path) {
+  if (path == Simd::Avx512)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  if (path == Simd::Avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return true;
+}
 Simd simd_path() {
-  static const Simd path = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                   __builtin_cpu_supports("avx512vl")
-                               ? Simd::Avx512
-                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? Simd::Avx2
-                                                                                             : Simd::Scalar;
+  static const Simd path = cpu_has(Simd::Avx512) ? Simd::Avx512 : cpu_has(Simd::Avx2) ? Simd::Avx2 : Simd::Scalar;
   return path;
 }
 
@@ -191,10 +195,22 @@ void quantize_8bit_ref(uint8_t* q, float* absmax, const float* x, int64_t n, int
   quantize_8bit_impl<true>(q, absmax, x, n, blocksize, code);
 }
 
+namespace quantize_detail {
+Simd best_simd() { return simd_path(); }
+bool simd_supported(Simd path) { return cpu_has(path); }
+const char* simd_name(Simd path) {
+  return path == Simd::Avx512 ? "avx512" : path == Simd::Avx2 ? "avx2" : "scalar";
+}
+}  // namespace quantize_detail
+
 void dequantize_4bit(float* out, const uint8_t* packed, const float* absmax, int64_t begin, int64_t end,
                      int64_t blocksize, const float* code) {
+  quantize_detail::dequantize_4bit_with(simd_path(), out, packed, absmax, begin, end, blocksize, code);
+}
+
+void quantize_detail::dequantize_4bit_with(Simd path, float* out, const uint8_t* packed, const float* absmax,
+                                           int64_t begin, int64_t end, int64_t blocksize, const float* code) {
   if (end <= begin) return;
-  const Simd path = simd_path();
   const int64_t first = begin / blocksize, last = (end - 1) / blocksize;
   // One block per iteration: a fixed partition, and each output element has one writer.
 #pragma omp parallel for schedule(static) if (end - begin > 262144)

@@ -25,9 +25,11 @@ const std::array<float, 16>& code4(QuantType type) {
       0.07958029955625534f,  0.16093020141124725f, 0.24611230194568634f,  0.33791524171829224f,
       0.44070982933044434f,  0.5626170039176941f,  0.7229568362236023f,   1.0f};
   // FP4: sign bit, two exponent bits, one mantissa bit; the values {0, 0.0625, 8, 12, 4, 6,
-  // 2, 3} and their negatives in bit order, divided by the largest (12) in float32.
+  // 2, 3} and their negatives in bit order, divided by the largest (12) in float32. Code 8
+  // (sign bit set, zero) is +0.0: bitsandbytes' list spells it as the Python integer -0,
+  // which is 0, so its table (and the quant_map it saves) holds +0.0 there.
   static const std::array<float, 16> fp4 = [] {
-    const float raw[16] = {0, 0.0625f, 8, 12, 4, 6, 2, 3, -0.0f, -0.0625f, -8, -12, -4, -6, -2, -3};
+    const float raw[16] = {0, 0.0625f, 8, 12, 4, 6, 2, 3, 0.0f, -0.0625f, -8, -12, -4, -6, -2, -3};
     std::array<float, 16> t{};
     for (int i = 0; i < 16; ++i) t[i] = raw[i] / 12.0f;
     return t;

@@ -1,5 +1,7 @@
 #include "quant/quantized_tensor.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -27,6 +29,67 @@ QuantizedTensor QuantizedTensor::to(Device device) const {
   return q;
 }
 
+namespace {
+
+// The float32 sum of x[0, n) in the order torch's CPU sum kernel takes for a contiguous
+// tensor on one thread (aten/src/ATen/native/cpu/SumKernel.cpp, cascade_sum →
+// vectorized_inner_sum → row_sum → multi_row_sum), with 8-lane vectors as in its AVX2 and
+// default builds; bitsandbytes' offset is this sum's mean, so the offset matches bit for bit
+// (tests/golden/quant: inputs where a correctly rounded sum would not). Torch on AVX-512
+// uses 16 lanes and, from 32768 elements on several threads, splits the sum per thread:
+// there its last bit may differ, and tools/make_golden_quant.py pins one thread and AVX2.
+float torch_cpu_sum(const float* x, int64_t n) {
+  constexpr int64_t kLanes = 8, kIlp = 4, kLevels = 4;
+  using Vec = std::array<float, kLanes>;
+  auto add = [](Vec& a, const Vec& b) {
+    for (int64_t l = 0; l < kLanes; ++l) a[l] += b[l];
+  };
+  // multi_row_sum + row_sum over `rows` items of `width` floats each (a vector, or one float
+  // when width is 1): 4 interleaved accumulators, each a cascade of 4 levels that the lower
+  // level empties into every 2^level_power rows.
+  auto row_sum = [&](int64_t rows, int64_t width) {
+    const int64_t size = rows / kIlp;
+    const int64_t ceil_log2 = size <= 2 ? 1 : 64 - __builtin_clzll(uint64_t(size - 1));
+    const int64_t level_power = std::max<int64_t>(4, ceil_log2 / kLevels);
+    const int64_t level_step = int64_t(1) << level_power, level_mask = level_step - 1;
+    Vec acc[kLevels][kIlp] = {};
+    auto load = [&](int64_t item) {
+      Vec v{};
+      for (int64_t l = 0; l < width; ++l) v[l] = x[item * width + l];
+      return v;
+    };
+    int64_t i = 0;
+    while (i + level_step <= size) {
+      for (int64_t j = 0; j < level_step; ++j, ++i)
+        for (int64_t k = 0; k < kIlp; ++k) add(acc[0][k], load(i * kIlp + k));
+      for (int64_t j = 1; j < kLevels; ++j) {
+        for (int64_t k = 0; k < kIlp; ++k) {
+          add(acc[j][k], acc[j - 1][k]);
+          acc[j - 1][k] = Vec{};
+        }
+        if ((i & (level_mask << (j * level_power))) != 0) break;
+      }
+    }
+    for (; i < size; ++i)
+      for (int64_t k = 0; k < kIlp; ++k) add(acc[0][k], load(i * kIlp + k));
+    for (int64_t j = 1; j < kLevels; ++j)
+      for (int64_t k = 0; k < kIlp; ++k) add(acc[0][k], acc[j][k]);
+    for (int64_t item = size * kIlp; item < rows; ++item) add(acc[0][0], load(item));
+    for (int64_t k = 1; k < kIlp; ++k) add(acc[0][0], acc[0][k]);
+    return acc[0][0];
+  };
+  if (n < kLanes) return row_sum(n, 1)[0];  // scalar_inner_sum
+  // vectorized_inner_sum: the vectors, then the scalar tail, then the lanes in order.
+  const int64_t vectors = n / kLanes;
+  const Vec lanes = row_sum(vectors, kLanes);
+  float total = 0.0f;
+  for (int64_t i = vectors * kLanes; i < n; ++i) total += x[i];
+  for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
+  return total;
+}
+
+}  // namespace
+
 QuantizedTensor quantize(const Tensor& x, const QuantOptions& options) {
   SLLM_CHECK(x.defined() && x.dtype() == DType::F32 && x.device() == Device::CPU,
              "quantize: expects an f32 tensor on the CPU", "convert with .to(DType::F32) and .to(Device::CPU) first");
@@ -52,11 +115,9 @@ QuantizedTensor quantize(const Tensor& x, const QuantOptions& options) {
   // blockwise like any tensor. The mean is the float32 tensor mean bitsandbytes takes.
   q.nested = true;
   q.nested_blocksize = options.nested_blocksize;
-  // torch's float32 mean is the float32 sum (pairwise, near-exact) divided by n in float32:
-  // here the sum in double rounded once to float32, then the same division.
-  double sum = 0.0;
-  for (int64_t b = 0; b < nb; ++b) sum += absmax.f32()[b];
-  q.offset = float(sum) / float(nb);
+  // torch's float32 mean (ATen mean_out on the CPU): the float32 sum, then one float32
+  // division by n. The sum's last bit depends on its order, so it is torch's (below).
+  q.offset = torch_cpu_sum(absmax.f32(), nb) / float(nb);
   Tensor centred = Tensor::empty({nb});
   for (int64_t b = 0; b < nb; ++b) centred.mutable_f32()[b] = absmax.f32()[b] - q.offset;
   const auto& map = dynamic_map_signed();
