@@ -13,6 +13,7 @@
 #include "io/gguf_model.h"
 #include "io/model_files.h"
 #include "lora/peft_files.h"
+#include "quant/bnb_files.h"
 #include "tokenizer/gguf_tokenizer.h"
 
 namespace sllm::infer {
@@ -74,7 +75,7 @@ InferenceModel load_inference_model(const InferenceSpec& spec) {
       m.eos_id = eos_from_tokenizer_config(*m.tokenizer, tok_path.parent_path() / "tokenizer_config.json");
     }
   }
-  m.model = io::load_model(m.dir);
+  m.model = quant::load_model(m.dir);  // a plain, GGUF or 4-bit (bitsandbytes) model
   if (m.tokenizer) {
     const int64_t tok_vocab = m.tokenizer->vocab_size(), model_vocab = m.model->config().vocab_size;
     SLLM_CHECK(tok_vocab <= model_vocab,

@@ -100,6 +100,13 @@ std::unique_ptr<nn::Transformer> load_model(const std::string& dir) {
   const fs::path weights = fs::path(dir) / "model.safetensors";
   SLLM_CHECK(fs::exists(fs::path(dir) / "config.json"), str("'", dir, "' has no config.json"), "a model directory holds config.json and model.safetensors");
   SLLM_CHECK(fs::exists(weights), str("'", dir, "' has no model.safetensors"), "a model directory holds config.json and model.safetensors");
+  // A quantized directory (bitsandbytes' 4-bit layout, src/quant/bnb_files.h) holds u8 codes
+  // and quant states under the weights' names: io sits below quant, so it refuses by name
+  // rather than misreading them.
+  const nlohmann::json config = nlohmann::json::parse(read_file((fs::path(dir) / "config.json").string()), nullptr, false);
+  SLLM_CHECK(!(config.is_object() && config.contains("quantization_config") && !config["quantization_config"].is_null()),
+             str("'", dir, "' holds a quantized model (config.json has quantization_config)"),
+             "load it with quant::load_model (src/quant/bnb_files.h), as sllm's commands do");
   // load_weights sets every parameter (a missing tensor is an error), so no random init.
   auto model = std::make_unique<nn::Transformer>(nn::load_config(dir), nn::ParamInit::Zeros);
   load_weights(*model, weights.string());

@@ -15,6 +15,7 @@
 #include "lora/lora_model.h"
 #include "lora/peft_files.h"
 #include "ops/device.h"
+#include "quant/bnb_files.h"
 #include "quant/quantize_model.h"
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -237,7 +238,8 @@ SftRunResult sft(const SftRunOptions& options) {
   }
 
   const bool use_lora = o.method == "lora" || o.method == "qlora";
-  std::unique_ptr<nn::Transformer> model = io::load_model(resume && !use_lora ? resume->dir.string() : o.model_dir);
+  // quant::load_model: --method qlora also takes an already-quantized (bitsandbytes) directory.
+  std::unique_ptr<nn::Transformer> model = quant::load_model(resume && !use_lora ? resume->dir.string() : o.model_dir);
   objective.check_model(model->config());
   model->set_gradient_checkpointing(o.grad_checkpoint);
   const quant::QuantizeReport packed = quant::packed_report(*model);
