@@ -324,6 +324,46 @@ head -c 5000 "$GGUF" >"$WORK/cut.gguf"
 expect_error "convert, truncated"   "cut.gguf"            -- convert "$WORK/cut.gguf" --out "$WORK/conv2"
 [ -e "$WORK/conv2" ] && fail "a failed convert left $WORK/conv2 behind"
 
+# ---- sllm quantize: 4-bit directories in bitsandbytes' layout (issue 10) ----------------------
+# $WORK/run is the tiny GPT-2 pretrained above; $WORK/mem-small/ckpt-2 the `small` preset.
+expect_ok "quantize" -- quantize --model "$WORK/run" --out "$WORK/q4" --threads 1
+for f in config.json model.safetensors tokenizer.json; do expect_file "$WORK/q4/$f"; done
+grep -qF '"quant_method": "bitsandbytes"' "$WORK/q4/config.json" || fail "quantize: config.json lacks quantization_config"
+grep -q "^bits per parameter: 4\.1" "$WORK/out" || fail "quantize should print its bits per parameter, got: $(cat "$WORK/out")"
+expect_ok "quantize, small preset" -- quantize --model "$WORK/mem-small/ckpt-2" --out "$WORK/q4small" --threads 2
+bits=$(sed -n 's/^bits per parameter: \([0-9.]*\) .*/\1/p' "$WORK/out")
+awk -v b="$bits" 'BEGIN { exit !(b != "" && b <= 4.13) }' || fail "NF4+DQ at blocksize 64 should be <= 4.13 bits per parameter, got '$bits'"
+expect_ok "score, quantized" -- score --model "$WORK/q4" --text "$QA" --threads 1
+q_loss=$(loss_of "$WORK/out")
+awk -v a="$q_loss" -v b="$base_loss" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && a != b && d < 0.05 * b) }' ||
+  fail "the NF4 model's loss $q_loss should be near (not equal to) the f32 model's $base_loss"
+expect_ok "generate, quantized" -- generate --model "$WORK/q4" "${GEN[@]}"
+grep -q "^Who is" "$WORK/out" || fail "generate on a quantized model should print the prompt first"
+expect_ok "chat, quantized" -- chat --model "$WORK/q4" --prompt "Who is 1?" --max-new-tokens 4 --temperature 0 --threads 1
+expect_ok "sft qlora, quantized dir" -- sft --model "$WORK/q4" --data "$WORK/sft.jsonl" --batch 2 --seq 48 --steps 2 \
+  --threads 2 --quiet --method qlora --lora-r 4 --lora-targets c_attn --out "$WORK/q4sft"
+grep -qF "already quantized" "$WORK/err" || fail "sft --method qlora on a 4-bit directory should say the base is already quantized"
+# A weight smaller than the block (c_attn: 3072 < 4096) is one short block, as in bitsandbytes.
+expect_ok "quantize, fp4, short blocks" -- quantize --model "$WORK/run" --out "$WORK/q4fp4" --fp4 --no-double-quant --blocksize 4096
+expect_ok "score, fp4" -- score --model "$WORK/q4fp4" --text "$QA" --threads 1
+# Bad input: exit 1 with a hint, nothing left in --out.
+expect_error "quantize, blocksize 48"   "power of two"      -- quantize --model "$WORK/run" --out "$WORK/q4x" --blocksize 48
+expect_error "quantize, blocksize 8192" "power of two"      -- quantize --model "$WORK/run" --out "$WORK/q4x" --blocksize 8192
+expect_error "quantize, two types"      "--fp4"             -- quantize --model "$WORK/run" --out "$WORK/q4x" --nf4 --fp4
+expect_error "quantize, quantized"      "already quantized" -- quantize --model "$WORK/q4" --out "$WORK/q4x"
+expect_error "quantize, no model"       "$WORK/none"        -- quantize --model "$WORK/none" --out "$WORK/q4x"
+cp "$WORK/q4/model.safetensors" "$WORK/q4_copy"
+expect_error "quantize, out exists"     "already exists"    -- quantize --model "$WORK/run" --out "$WORK/q4"
+cmp -s "$WORK/q4/model.safetensors" "$WORK/q4_copy" || fail "a refused quantize changed the existing --out"
+[ -e "$WORK/q4x" ] && fail "a failed quantize left $WORK/q4x behind"
+cp -r "$WORK/q4" "$WORK/q4bad"  # the quant_state JSON inside the file, same length: offsets stay valid
+LC_ALL=C sed -i 's/"blocksize": 64/"blocksize": 48/g' "$WORK/q4bad/model.safetensors"
+expect_error "score, corrupted quant_state" "blocksize 48"  -- score --model "$WORK/q4bad" --text "$QA"
+expect_error "sft lora, quantized"  "needs full-precision"  -- sft --model "$WORK/q4" --data "$WORK/sft.jsonl" --method lora \
+  --lora-targets c_attn --batch 2 --seq 48 --steps 1 --out "$WORK/q4x"
+expect_error "merge, quantized base" "4-bit"                -- merge --model "$WORK/q4" --adapter "$WORK/lora" --out "$WORK/q4x"
+[ -e "$WORK/q4x" ] && fail "a failed sft or merge on a quantized model left $WORK/q4x behind"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed" >&2
   exit 1
