@@ -40,6 +40,13 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
                    int64_t stride_c);
 // Name of the SIMD path sgemm uses on this CPU: "avx512", "avx2" or "scalar".
 const char* sgemm_isa();
+// The pack buffers sgemm(M, N, K) needs on this CPU with `threads` threads: the largest of
+// any one thread, op(A)'s and op(B)'s (floats). Each thread keeps its buffers at the largest
+// size it has needed, so `sllm memory` adds threads x (the step's largest a + largest b).
+struct GemmPackFloats {
+  int64_t a = 0, b = 0;
+};
+GemmPackFloats sgemm_pack_floats(int64_t M, int64_t N, int64_t K, int threads);
 
 // ---- elementwise (kernels/cpu/elementwise.cpp) ----------------------------------------
 // Binary ops with trailing-dimension broadcasting: a has n elements, b has nb elements and
@@ -123,6 +130,11 @@ void cross_entropy_forward(float* losses, float* lse, const float* logits, const
 // dlogits (N, V) += dlosses[i] * (softmax(logits[i]) - onehot(targets[i])); ignored rows get 0.
 void cross_entropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignore_index);
+// The same gradient written over the logits themselves, (N, V) logits -> dlogits, with
+// ignored rows set to 0: bit for bit cross_entropy_backward into a zeroed buffer, without
+// that buffer (the frozen-head loss in ops/loss.cpp keeps one chunk of rows, not two).
+void cross_entropy_backward_inplace(float* logits, const float* dlosses, const float* lse, const int32_t* targets,
+                                    int64_t N, int64_t V, int32_t ignore_index);
 void cross_entropy_forward_ref(float* losses, float* lse, const float* logits, const int32_t* targets,
                                int64_t N, int64_t V, int32_t ignore_index);
 void cross_entropy_backward_ref(float* dlogits, const float* dlosses, const float* logits, const float* lse,

@@ -74,6 +74,21 @@ void cross_entropy_backward(float* dlogits, const float* dlosses, const float* l
   }
 }
 
+void cross_entropy_backward_inplace(float* logits, const float* dlosses, const float* lse, const int32_t* targets,
+                                    int64_t N, int64_t V, int32_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    float* x = logits + n * V;  // (V): logits in, dlogits out
+    if (targets[n] == ignore_index) {
+      std::fill(x, x + V, 0.0f);
+      continue;
+    }
+    const float dl = dlosses[n], l = lse[n];
+    for (int64_t v = 0; v < V; ++v) x[v] = dl * exp_approx(x[v] - l);  // = 0 + the same term
+    x[targets[n]] -= dl;
+  }
+}
+
 void cross_entropy_forward_ref(float* losses, float* lse, const float* logits, const int32_t* targets,
                                int64_t N, int64_t V, int32_t ignore_index) {
   for (int64_t n = 0; n < N; ++n) {

@@ -31,4 +31,8 @@ void add_bias_grad(Tensor& db, const Tensor& g, const Tensor& bias);
 void check_packed_linear_operands(const Tensor& x, const PackedWeight& w, const Tensor& bias);
 Tensor packed_linear_forward(const Tensor& x, const PackedWeight& w, const Tensor& bias);
 
+// The rows of one logits chunk of the frozen-head loss (ops/loss.cpp) for a vocabulary of
+// V: what it holds in forward is one (rows, V) f32 chunk; train/memory_estimate.cpp counts it.
+int64_t lm_head_chunk_rows(int64_t V);
+
 }  // namespace sllm::ops::detail

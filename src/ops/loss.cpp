@@ -1,6 +1,10 @@
 // Fused softmax + cross-entropy: the (N, V) probabilities are never stored; forward keeps
 // the row log-sum-exp and backward recomputes softmax from the logits.
+#include <algorithm>
+
+#include "autograd/autograd.h"
 #include "kernels/kernels.h"
+#include "ops/linear_detail.h"
 #include "ops/op_common.h"
 #include "ops/ops.h"
 #include "tensor/bf16_shadow.h"
@@ -96,8 +100,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore
   return out;
 }
 
-// The LM head and its loss in one op. Everywhere but bf16 on CUDA it is exactly
-// cross_entropy(linear(x, weight), targets). On the bf16 CUDA path (mixed precision) the
+// The LM head and its loss in one op. Everywhere but bf16 on CUDA it computes
+// cross_entropy(linear(x, weight), targets): exactly that graph, or, for f32 on the CPU
+// with a frozen weight, the chunked path above (the same loss; the same dx at g = 1). On the bf16 CUDA path (mixed precision) the
 // vocabulary is padded inside the op to a multiple of kVocabPad columns, which the GEMMs
 // need: with N = 50257 (GPT-2) the three LM-head GEMMs ran at ~95 TFLOP/s on an H200, and
 // padding to 50304 took the step from 65.4 to 52.3 ms (../shared/measurements/h200-2026-12-04,
@@ -111,7 +116,69 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore
 // pass (llm.c's fused classifier): no zero-fill, no second buffer, no backward kernel.
 constexpr int64_t kVocabPad = 128;
 
+namespace {
+
+// The LM head and its loss for f32 x on the CPU under a frozen head weight (LoRA and QLoRA
+// train adapters below a frozen, usually tied, embedding). The loss is a mean, so its
+// gradient is g times the gradient of the mean at g = 1: that part of backward, the
+// softmax - onehot rows and their product with W, is computed here in forward, a chunk of
+// rows at a time, as llm.c's fused classifier writes dlogits in the forward pass. The (N, V)
+// logits never exist whole, only one chunk (lm_head_chunk_rows) that the loss overwrites
+// with its dlogits; the node keeps the (N, C) dx of the mean: at gpt2-124m with 256 tokens
+// 0.75 MiB and an 8 MiB chunk, instead of 2 x 49 MiB of logits and dlogits. No GEMM is
+// added: backward's dx GEMM runs in forward. With g = 1 (a plain loss.backward()) dx is bit
+// for bit that of cross_entropy(linear(x, W)); otherwise it is scaled once more at the end.
+Tensor linear_cross_entropy_frozen_head(const Tensor& x, const Tensor& weight, const Tensor& targets,
+                                        int32_t ignore_index) {
+  const int64_t V = weight.dim(0), C = weight.dim(1), N = rows_of(x);
+  SLLM_CHECK(x.dim(-1) == C, str("linear_cross_entropy: x has ", x.dim(-1), " channels, the weight ", C),
+             "x (..., C) and weight (V, C) must agree on C");
+  detail::check_ids(targets, "linear_cross_entropy targets");
+  check_shape(targets, Shape(x.shape().begin(), x.shape().end() - 1), "linear_cross_entropy targets (x's shape without C)");
+  const int64_t count = count_targets(targets, V, ignore_index);
+  const int64_t chunk_rows = detail::lm_head_chunk_rows(V);
+  Tensor chunk = Tensor::empty({std::min(N, chunk_rows), V});  // logits, then dlogits, of a chunk
+  Tensor losses = Tensor::empty({N}), lse = Tensor::empty({N}), dlosses = Tensor::empty({N});
+  Tensor dx_of_mean = Tensor::empty(x.shape());  // (N, C)
+  const float each = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;  // d mean / d loss_i
+  float* dl = dlosses.mutable_f32();
+  for (int64_t i = 0; i < N; ++i) dl[i] = each;
+  const int32_t* tgt = targets.i32();
+  float* logits = chunk.mutable_f32();
+  for (int64_t i0 = 0; i0 < N; i0 += chunk_rows) {
+    const int64_t rows = std::min(chunk_rows, N - i0);
+    kernels::sgemm(false, true, rows, V, C, 1.0f, x.f32() + i0 * C, C, weight.f32(), C, 0.0f, logits, V);
+    kernels::cross_entropy_forward(losses.mutable_f32() + i0, lse.mutable_f32() + i0, logits, tgt + i0, rows, V,
+                                   ignore_index);
+    kernels::cross_entropy_backward_inplace(logits, dl + i0, lse.f32() + i0, tgt + i0, rows, V, ignore_index);
+    kernels::sgemm(false, false, rows, C, V, 1.0f, logits, V, weight.f32(), C, 0.0f, dx_of_mean.mutable_f32() + i0 * C,
+                   C);
+  }
+  const float total = kernels::sum_forward(losses.f32(), N);
+  Tensor out = Tensor::full({1}, count > 0 ? total / static_cast<float>(count) : 0.0f);
+  autograd::record(out, "linear_cross_entropy", {x}, [dx_of_mean](const Tensor& g) {
+    const float scale = g.item();
+    if (scale == 1.0f) return std::vector<Tensor>{dx_of_mean};
+    Tensor dx = Tensor::empty(dx_of_mean.shape());
+    kernels::scale_forward(dx.mutable_f32(), dx_of_mean.f32(), scale, dx.numel());
+    return std::vector<Tensor>{dx};
+  });
+  return out;
+}
+
+}  // namespace
+
+namespace detail {
+// About 8 MiB of f32 logits per chunk (at least 16 rows): GPT-2's 50257 columns give 41
+// rows. Smaller chunks would repack W for more GEMMs; larger ones hold more memory.
+int64_t lm_head_chunk_rows(int64_t V) { return std::max<int64_t>(16, (int64_t(1) << 21) / std::max<int64_t>(V, 1)); }
+}  // namespace detail
+
 Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets, int32_t ignore_index) {
+  if (x.defined() && x.device() == Device::CPU && x.dtype() == DType::F32 && weight.defined() &&
+      weight.device() == Device::CPU && weight.dtype() == DType::F32 && weight.ndim() == 2 && !weight.requires_grad() &&
+      autograd::needs_grad({x}))
+    return linear_cross_entropy_frozen_head(x, weight, targets, ignore_index);
   if (!(detail::is_bf16(x) && x.device() == Device::CUDA)) return cross_entropy(linear(x, weight), targets, ignore_index);
 #if SLLM_HAVE_CUDA
   namespace cu = kernels::cuda;

@@ -99,6 +99,23 @@ TEST(CrossEntropy, BackwardMatchesReferenceAccumulatesAndSkipsIgnored) {
   }
 }
 
+TEST(CrossEntropy, InPlaceBackwardEqualsBackwardIntoZerosBitForBit) {
+  for (auto [N, V] : kCases) {
+    CeData d(N, V, 21);
+    const std::string at = " N=" + std::to_string(N) + " V=" + std::to_string(V);
+    std::vector<float> loss(N), lse(N);
+    cross_entropy_forward(loss.data(), lse.data(), d.logits.data(), d.targets.data(), N, V, kIgnore);
+    std::vector<float> dz(N * V, 0.0f), dz_r(N * V, 0.0f);
+    cross_entropy_backward(dz.data(), d.dlosses.data(), d.logits.data(), lse.data(), d.targets.data(), N, V, kIgnore);
+    cross_entropy_backward_ref(dz_r.data(), d.dlosses.data(), d.logits.data(), lse.data(), d.targets.data(), N, V,
+                               kIgnore);
+    std::vector<float> x = d.logits;
+    cross_entropy_backward_inplace(x.data(), d.dlosses.data(), lse.data(), d.targets.data(), N, V, kIgnore);
+    for (int64_t i = 0; i < N * V; ++i) ASSERT_EQ(x[i], dz[i]) << "element " << i << at;
+    expect_close(x, dz_r, kPointwise, "in-place dlogits vs reference" + at);
+  }
+}
+
 TEST(CrossEntropy, DeterministicAcrossRuns) {
   const int64_t N = 16, V = 8192;
   CeData d(N, V, 21);
