@@ -89,17 +89,25 @@ Grid choose_grid(int threads, int64_t m_panels, int64_t n_panels, int MR, int NR
   return best;
 }
 
+// The cache blocks of a thread's (rows x cols) tile: K slices, row blocks and column
+// chunks of near-equal size (K = 1000 gives 3 x 334, not 384 + 384 + 232), rounded up to
+// whole micro-panels. Its pack buffers hold mc x kc and nc x kc floats.
+struct TileBlocks {
+  int64_t kc, mc, nc;
+};
+TileBlocks tile_blocks(const Isa& isa, int64_t rows, int64_t cols, int64_t K) {
+  return {ceil_div(K, ceil_div(K, isa.KC)), ceil_div(ceil_div(rows, ceil_div(rows, isa.MC)), isa.MR) * isa.MR,
+          ceil_div(ceil_div(cols, ceil_div(cols, isa.NC)), isa.NR) * isa.NR};
+}
+
 // One thread's share of the blocked GEMM: C[i0:i1, j0:j1] (i0 a multiple of MR, j0 of NR).
 // Packs its own op(A) rows and op(B) columns, so threads never wait for each other.
 void sgemm_tile(const Isa& isa, bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                 int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                 float* C, int64_t ldc) {
   const int MR = isa.MR, NR = isa.NR;
-  // K slices, row blocks and column chunks of near-equal size (K = 1000 gives 3 x 334,
-  // not 384 + 384 + 232), rounded up to whole micro-panels.
-  const int64_t kc_max = ceil_div(K, ceil_div(K, isa.KC));
-  const int64_t mc_max = ceil_div(ceil_div(i1 - i0, ceil_div(i1 - i0, isa.MC)), MR) * MR;
-  const int64_t nc_max = ceil_div(ceil_div(j1 - j0, ceil_div(j1 - j0, isa.NC)), NR) * NR;
+  const TileBlocks t = tile_blocks(isa, i1 - i0, j1 - j0, K);
+  const int64_t kc_max = t.kc, mc_max = t.mc, nc_max = t.nc;
   float* Ap = tl_pack_a.get(mc_max * kc_max);  // (mc_max / MR panels, kc, MR)
   float* Bp = tl_pack_b.get(nc_max * kc_max);  // (nc_max / NR panels, kc, NR)
 
@@ -230,6 +238,23 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 }
 
 const char* sgemm_isa() { return gemm_detail::best_isa().name; }
+
+GemmPackFloats sgemm_pack_floats(int64_t M, int64_t N, int64_t K, int threads) {
+  using namespace gemm_detail;
+  const Isa& isa = best_isa();
+  GemmPackFloats out;
+  // sgemm_with_isa's dispatch: nothing packed for an empty product or the skinny path.
+  if (M <= 0 || N <= 0 || K <= 0 || (isa.skinny != nullptr && M <= isa.skinny_max_m)) return out;
+  if (2 * M * N * K < kParallelMinFlops) threads = 1;
+  const int64_t m_panels = ceil_div(M, isa.MR), n_panels = ceil_div(N, isa.NR);
+  const Grid grid = choose_grid(std::max(threads, 1), m_panels, n_panels, isa.MR, isa.NR);
+  // sgemm_blocked's split: the first tile of each direction is the largest.
+  const int64_t rows = std::min(ceil_div(m_panels, grid.tm) * isa.MR, M), cols = std::min(ceil_div(n_panels, grid.tn) * isa.NR, N);
+  const TileBlocks t = tile_blocks(isa, rows, cols, K);
+  out.a = t.mc * t.kc;
+  out.b = t.nc * t.kc;
+  return out;
+}
 
 void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,

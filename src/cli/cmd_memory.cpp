@@ -40,6 +40,8 @@ int run_memory(const std::vector<std::string>& argv) {
              {"--rslora", FlagSpec::Switch, "scale by alpha / sqrt(r)"},
              {"--batch", FlagSpec::Value, "sequences per micro-batch [8]"},
              {"--seq", FlagSpec::Value, "tokens per sequence [256, or the context if shorter]"},
+             {"--grad-checkpoint", FlagSpec::Switch, "recompute each block in backward (sft/bench train --grad-checkpoint)"},
+             {"--threads", FlagSpec::Value, "CPU threads of the run, for the GEMM's per-thread buffers [all cores]"},
              {"--device", FlagSpec::Value, "cpu or cuda [cpu]"},
              {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only) [auto]"},
              {"--json", FlagSpec::Switch, "print one JSON object instead of the table"}});
@@ -59,6 +61,9 @@ int run_memory(const std::vector<std::string>& argv) {
   r.lora_targets = lora::parse_targets(args.get("--lora-targets", "all-linear"));
   r.batch = args.get_int("--batch", r.batch);
   r.seq = args.get_int("--seq", std::min<int64_t>(256, r.config.n_ctx));  // pretrain's default, within the context
+  r.grad_checkpoint = args.has("--grad-checkpoint");
+  r.threads = static_cast<int>(args.get_int("--threads", 0));
+  SLLM_CHECK(r.threads >= 0, str("sllm memory: --threads ", r.threads, " is negative"), "pass the run's --threads, or leave it out");
   r.device = ops::parse_device(args.get("--device", "cpu"));
   r.precision = ops::parse_precision(args.get("--precision", "auto"), r.device);
   if (r.device == Device::CPU) r.baseline_bytes = baseline;

@@ -5,8 +5,13 @@
 #include <cstdio>
 #include <set>
 
+#include <omp.h>
+
 #include "core/error.h"
+#include "kernels/kernels.h"
 #include "lora/lora_config.h"
+#include "ops/linear_detail.h"
+#include "quant/quantized_weight.h"
 
 namespace sllm::train {
 
@@ -83,6 +88,13 @@ class ForwardGraph {
   bool kept(int t) const { return tensors_[size_t(t)].kept; }
   int64_t kept_in(int layer) const { return kept_[size_t(layer)]; }
   int64_t largest_in(int layer) const { return largest_[size_t(layer)]; }
+  // What a layer's forward made and did not keep (freed once its consumer ran).
+  int64_t unkept_in(int layer) const {
+    int64_t s = 0;
+    for (const Sym& t : tensors_)
+      if (t.layer == layer && !t.kept) s += block_bytes(t.bytes, device_);
+    return s;
+  }
   int64_t kept_total() const {
     int64_t s = 0;
     for (int64_t k : kept_) s += k;
@@ -206,7 +218,10 @@ int linear(ForwardGraph& g, const Plan& p, int x, const LinearSpec& s, int64_t* 
       extras.push_back(kU8 * p.N * s.in);
       *transient = std::max(*transient, p.block(kF32 * p.N * s.in));  // dropout(x), freed after forward
     }
-    if (p.r.method == TrainMethod::QLora) *transient = std::max(*transient, p.block(kBF16 * s.in * s.out));
+    // QLoRA dequantizes W for each product: on a GPU the whole of it (f32 here); on the CPU
+    // one tile at a time, counted with the kernels' workspace.
+    if (p.r.method == TrainMethod::QLora && p.r.device == Device::CUDA)
+      *transient = std::max(*transient, p.block(kF32 * s.in * s.out));
     return g.op({x}, kF32 * p.N * s.out, true, extras);
   }
   const int base = g.op({x}, p.act * p.N * s.out, p.full);
@@ -326,6 +341,49 @@ ParamBytes parameter_bytes(const Plan& p) {
   return out;
 }
 
+// The CPU kernels' buffers that stay resident once used: each thread's GEMM pack buffers,
+// grown to the largest op(A) and op(B) blocks of the step's products (kernels.h
+// sgemm_pack_floats), and QLoRA's one dequantized tile of W with its scales
+// (quant/quantized_weight.cpp: at most kTileElements floats, whole rows).
+int64_t cpu_workspace_bytes(const Plan& p, bool frozen_head) {
+  const int threads = p.r.threads > 0 ? p.r.threads : omp_get_max_threads();
+  int64_t a = 0, b = 0, tile = 0;
+  const auto gemm = [&](int64_t M, int64_t N, int64_t K) {
+    const kernels::GemmPackFloats f = kernels::sgemm_pack_floats(M, N, K, threads);
+    a = std::max(a, f.a);
+    b = std::max(b, f.b);
+  };
+  // y = x·Wᵀ for W (out, in) over `rows` rows: forward, dx, and dW when W trains.
+  const auto product = [&](int64_t rows, int64_t in, int64_t out, bool trains) {
+    gemm(rows, out, in);
+    gemm(rows, in, out);
+    if (trains) gemm(out, in, rows);
+  };
+  const bool qlora = p.r.method == TrainMethod::QLora;
+  const int64_t R = p.r.lora_r;
+  for (const LinearSpec& s : block_linears(p.c, 0)) {
+    if (qlora) {  // one tile of whole rows at a time
+      const int64_t rows = std::min(s.out, std::max<int64_t>(1, quant::QuantizedWeight::kTileElements / s.in));
+      product(p.N, s.in, rows, false);
+      tile = std::max(tile, kF32 * (rows * s.in + (rows * s.in + 31) / 32));  // the tile and its block scales
+    } else {
+      product(p.N, s.in, s.out, p.full);
+    }
+    if (targeted(p.r, s)) {
+      product(p.N, s.in, R, true);   // u = dropout(x)·Aᵀ
+      product(p.N, R, s.out, true);  // u·Bᵀ
+    }
+  }
+  if (frozen_head) {
+    const int64_t rows = std::min(p.N, ops::detail::lm_head_chunk_rows(p.V));
+    gemm(rows, p.V, p.C);
+    gemm(rows, p.C, p.V);
+  } else {
+    product(p.N, p.C, p.V, p.full);
+  }
+  return int64_t(threads) * (a + b) * kF32 + tile;
+}
+
 std::string mib(int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%10.1f MiB", double(bytes) / double(1 << 20));
@@ -393,10 +451,18 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
   // (N, Vp) bf16 buffer that the loss kernel overwrites with dlogits, nothing beside it.
   int64_t head_grad_peak = 0;  // live above the kept tensors while the head runs backward
   const int64_t head_w_grad = p.full ? p.block(kF32 * p.V * p.C) : 0;
+  // f32 on the CPU under a frozen head (LoRA, QLoRA): ops/loss.cpp's chunked path makes the
+  // gradient of the mean in forward, from one chunk of logits it overwrites with dlogits and
+  // the per-row losses, lse and dlosses; the node keeps dx (N, C), returned as is in backward.
+  const bool frozen_head = r.device == Device::CPU && !p.bf16 && !p.full;
   if (p.bf16) {
     const int64_t Vp = (p.V + kVocabPad - 1) / kVocabPad * kVocabPad;
     g.op({hf}, kF32, p.full, {kBF16 * p.N * Vp});
     head_grad_peak = p.block(kBF16 * p.N * p.C) + head_w_grad;
+  } else if (frozen_head) {
+    g.op({hf}, kF32, false, {kF32 * p.N * p.C});
+    const int64_t rows = std::min(p.N, ops::detail::lm_head_chunk_rows(p.V));
+    transient = std::max(transient, p.block(kF32 * rows * p.V) + 3 * p.block(kF32 * p.N));
   } else {
     const int logits = g.op({hf}, kF32 * p.N * p.V, p.full);
     g.op({logits}, kF32, false, {kF32 * p.N, kI32 * p.N});
@@ -406,8 +472,15 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
     head_grad_peak = std::max(dlogits + dlosses, dlogits - (g.kept(logits) ? p.block(g.bytes(logits)) : 0) +
                                                      p.block(kF32 * p.N * p.C) + head_w_grad);
   }
-  e.saved_for_backward = g.kept_total();
-  e.activations = e.saved_for_backward + std::max(head_grad_peak - head_w_grad, transient);
+  // Activation checkpointing (autograd::checkpoint): through forward a block keeps only its
+  // input (N, C); backward rebuilds the block's graph, so one block's kept tensors come back
+  // at a time, with its gradients beside them.
+  const int64_t block_input = p.block(kF32 * p.N * p.C);
+  int64_t recomputed = 0;  // the largest rebuilt block with its backward buffers
+  if (r.grad_checkpoint)
+    for (int l = 1; l <= L; ++l) recomputed = std::max(recomputed, g.kept_in(l) + 2 * g.largest_in(l));
+  e.saved_for_backward = r.grad_checkpoint ? g.kept_in(0) + g.kept_in(L + 1) + L * block_input : g.kept_total();
+  e.activations = e.saved_for_backward + std::max({head_grad_peak - head_w_grad, transient, recomputed});
 
   // ---- backward: the timeline's maximum of live tensors -------------------------------
   // Nodes run from the head down; a block's kept tensors go when its backward has run, its
@@ -420,8 +493,8 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
   const int64_t upstream = p.block(kF32 * p.N * p.C);
   for (int l = L; l >= 1; --l) {
     grads += params.layer_grads[size_t(l)];
-    worst = std::max(worst, kept + grads + upstream + 2 * g.largest_in(l));
-    kept -= g.kept_in(l);
+    worst = std::max(worst, kept + grads + upstream + 2 * g.largest_in(l) + (r.grad_checkpoint ? g.kept_in(l) : 0));
+    kept -= r.grad_checkpoint ? block_input : g.kept_in(l);
   }
   // The embeddings' backward: a fresh (V, C) table gradient added into the tied one.
   const int64_t embed_grad = p.full ? p.block(kF32 * p.V * p.C) : 0;
@@ -432,7 +505,18 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
     // Freed activation blocks stay in the host allocator's cache while the weight gradients
     // (other sizes) are new blocks: the rows add up.
     e.baseline = r.baseline_bytes;
-    e.total = e.baseline + e.weights + e.weight_copies + e.gradients + e.optimizer + e.activations;
+    e.workspace = cpu_workspace_bytes(p, frozen_head);
+    // The host allocator keeps freed blocks for reuse by exact size: a layer's temporaries
+    // (made in forward, not kept) stay resident after it, and the next layer reuses them.
+    // With checkpointed blocks, forward runs each block without a graph: everything it makes
+    // is a temporary (the rebuilt graph in backward reuses those blocks, counted above).
+    int64_t temporaries = 0;
+    for (int l = 0; l <= L + 1; ++l) {
+      const bool checkpointed = r.grad_checkpoint && l >= 1 && l <= L;
+      temporaries = std::max(temporaries, g.unkept_in(l) + (checkpointed ? g.kept_in(l) : 0));
+    }
+    e.activations += temporaries;
+    e.total = e.baseline + e.weights + e.weight_copies + e.gradients + e.optimizer + e.activations + e.workspace;
   } else {
     e.total = e.peak_live;
   }
@@ -448,7 +532,8 @@ std::string format_memory_table(const MemoryRequest& r, const MemoryEstimate& e)
     for (const std::string& m : e.lora_modules) mods += (mods.empty() ? "" : ",") + m;
     out += str(" r=", r.lora_r, " on ", mods);
   }
-  out += str(", batch ", r.batch, " x seq ", r.seq, ", ", device_name(r.device), " ", ops::precision_name(r.precision), "\n");
+  out += str(", batch ", r.batch, " x seq ", r.seq, r.grad_checkpoint ? ", checkpointed blocks" : "", ", ",
+             device_name(r.device), " ", ops::precision_name(r.precision), "\n");
   out += str("  parameters        ", e.trainable_params, " trainable, ", e.frozen_params, " frozen\n");
   out += str("  weights         ", mib(e.weights), r.method == TrainMethod::QLora ? "  (NF4 base + double-quantized constants)" : "", "\n");
   if (e.weight_copies > 0) out += str("  bf16 weight copies", mib(e.weight_copies).substr(2), "\n");
@@ -456,6 +541,7 @@ std::string format_memory_table(const MemoryRequest& r, const MemoryEstimate& e)
   out += str("  optimizer state ", mib(e.optimizer), "  (AdamW m, v)\n");
   out += str("  activations     ", mib(e.activations), "  (", mib(e.saved_for_backward).substr(4), " kept for backward)\n");
   if (r.device == Device::CPU) {
+    out += str("  kernel workspace", mib(e.workspace), "  (GEMM pack buffers", r.method == TrainMethod::QLora ? ", the dequantized tile" : "", ")\n");
     out += str("  runtime baseline", mib(e.baseline), "  (this process's RSS before the model)\n");
     out += str("  total (peak RSS)", mib(e.total), "\n");
   } else {
@@ -469,6 +555,7 @@ nlohmann::json memory_json(const MemoryRequest& r, const MemoryEstimate& e) {
                    {"method", train_method_name(r.method)},
                    {"batch", r.batch},
                    {"seq", r.seq},
+                   {"grad_checkpoint", r.grad_checkpoint},
                    {"device", device_name(r.device)},
                    {"precision", ops::precision_name(r.precision)},
                    {"trainable_params", e.trainable_params},
@@ -479,6 +566,7 @@ nlohmann::json memory_json(const MemoryRequest& r, const MemoryEstimate& e) {
                    {"optimizer_bytes", e.optimizer},
                    {"activations_bytes", e.activations},
                    {"saved_for_backward_bytes", e.saved_for_backward},
+                   {"workspace_bytes", e.workspace},
                    {"baseline_bytes", e.baseline},
                    {"peak_live_bytes", e.peak_live},
                    {"total_bytes", e.total}};

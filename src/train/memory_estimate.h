@@ -23,7 +23,9 @@
 //    resident while the weight gradients (other sizes) are new: the peak is the sum of the
 //    rows plus the process's own baseline (binary, libraries, threads, data) before the
 //    model exists, which the caller measures (`sllm memory` reads its own RSS: the same
-//    binary) and passes in.
+//    binary) and passes in, and the kernels' workspaces: each thread's GEMM pack buffers
+//    (kernels::sgemm_pack_floats, up to a few MiB per thread) and QLoRA's one dequantized
+//    tile (quant::QuantizedWeight).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -55,6 +57,8 @@ struct MemoryRequest {
   Device device = Device::CPU;
   ops::Precision precision = ops::Precision::FP32;
   int64_t baseline_bytes = 0;  // CPU: the process's RSS before the model (0: unknown)
+  bool grad_checkpoint = false;  // --grad-checkpoint: each block's input kept, the block recomputed in backward
+  int threads = 0;               // CPU threads (0: OpenMP's default), for the GEMM pack buffers
 };
 
 struct MemoryEstimate {
@@ -65,6 +69,7 @@ struct MemoryEstimate {
   int64_t optimizer = 0;      // AdamW m and v, trainable tensors only
   int64_t activations = 0;    // kept for backward at the end of forward, plus backward's largest transient
   int64_t saved_for_backward = 0;  // the first part of `activations`
+  int64_t workspace = 0;      // CPU: the GEMM's per-thread pack buffers and QLoRA's dequantization tile
   int64_t baseline = 0;       // CPU: the runtime's own RSS; 0 on CUDA
   int64_t peak_live = 0;      // tensors live at the step's peak (timeline maximum)
   int64_t total = 0;          // the predicted peak_mem_bytes of the run's device

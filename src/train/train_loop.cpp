@@ -88,6 +88,7 @@ void prepare_run_directory(const LoopOptions& o, int64_t start_step) {
 void print_memory_prediction(nn::Transformer& model, const LoopOptions& o, Device device, ops::Precision precision) {
   try {
     MemoryRequest request = memory_request_for_run(model.config(), o.caller_options, device, precision);
+    request.grad_checkpoint = model.gradient_checkpointing();
     const MemoryEstimate model_only = estimate_memory(request);
     if (device == Device::CPU)
       request.baseline_bytes = std::max<int64_t>(0, ops::current_memory_bytes(Device::CPU) - model_only.weights);
@@ -149,6 +150,9 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
   json saved_options = o.caller_options;
   saved_options.update(loop_math_options(o));
   const int64_t end_step = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
+  // peak_mem_bytes is the peak of training, what `sllm memory` predicts: loading is not part
+  // of it (a QLoRA base quantized on load held its dense f32 weights only until then).
+  ops::reset_peak_memory(device);
   ProgressBar bar(o.steps, start_step);
   TrainResult result;
   for (int64_t step = start_step + 1; step <= end_step; ++step) {

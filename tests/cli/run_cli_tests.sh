@@ -53,7 +53,7 @@ expect_error "plot, no run"         "$WORK/none" -- plot "$WORK/none"
 expect_error "synth, bad size"      "--size-mb"  -- data synth --out "$WORK/s" --size-mb lots
 [ -e "$WORK/r" ] && fail "a failed pretrain left $WORK/r behind"
 # ---- bench train: full vs LoRA report method, trainable_params and peak_mem_bytes -----------
-expect_error "bench, unknown method" "qlora"       -- bench train --config tiny --method qlora
+expect_error "bench, unknown method" "prefix"      -- bench train --config tiny --method prefix
 expect_error "bench, lora flag alone" "--lora-r"   -- bench train --config tiny --lora-r 4
 expect_error "bench, lora r 0"        "r = 0"      -- bench train --config tiny --method lora --lora-r 0
 for m in full lora; do
@@ -147,7 +147,7 @@ expect_error "sft, no assistant" "noasst.jsonl:1" -- sft "${SFT_FLAGS[@]}" --dat
 expect_error "sft, no model"     "$WORK/none"    -- sft --model "$WORK/none" --data "$WORK/sft.jsonl" --out "$WORK/sftx"
 expect_error "sft, no data"      "nope.jsonl"    -- sft "${SFT_FLAGS[@]}" --data "$WORK/nope.jsonl" --out "$WORK/sftx"
 expect_error "sft, epochs+steps" "--epochs"      -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --epochs 1 --steps 2
-expect_error "sft, method"       "--method"      -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --method qlora
+expect_error "sft, method"       "--method"      -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --method prefix
 expect_error "sft, overlong"     "--truncate"    -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --seq 8
 expect_error "sft, seq > ctx"    "--seq 100"     -- sft "${SFT_FLAGS[@]}" --out "$WORK/sftx" --seq 100
 expect_error "sft, into a run"   "already holds a run" -- sft "${SFT_FLAGS[@]}" --out "$WORK/sft2" --epochs 2
@@ -191,18 +191,26 @@ within_15() {
   awk -v p="$2" -v m="$3" 'BEGIN { d = p - m; if (d < 0) d = -d; exit !(m > 0 && d <= 0.15 * m) }' ||
     fail "$1: predicted $2 bytes, the run's peak_mem_bytes $3 (more than 15% apart)"
 }
-for spec in "tiny 4 64" "small 8 128"; do
+# Not the tiny preset (0.2 MiB of weights, 2.6 MiB of live tensors at batch 4 x 64): there
+# the runtime's and host allocator's own few MiB are most of the RSS (measured 13.2 MiB
+# against 8.8 predicted on an AVX2 box), so the check would test malloc, not the model.
+for spec in "small 8 128"; do
   read -r preset batch seq <<<"$spec"
   expect_ok "pretrain $preset, memory" -- pretrain --config "$preset" --data "$WORK/data" --out "$WORK/mem-$preset" \
     --steps 2 --batch "$batch" --seq "$seq" --eval-batches 1 --threads 2 --quiet
   "$SLLM" memory --config "$preset" --batch "$batch" --seq "$seq" --json >"$WORK/mem.json"
   within_15 "pretrain $preset" "$(json_int total_bytes "$WORK/mem.json")" "$(json_int peak_mem_bytes "$WORK/mem-$preset/metrics.jsonl")"
 done
-MEM_LORA=(--method lora --lora-r 4 --lora-targets c_attn --batch 2 --seq 48)
-expect_ok "sft lora, memory" -- sft --model "$WORK/run" --data "$WORK/sft.jsonl" "${MEM_LORA[@]}" --steps 2 \
-  --threads 2 --quiet --out "$WORK/mem-lora"
-"$SLLM" memory --config "$WORK/run" "${MEM_LORA[@]}" --json >"$WORK/mem.json"
-within_15 "sft lora" "$(json_int total_bytes "$WORK/mem.json")" "$(json_int peak_mem_bytes "$WORK/mem-lora/metrics.jsonl")"
+# LoRA and QLoRA (quantized on load: the run's peak is training's, after the quantization)
+# on the small preset pretrained above; QLoRA also with checkpointed blocks.
+for spec in "lora" "qlora" "qlora --grad-checkpoint"; do
+  read -r method ckpt <<<"$spec"
+  MEM_LORA=(--method "$method" --lora-r 4 --lora-targets c_attn --batch 4 --seq 48 $ckpt)
+  expect_ok "sft $spec, memory" -- sft --model "$WORK/mem-small/ckpt-2" --data "$WORK/sft.jsonl" "${MEM_LORA[@]}" \
+    --steps 2 --threads 2 --quiet --out "$WORK/mem-$method$ckpt"
+  "$SLLM" memory --config "$WORK/mem-small/ckpt-2" "${MEM_LORA[@]}" --threads 2 --json >"$WORK/mem.json"
+  within_15 "sft $spec" "$(json_int total_bytes "$WORK/mem.json")" "$(json_int peak_mem_bytes "$WORK/mem-$method$ckpt/metrics.jsonl")"
+done
 
 expect_ok "plot" -- plot "$WORK/run"
 expect_file "$WORK/run/loss.svg"

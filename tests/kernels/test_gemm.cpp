@@ -260,3 +260,26 @@ TEST(Gemm, PicksTheWidestIsaThisCpuRuns) {
 
 }  // namespace
 }  // namespace sllm::kernels
+
+// sgemm_pack_floats (what `sllm memory` counts for the pack buffers): zero where nothing is
+// packed, whole micro-panels of at most one cache block otherwise, smaller per thread when
+// two threads split the product, and big enough for the problem when it fits one block.
+namespace sllm::kernels {
+TEST(GemmPackFloats, BoundedByTheCacheBlocksAndSplitByThreads) {
+  const gemm_detail::Isa& isa = gemm_detail::best_isa();
+  EXPECT_EQ(sgemm_pack_floats(0, 8, 8, 2).a, 0);
+  EXPECT_EQ(sgemm_pack_floats(64, 64, 0, 2).b, 0);
+  const GemmPackFloats big = sgemm_pack_floats(5000, 5000, 5000, 1);
+  EXPECT_EQ(big.a % isa.MR, 0);
+  EXPECT_EQ(big.b % isa.NR, 0);
+  EXPECT_LE(big.a, isa.MC * isa.KC);
+  EXPECT_LE(big.b, isa.NC * isa.KC);
+  EXPECT_GT(big.a, (isa.MC - isa.MR) * (isa.KC / 2));
+  const GemmPackFloats small = sgemm_pack_floats(100, 70, 50, 1);  // one block: every row and column, all of K
+  EXPECT_GE(small.a, 100 * 50);
+  EXPECT_GE(small.b, 70 * 50);
+  const GemmPackFloats one = sgemm_pack_floats(64, 600, 512, 1), two = sgemm_pack_floats(64, 600, 512, 2);
+  EXPECT_LE(two.a + two.b, one.a + one.b);
+  EXPECT_LT(two.b, one.b) << "two threads split N: each packs about half of op(B)'s columns";
+}
+}  // namespace sllm::kernels

@@ -190,7 +190,7 @@ TEST_F(SftRunTest, LoraBadOptionsFailBeforeWritingTheRun) {
     EXPECT_NE(std::string(e.what()).find("no_such_module"), std::string::npos) << e.what();
   }
   o.lora_targets = "all-linear";
-  o.method = "qlora";
+  o.method = "prefix";  // no such method
   EXPECT_THROW(sft(o), Error);
   EXPECT_FALSE(fs::exists(root_ / "x"));
 }
