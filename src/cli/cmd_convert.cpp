@@ -62,14 +62,8 @@ int run_convert(const std::vector<std::string>& argv_in) {
   SLLM_CHECK(io::is_gguf_file(input), str("sllm convert: '", input, "' is not a .gguf file"),
              "pass a GGUF model file, e.g. data/models/SmolLM2-135M-Instruct.Q4_1.gguf (`make smollm2`)");
   const std::string out = args.required("--out");
-  const int64_t threads = args.get_int("--threads", 0);
-  SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
-  std::error_code ec;
-  const bool exists = fs::exists(fs::symlink_status(out, ec));
-  SLLM_CHECK(!exists || (fs::is_directory(out, ec) && fs::is_empty(out, ec)),
-             str("sllm convert: --out '", out, "' already exists and is not an empty directory"),
-             "choose a new --out directory (convert never overwrites a model), or remove the old one first");
+  apply_threads_flag(args);
+  check_new_output_dir(out, "sllm convert");
 
   // Everything is read and checked before anything is written.
   const io::GgufFile file = io::GgufFile::open(input);

@@ -24,9 +24,7 @@ int run_merge(const std::vector<std::string>& argv) {
   o.model = args.get("--model", "");
   o.adapter = args.required("--adapter");
   o.out = args.required("--out");
-  const int64_t threads = args.get_int("--threads", 0);
-  SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+  apply_threads_flag(args);
 
   const infer::InferenceModel m = infer::merge_to_directory(o);
   const lora::LoraConfig& cfg = m.lora->config(m.lora->active());

@@ -79,14 +79,8 @@ int run_quantize(const std::vector<std::string>& argv) {
   quant::check_blocksize(options.blocksize, "sllm quantize --blocksize");
   const std::string model_arg = args.required("--model");
   const std::string out = args.required("--out");
-  const int64_t threads = args.get_int("--threads", 0);
-  SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
-  std::error_code ec;
-  const bool exists = fs::exists(fs::symlink_status(out, ec));
-  SLLM_CHECK(!exists || (fs::is_directory(out, ec) && fs::is_empty(out, ec)),
-             str("sllm quantize: --out '", out, "' already exists and is not an empty directory"),
-             "choose a new --out directory (quantize never overwrites a model), or remove the old one first");
+  apply_threads_flag(args);
+  check_new_output_dir(out, "sllm quantize");
 
   // Everything is read and checked before anything is written.
   const std::string dir = infer::resolve_model_dir(model_arg);

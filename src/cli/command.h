@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "core/args.h"
+
 namespace sllm::cli {
 
 // run receives only the arguments after the command name(s).
@@ -15,6 +17,9 @@ struct Command {
 };
 
 std::vector<Command>& command_table();
+
+// --threads N: N > 0 sets the OpenMP threads, 0 or no flag keeps all cores; N < 0 is an error.
+void apply_threads_flag(const Args& args);
 
 struct CommandRegistrar {
   CommandRegistrar(std::string name, std::string summary, CommandFn run) {

@@ -1,5 +1,7 @@
 // The `sllm` binary: finds the subcommand in the registry and runs it. Every sllm::Error
 // (bad flags, files, configs) is printed with its hint and exits with status 1.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -9,6 +11,12 @@
 #include "core/error.h"
 
 namespace sllm::cli {
+
+void apply_threads_flag(const Args& args) {
+  const int64_t threads = args.get_int("--threads", 0);
+  SLLM_CHECK(threads >= 0, str("--threads must be >= 0, got ", threads), args.usage());
+  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+}
 
 std::vector<Command>& command_table() {
   static std::vector<Command> table;

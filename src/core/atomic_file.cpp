@@ -258,4 +258,12 @@ void AtomicDirectory::commit() {
   fs::remove_all(old_copy, ec);  // the old directory is garbage now; failing to delete it is harmless
 }
 
+void check_new_output_dir(const std::string& dir, const std::string& command) {
+  std::error_code ec;
+  const bool exists = fs::exists(fs::symlink_status(dir, ec));
+  SLLM_CHECK(!exists || (fs::is_directory(dir, ec) && fs::is_empty(dir, ec)),
+             str(command, ": --out '", dir, "' already exists and is not an empty directory"),
+             str("choose a new --out directory (", command, " never overwrites a model), or remove the old one first"));
+}
+
 }  // namespace sllm

@@ -23,6 +23,10 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // Reads a whole file into memory. Missing or unreadable files raise sllm::Error with a hint.
 std::string read_file(const std::string& path);
 
+// A command's --out for a new model directory: absent or an empty directory; otherwise a
+// sllm::Error naming `command` ("sllm merge"), so a model is never overwritten.
+void check_new_output_dir(const std::string& dir, const std::string& command);
+
 // Streaming variant of write_file_atomic for big files (weights, checkpoints):
 //   AtomicFileWriter out(path);  out.write(p, n); ...;  out.commit();
 // Until commit() returns, `path` is untouched. If the writer is destroyed without commit()

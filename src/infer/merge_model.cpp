@@ -25,11 +25,7 @@ InferenceModel merge_in_memory(const MergeOptions& o) {
 
 InferenceModel merge_to_directory(const MergeOptions& o) {
   SLLM_CHECK(!o.out.empty(), "sllm merge: no --out given", "pass --out DIR, a new directory for the merged model");
-  std::error_code ec;
-  const bool exists = fs::exists(fs::symlink_status(o.out, ec));
-  SLLM_CHECK(!exists || (fs::is_directory(o.out, ec) && fs::is_empty(o.out, ec)),
-             str("sllm merge: --out '", o.out, "' already exists and is not an empty directory"),
-             "choose a new --out directory (merge never overwrites a model), or remove the old one first");
+  check_new_output_dir(o.out, "sllm merge");
 
   InferenceModel m = merge_in_memory(o);
   // The tokenizer to ship: the base's, else the adapter's (an sft LoRA checkpoint holds one).

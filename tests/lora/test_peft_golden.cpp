@@ -15,29 +15,15 @@
 #include "lora/peft_files.h"
 #include "lora_test_support.h"
 #include "optim/adamw.h"
+#include "tests/nn/nn_test_support.h"
 
 namespace sllm::lora {
 namespace {
 
+using nn::testing::entry_tensor;     // an F32/I32 golden entry as a Tensor
+using nn::testing::relative_to_max;  // max |ours - ref| / max |ref|
+
 using namespace testing;
-
-Tensor entry_tensor(const io::SafetensorsEntry& e) {
-  const DType dt = e.dtype == "I32" ? DType::I32 : DType::F32;
-  Tensor t = Tensor::empty(Shape(e.shape.begin(), e.shape.end()), dt);
-  std::memcpy(t.mutable_raw(), e.data, e.nbytes);
-  return t;
-}
-
-// max |ours − ref| / max |ref|.
-double relative_to_max(const std::vector<float>& ours, const std::vector<float>& ref) {
-  double scale = 0, worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    scale = std::max(scale, std::fabs(double(ref[i])));
-    const double err = std::fabs(double(ours[i]) - ref[i]);
-    if (!(err <= worst)) worst = err;
-  }
-  return worst / (scale > 0 ? scale : 1.0);
-}
 
 class PeftGolden : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
 INSTANTIATE_TEST_SUITE_P(Peft, PeftGolden,
@@ -59,7 +45,7 @@ TEST_P(PeftGolden, LogitsLossGradientsAndAdamWStepsMatchPeft) {
   const auto file = io::SafetensorsFile::open(adapter_dir + "/golden.safetensors");
   const Tensor ids = entry_tensor(file.get("ids")), targets = entry_tensor(file.get("targets"));
 
-  EXPECT_LE(relative_to_max(model->forward(ids).to_floats(), entry_tensor(file.get("logits")).to_floats()), kTol);
+  EXPECT_LE(relative_to_max(model->forward(ids), entry_tensor(file.get("logits"))), kTol);
   Tensor loss = model->loss(ids, targets);
   EXPECT_NEAR(loss.item(), entry_tensor(file.get("loss")).item(), kTol * loss.item());
   autograd::backward(loss);
@@ -68,7 +54,7 @@ TEST_P(PeftGolden, LogitsLossGradientsAndAdamWStepsMatchPeft) {
     const io::SafetensorsEntry& g = file.get("grad." + p.name);
     ASSERT_TRUE(p.value.grad().defined()) << p.name;
     EXPECT_EQ(p.value.grad().shape(), Shape(g.shape.begin(), g.shape.end())) << p.name;
-    EXPECT_LE(relative_to_max(p.value.grad().to_floats(), entry_tensor(g).to_floats()), kTol) << p.name;
+    EXPECT_LE(relative_to_max(p.value.grad(), entry_tensor(g)), kTol) << p.name;
     ++checked;
   }
   EXPECT_EQ(5 + 2 * checked, static_cast<int>(file.entries().size()));  // every gradient and A/B in the file
@@ -87,7 +73,7 @@ TEST_P(PeftGolden, LogitsLossGradientsAndAdamWStepsMatchPeft) {
     opt.step(1e-2f);
   }
   for (const nn::Parameter& p : lora.parameters())
-    EXPECT_LE(relative_to_max(p.value.to_floats(), entry_tensor(file.get("adamw." + p.name)).to_floats()), kTol)
+    EXPECT_LE(relative_to_max(p.value, entry_tensor(file.get("adamw." + p.name))), kTol)
         << p.name;
 }
 

@@ -23,29 +23,15 @@
 #include "lora/peft_files.h"
 #include "quant/quantize_model.h"
 #include "quant/quantized_weight.h"
+#include "tests/nn/nn_test_support.h"
 
 namespace sllm::quant {
 namespace {
 
+using nn::testing::entry_tensor;     // an F32/I32 golden entry as a Tensor
+using nn::testing::relative_to_max;  // max |ours - ref| / max |ref|
+
 const std::string kGolden = std::string(SLLM_SOURCE_DIR) + "/tests/golden/";
-
-Tensor entry_tensor(const io::SafetensorsEntry& e) {
-  const DType dt = e.dtype == "I32" ? DType::I32 : DType::F32;
-  Tensor t = Tensor::empty(Shape(e.shape.begin(), e.shape.end()), dt);
-  std::memcpy(t.mutable_raw(), e.data, e.nbytes);
-  return t;
-}
-
-// max |ours − ref| / max |ref|.
-double relative_to_max(const std::vector<float>& ours, const std::vector<float>& ref) {
-  double scale = 0, worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    scale = std::max(scale, std::fabs(double(ref[i])));
-    const double err = std::fabs(double(ours[i]) - ref[i]);
-    if (!(err <= worst)) worst = err;  // a NaN counts as the worst
-  }
-  return worst / (scale > 0 ? scale : 1.0);
-}
 
 // FNV-1a, 64 bits, of a tensor's bytes, as the script hashes bitsandbytes' arrays.
 std::string fnv1a64(const void* data, size_t n) {
@@ -143,9 +129,9 @@ TEST_P(QloraGolden, LogitsLossAndLoraGradientsMatchPyTorch) {
   lora::LoraModel lora(*model);
   lora::load_adapter(lora, kGolden + GetParam().adapter);
   const Tensor ids = entry_tensor(file().get("ids")), targets = entry_tensor(file().get("targets"));
-  const std::vector<float> ref_logits = entry_tensor(file().get("logits")).to_floats();
+  const Tensor ref_logits = entry_tensor(file().get("logits"));
 
-  EXPECT_LE(relative_to_max(model->forward(ids).to_floats(), ref_logits), kTol);
+  EXPECT_LE(relative_to_max(model->forward(ids), ref_logits), kTol);
   Tensor loss = model->loss(ids, targets);
   const float ref_loss = entry_tensor(file().get("loss")).item();
   EXPECT_NEAR(loss.item(), ref_loss, kTol * ref_loss);
@@ -155,7 +141,7 @@ TEST_P(QloraGolden, LogitsLossAndLoraGradientsMatchPyTorch) {
     const io::SafetensorsEntry& g = file().get("grad." + p.name);
     ASSERT_TRUE(p.value.grad().defined()) << p.name;
     EXPECT_EQ(p.value.grad().shape(), Shape(g.shape.begin(), g.shape.end())) << p.name;
-    EXPECT_LE(relative_to_max(p.value.grad().to_floats(), entry_tensor(g).to_floats()), kTol) << p.name;
+    EXPECT_LE(relative_to_max(p.value.grad(), entry_tensor(g)), kTol) << p.name;
     ++checked;
   }
   EXPECT_EQ(4 + checked, int(file().entries().size())) << "a gradient in the file that sllm has no parameter for";
@@ -169,7 +155,7 @@ TEST_P(QloraGolden, LogitsLossAndLoraGradientsMatchPyTorch) {
   auto dense = io::load_model(kGolden + GetParam().model);
   lora::LoraModel dense_lora(*dense);
   lora::load_adapter(dense_lora, kGolden + GetParam().adapter);
-  EXPECT_GT(relative_to_max(dense->forward(ids).to_floats(), ref_logits), 100 * kTol);
+  EXPECT_GT(relative_to_max(dense->forward(ids), ref_logits), 100 * kTol);
 }
 
 }  // namespace
