@@ -103,4 +103,27 @@ if "$SLLM" bench train --config tiny --device cpu --steps 1 --profile >out.txt 2
   fail "--profile on the CPU succeeded"
 fi
 grep -q "HINT" err.txt || fail "--profile --device cpu: no hint: $(cat err.txt)"
+echo "== QLoRA on cuda: sft fp32 follows the CPU run over the same NF4 base, bf16 trains; a 4-bit directory scores alike"
+qlora=(--model run --data sft.jsonl --method qlora --lora-r 4 --batch 2 --seq 40 --steps 3 --val-count 1 --eval-every 3 --quiet)
+"$SLLM" sft "${qlora[@]}" --out qlora_cpu --device cpu 2>/dev/null
+"$SLLM" sft "${qlora[@]}" --out qlora_fp32 --device cuda --precision fp32 2>/dev/null
+"$SLLM" sft "${qlora[@]}" --out qlora_bf16 --device cuda --precision bf16 --grad-checkpoint 2>/dev/null
+python3 - qlora_cpu/metrics.jsonl qlora_fp32/metrics.jsonl qlora_bf16/metrics.jsonl <<'PY' || fail "QLoRA sft on cuda"
+import json, math, sys
+cpu, fp32, bf16 = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+assert len(cpu) == len(fp32) == len(bf16) == 3, (len(cpu), len(fp32), len(bf16))
+for a, b in zip(cpu, fp32):
+    assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
+assert all(math.isfinite(r["loss"]) for r in bf16)
+assert abs(bf16[0]["loss"] - cpu[0]["loss"]) <= 0.05 * abs(cpu[0]["loss"]), (bf16[0]["loss"], cpu[0]["loss"])
+PY
+"$SLLM" quantize --model run --out q4 >/dev/null
+q_cpu=$("$SLLM" score --model q4 --text "Once upon a time" --device cpu)
+q_gpu=$("$SLLM" score --model q4 --text "Once upon a time" --device cuda)
+python3 - "$q_cpu" "$q_gpu" <<'PY' || fail "score on a 4-bit directory differs: $q_cpu vs $q_gpu"
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
+PY
+
 echo "cli on the CUDA simulator: all checks passed"
