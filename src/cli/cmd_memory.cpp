@@ -32,7 +32,7 @@ nn::ModelConfig config_of(const std::string& spec) {
 int run_memory(const std::vector<std::string>& argv) {
   Args args("memory", argv,
             {{"--config", FlagSpec::Value, "preset (tiny, small, small-llama, gpt2-124m, smollm2-135m), config.json, model dir, .gguf file or run dir (required)"},
-             {"--method", FlagSpec::Value, "full, lora or qlora (NF4 base, predicted only) [full]"},
+             {"--method", FlagSpec::Value, "full, lora or qlora (LoRA over an NF4 + double-quantized base) [full]"},
              {"--lora-r", FlagSpec::Value, "LoRA rank [16]"},
              {"--lora-alpha", FlagSpec::Value, "LoRA alpha [32]"},
              {"--lora-dropout", FlagSpec::Value, "dropout on the adapter's input [0.05]"},
