@@ -14,6 +14,20 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 finite() { python3 -c "import math,sys; sys.exit(0 if math.isfinite(float(sys.argv[1])) else 1)" "$1"; }
 
+# follows_cpu NAME: NAME_fp32 (cuda) logs NAME_cpu's losses within 1e-4, NAME_bf16's are finite
+# and its first within 5% of the CPU's (3 steps each).
+follows_cpu() {
+  python3 - "$1_cpu/metrics.jsonl" "$1_fp32/metrics.jsonl" "$1_bf16/metrics.jsonl" <<'PY'
+import json, math, sys
+cpu, fp32, bf16 = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+assert len(cpu) == len(fp32) == len(bf16) == 3, (len(cpu), len(fp32), len(bf16))
+for a, b in zip(cpu, fp32):
+    assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
+assert all(math.isfinite(r["loss"]) for r in bf16)
+assert abs(bf16[0]["loss"] - cpu[0]["loss"]) <= 0.05 * abs(cpu[0]["loss"]), (bf16[0]["loss"], cpu[0]["loss"])
+PY
+}
+
 echo "== bench train --device cuda, bf16 and fp32"
 for precision in bf16 tf32 fp32; do
   out=$("$SLLM" bench train --config tiny --device cuda --precision "$precision" --batch 2 --seq 16 --steps 2 --json)
@@ -72,15 +86,7 @@ lora=(--model run --data sft.jsonl --method lora --lora-r 4 --batch 2 --seq 40 -
 "$SLLM" sft "${lora[@]}" --out lora_cpu --device cpu 2>/dev/null
 "$SLLM" sft "${lora[@]}" --out lora_fp32 --device cuda --precision fp32 2>/dev/null
 "$SLLM" sft "${lora[@]}" --out lora_bf16 --device cuda --precision bf16 2>/dev/null
-python3 - lora_cpu/metrics.jsonl lora_fp32/metrics.jsonl lora_bf16/metrics.jsonl <<'PY' || fail "LoRA sft on cuda"
-import json, math, sys
-cpu, fp32, bf16 = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
-assert len(cpu) == len(fp32) == len(bf16) == 3, (len(cpu), len(fp32), len(bf16))
-for a, b in zip(cpu, fp32):
-    assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
-assert all(math.isfinite(r["loss"]) for r in bf16)
-assert abs(bf16[0]["loss"] - cpu[0]["loss"]) <= 0.05 * abs(cpu[0]["loss"]), (bf16[0]["loss"], cpu[0]["loss"])
-PY
+follows_cpu lora || fail "LoRA sft on cuda"
 for d in lora_cpu lora_fp32 lora_bf16; do
   [ -f "$d/$(cat "$d/latest")/adapter_model.safetensors" ] || fail "$d: no adapter in its checkpoint"
 done
@@ -108,15 +114,7 @@ qlora=(--model run --data sft.jsonl --method qlora --lora-r 4 --batch 2 --seq 40
 "$SLLM" sft "${qlora[@]}" --out qlora_cpu --device cpu 2>/dev/null
 "$SLLM" sft "${qlora[@]}" --out qlora_fp32 --device cuda --precision fp32 2>/dev/null
 "$SLLM" sft "${qlora[@]}" --out qlora_bf16 --device cuda --precision bf16 --grad-checkpoint 2>/dev/null
-python3 - qlora_cpu/metrics.jsonl qlora_fp32/metrics.jsonl qlora_bf16/metrics.jsonl <<'PY' || fail "QLoRA sft on cuda"
-import json, math, sys
-cpu, fp32, bf16 = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
-assert len(cpu) == len(fp32) == len(bf16) == 3, (len(cpu), len(fp32), len(bf16))
-for a, b in zip(cpu, fp32):
-    assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
-assert all(math.isfinite(r["loss"]) for r in bf16)
-assert abs(bf16[0]["loss"] - cpu[0]["loss"]) <= 0.05 * abs(cpu[0]["loss"]), (bf16[0]["loss"], cpu[0]["loss"])
-PY
+follows_cpu qlora || fail "QLoRA sft on cuda"
 "$SLLM" quantize --model run --out q4 >/dev/null
 q_cpu=$("$SLLM" score --model q4 --text "Once upon a time" --device cpu)
 q_gpu=$("$SLLM" score --model q4 --text "Once upon a time" --device cuda)
