@@ -38,6 +38,21 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
                    float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B,
                    int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
                    int64_t stride_c);
+// Row invariance: while a RowInvariantGemm is alive on a thread, every sgemm call made from
+// that thread takes the blocked (packed) path, whose rows of C are each reduced over the same
+// KC slices in the same order whatever M is: row i of C is then bit-for-bit the same whether
+// it is computed alone (M = 1) or among other rows. The skinny path (M <= 4 on AVX-512) sums
+// in another order and would make one row's result depend on how many rows came with it.
+// Batched generation (src/infer/batch_generate.h) holds one, so a row generated in a batch
+// equals that row generated alone.
+class RowInvariantGemm {
+ public:
+  RowInvariantGemm();
+  ~RowInvariantGemm();
+  RowInvariantGemm(const RowInvariantGemm&) = delete;
+  RowInvariantGemm& operator=(const RowInvariantGemm&) = delete;
+  static bool active();  // whether one is alive on this thread
+};
 // Name of the SIMD path sgemm uses on this CPU: "avx512", "avx2" or "scalar".
 const char* sgemm_isa();
 // The pack buffers sgemm(M, N, K) needs on this CPU with `threads` threads: the largest of

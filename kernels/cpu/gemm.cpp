@@ -21,6 +21,15 @@
 #include "kernels/kernels.h"
 
 namespace sllm::kernels {
+
+// The count of live RowInvariantGemm guards on this thread (they may nest). The sgemm callers
+// that matter (ops, generation) run on the calling thread; OpenMP workers inside sgemm never
+// consult it.
+static thread_local int row_invariant_depth = 0;
+RowInvariantGemm::RowInvariantGemm() { ++row_invariant_depth; }
+RowInvariantGemm::~RowInvariantGemm() { --row_invariant_depth; }
+bool RowInvariantGemm::active() { return row_invariant_depth > 0; }
+
 namespace gemm_detail {
 namespace {
 
@@ -222,7 +231,7 @@ void sgemm_with_isa(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64
   // Inside an outer parallel region (e.g. sgemm_batched's) each GEMM runs on its thread.
   int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (2 * M * N * K < kParallelMinFlops) threads = 1;
-  if (isa.skinny != nullptr && M <= isa.skinny_max_m) {
+  if (isa.skinny != nullptr && M <= isa.skinny_max_m && !RowInvariantGemm::active()) {
     sgemm_skinny(isa, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
@@ -244,7 +253,8 @@ GemmPackFloats sgemm_pack_floats(int64_t M, int64_t N, int64_t K, int threads) {
   const Isa& isa = best_isa();
   GemmPackFloats out;
   // sgemm_with_isa's dispatch: nothing packed for an empty product or the skinny path.
-  if (M <= 0 || N <= 0 || K <= 0 || (isa.skinny != nullptr && M <= isa.skinny_max_m)) return out;
+  if (M <= 0 || N <= 0 || K <= 0 || (isa.skinny != nullptr && M <= isa.skinny_max_m && !RowInvariantGemm::active()))
+    return out;
   if (2 * M * N * K < kParallelMinFlops) threads = 1;
   const int64_t m_panels = ceil_div(M, isa.MR), n_panels = ceil_div(N, isa.NR);
   const Grid grid = choose_grid(std::max(threads, 1), m_panels, n_panels, isa.MR, isa.NR);

@@ -1,5 +1,7 @@
 #include "infer/generate.h"
 
+#include "infer/batch_generate.h"
+
 #include <algorithm>
 
 #include "autograd/autograd.h"
@@ -13,6 +15,7 @@ const char* stop_reason_name(StopReason reason) {
     case StopReason::MaxTokens: return "max_tokens";
     case StopReason::StopToken: return "stop_token";
     case StopReason::Context: return "context";
+    case StopReason::StopString: return "stop_string";
   }
   return "?";
 }
@@ -29,46 +32,14 @@ static Tensor on_host(const Tensor& t) { return t.device() == Device::CPU ? t : 
 std::vector<int32_t> generate(nn::Transformer& model, const std::vector<int32_t>& prompt, int64_t max_new_tokens,
                               const SamplingConfig& config, const std::vector<int32_t>& stop_ids,
                               const std::function<void(int32_t)>& on_token, StopReason* reason) {
-  const nn::ModelConfig& mc = model.config();
-  const int64_t P = static_cast<int64_t>(prompt.size()), V = mc.vocab_size, n_ctx = mc.n_ctx;
-  validate(config);
-  SLLM_CHECK(P > 0, "generate: empty prompt", "give at least one token, e.g. <|endoftext|> to generate unconditionally");
-  SLLM_CHECK(P <= n_ctx, str("generate: the prompt has ", P, " tokens but the model's context is ", n_ctx),
-             str("use a shorter prompt (at most ", n_ctx, " tokens, fewer to leave room for new ones)"));
-  SLLM_CHECK(max_new_tokens >= 0, str("generate: max_new_tokens must be >= 0, got ", max_new_tokens), "use a count such as 200");
-  check_ids(prompt, V, "generate: prompt");
-  const int64_t V_draw = config.vocab_limit > 0 ? std::min(config.vocab_limit, V) : V;
-
-  autograd::NoGradGuard no_grad;
-  Rng rng(config.seed);
-  std::vector<int32_t> out;
-  StopReason why = StopReason::MaxTokens;
-  // Emits nothing more once max_new_tokens are out or the sequence fills the context; a
-  // sequence of n_ctx tokens is complete, since a token beyond it has no position to sit at.
-  auto room_left = [&] {
-    if (static_cast<int64_t>(out.size()) >= max_new_tokens) return why = StopReason::MaxTokens, false;
-    if (P + static_cast<int64_t>(out.size()) >= n_ctx) return why = StopReason::Context, false;
-    return true;
-  };
-  if (room_left()) {
-    nn::KVCache cache = model.make_cache(1);
-    Tensor logits = on_host(model.forward(Tensor::from_ints(prompt, {1, P}), &cache));  // (1, P, V)
-    const float* row = logits.f32() + (P - 1) * V;  // the prediction after the last prompt token
-    while (true) {
-      const int32_t next = sample_next(row, V_draw, config, rng);
-      if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
-        why = StopReason::StopToken;
-        break;
-      }
-      out.push_back(next);
-      if (on_token) on_token(next);
-      if (!room_left()) break;
-      logits = on_host(model.forward(Tensor::from_ints({next}, {1, 1}), &cache));  // (1, 1, V)
-      row = logits.f32();
-    }
-  }
-  if (reason) *reason = why;
-  return out;
+  BatchGenerateOptions options;
+  options.max_new_tokens = max_new_tokens;
+  options.sampling = config;
+  options.stop_ids = stop_ids;
+  if (on_token) options.on_token = [&on_token](size_t, int32_t token) { on_token(token); };
+  GeneratedRow row = std::move(generate_batch(model, {prompt}, options).front());
+  if (reason) *reason = row.reason;
+  return std::move(row.tokens);
 }
 
 std::vector<float> score_logprobs(nn::Transformer& model, const std::vector<int32_t>& ids) {

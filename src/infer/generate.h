@@ -18,13 +18,15 @@ enum class StopReason {
   MaxTokens,  // max_new_tokens were generated
   StopToken,  // a stop id was sampled (and not emitted)
   Context,    // prompt + generated tokens filled the model's context (n_ctx)
+  StopString, // a stop check (a stop string in the decoded text) ended the row (batch_generate.h)
 };
-const char* stop_reason_name(StopReason reason);  // "max_tokens" | "stop_token" | "context"
+const char* stop_reason_name(StopReason reason);  // "max_tokens" | "stop_token" | "context" | "stop_string"
 
 // Generates up to max_new_tokens after `prompt` (ids, at least one). on_token (may be
 // empty) sees each emitted token as soon as it is sampled. The returned ids exclude the
 // prompt and the stop token. Stops early when a stop id is drawn or when the sequence
-// reaches n_ctx tokens. Runs under NoGradGuard. Draws come from Rng(config.seed).
+// reaches n_ctx tokens. Runs under NoGradGuard. Draws come from Rng(config.seed). It is
+// generate_batch (batch_generate.h) with one row, so it equals any batch row with that seed.
 // sllm::Error if the prompt is empty, longer than n_ctx, or holds an id outside the vocabulary.
 std::vector<int32_t> generate(nn::Transformer& model, const std::vector<int32_t>& prompt, int64_t max_new_tokens,
                               const SamplingConfig& config, const std::vector<int32_t>& stop_ids,

@@ -28,8 +28,33 @@ static Tensor cache_append(Tensor& cache, const Tensor& fresh, int64_t pos0) {
   return ops::slice(cache, 1, 0, pos0 + T);
 }
 
+// A ragged cache: row b's first row_new[b] new keys/values go to positions row_pos0[b] ...;
+// the padding rows after them are dropped.
+static void cache_append_rows(Tensor& cache, const Tensor& fresh, const AttentionStep& step) {
+  const int64_t B = fresh.dim(0), T = fresh.dim(1), W = fresh.dim(2), Tmax = cache.dim(1);
+  float* dst = cache.mutable_f32();
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t pos = (*step.row_pos0)[size_t(b)], n = (*step.row_new)[size_t(b)];
+    float* to = dst + (b * Tmax + pos) * W;
+    const float* from = fresh.f32() + b * T * W;
+#if SLLM_HAVE_CUDA
+    if (cache.device() == Device::CUDA) {
+      kernels::cuda::copy_d2d_2d(to, size_t(W) * sizeof(float), from, size_t(W) * sizeof(float), size_t(W) * sizeof(float),
+                                 size_t(n));
+      continue;
+    }
+#endif
+    std::memcpy(to, from, static_cast<size_t>(n * W) * sizeof(float));
+  }
+}
+
 // Attention of q over all keys and values (cached ones first, when there is a cache).
 static Tensor attend(const Tensor& q, Tensor k, Tensor v, int64_t n_head, int64_t n_kv_head, const AttentionStep& step) {
+  if (step.row_pos0) {  // ragged: each row at its own position, over the whole cache tensor (no copy)
+    cache_append_rows(*step.k_cache, k, step);
+    cache_append_rows(*step.v_cache, v, step);
+    return ops::attention_rows(q, *step.k_cache, *step.v_cache, n_head, n_kv_head, *step.row_pos0, *step.row_new);
+  }
   if (step.k_cache) {
     k = cache_append(*step.k_cache, k, step.pos0);
     v = cache_append(*step.v_cache, v, step.pos0);
@@ -81,8 +106,13 @@ Tensor LlamaAttention::forward(const Tensor& h, const AttentionStep& step, const
   Tensor q = q_proj_.forward(h);  // (B, T, C)
   Tensor k = k_proj_.forward(h);  // (B, T, kvC)
   Tensor v = v_proj_.forward(h);  // (B, T, kvC)
-  q = ops::rope(q, rope.cos, rope.sin, n_head_, step.pos0, false);
-  k = ops::rope(k, rope.cos, rope.sin, n_kv_head_, step.pos0, false);
+  if (step.row_pos0) {  // a ragged batch: every row at its own position
+    q = ops::rope_rows(q, rope.cos, rope.sin, n_head_, *step.row_pos0, *step.row_new, false);
+    k = ops::rope_rows(k, rope.cos, rope.sin, n_kv_head_, *step.row_pos0, *step.row_new, false);
+  } else {
+    q = ops::rope(q, rope.cos, rope.sin, n_head_, step.pos0, false);
+    k = ops::rope(k, rope.cos, rope.sin, n_kv_head_, step.pos0, false);
+  }
   return o_proj_.forward(attend(q, k, v, n_head_, n_kv_head_, step));
 }
 

@@ -1,5 +1,7 @@
 #include "nn/gpt2.h"
 
+#include <algorithm>
+
 #include "autograd/autograd.h"
 
 #include "ops/ops.h"
@@ -39,10 +41,21 @@ GPT2Trunk::GPT2Trunk(const ModelConfig& config)
 }
 
 Tensor GPT2Trunk::forward(const Tensor& ids, KVCache* cache, DType act) {
-  const int64_t T = ids.dim(1), pos0 = cache ? cache->length : 0;
-  Tensor positions = Tensor::empty({T}, DType::I32);
-  for (int64_t t = 0; t < T; ++t) positions.mutable_i32()[t] = static_cast<int32_t>(pos0 + t);
-  Tensor x = ops::add(wte_.forward(ids), wpe_.forward(positions));  // (B, T, C) + (T, C)
+  const int64_t B = ids.dim(0), T = ids.dim(1), pos0 = cache ? cache->length : 0;
+  Tensor positions;
+  if (cache && cache->ragged()) {
+    // (B, T): row b at its own positions. Padding tokens past a row's real ones may run past
+    // the context; they are clamped into the table (their outputs are never used).
+    const int64_t last = wpe_.weight().dim(0) - 1;
+    positions = Tensor::empty({B, T}, DType::I32);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        positions.mutable_i32()[b * T + t] = static_cast<int32_t>(std::min(cache->row_length[size_t(b)] + t, last));
+  } else {
+    positions = Tensor::empty({T}, DType::I32);
+    for (int64_t t = 0; t < T; ++t) positions.mutable_i32()[t] = static_cast<int32_t>(pos0 + t);
+  }
+  Tensor x = ops::add(wte_.forward(ids), wpe_.forward(positions));  // (B, T, C) + (T, C) or (B, T, C)
   for (size_t l = 0; l < h_.size(); ++l) {
     const GPT2Block& block = h_[l];
     const AttentionStep step = attention_step(cache, l);

@@ -140,9 +140,24 @@ Tensor Transformer::hidden(const Tensor& ids, KVCache* cache) {
   const int64_t B = ids.dim(0), T = ids.dim(1);
   const int64_t pos0 = cache ? cache->length : 0;
   SLLM_CHECK(T > 0, "model forward: empty input sequence", "pass at least one token");
-  SLLM_CHECK(pos0 + T <= config_.n_ctx,
-             str("sequence of ", pos0 + T, " tokens exceeds the model's context of ", config_.n_ctx),
-             "use a shorter --seq / prompt, or fewer --max-new-tokens");
+  if (cache && cache->ragged()) {
+    SLLM_CHECK(static_cast<int64_t>(cache->row_length.size()) == B,
+               str("ragged KV cache: ", cache->row_length.size(), " row lengths for a batch of ", B), "one length per row");
+    if (cache->row_new.empty()) cache->row_new.assign(size_t(B), T);
+    SLLM_CHECK(static_cast<int64_t>(cache->row_new.size()) == B,
+               str("ragged KV cache: ", cache->row_new.size(), " new-token counts for a batch of ", B), "one count per row");
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = cache->row_length[size_t(b)], n = cache->row_new[size_t(b)];
+      SLLM_CHECK(n >= 0 && n <= T, str("ragged KV cache: row ", b, " has ", n, " new tokens of ", T), "0 <= row_new <= T");
+      SLLM_CHECK(len >= 0 && len + n <= config_.n_ctx,
+                 str("row ", b, ": sequence of ", len + n, " tokens exceeds the model's context of ", config_.n_ctx),
+                 "use a shorter prompt, or fewer --max-new-tokens");
+    }
+  } else {
+    SLLM_CHECK(pos0 + T <= config_.n_ctx,
+               str("sequence of ", pos0 + T, " tokens exceeds the model's context of ", config_.n_ctx),
+               "use a shorter --seq / prompt, or fewer --max-new-tokens");
+  }
   if (cache) {
     SLLM_CHECK(cache->batch == B, str("KV cache was made for batch ", cache->batch, ", got ", B), "make_cache(B) with the same batch");
     SLLM_CHECK(!autograd::grad_enabled(), "the KV cache is for inference", "wrap generation in autograd::NoGradGuard");
@@ -152,7 +167,12 @@ Tensor Transformer::hidden(const Tensor& ids, KVCache* cache) {
   SLLM_CHECK(compute_dtype_ == DType::F32 || device_ == Device::CUDA, "bf16 compute with the model on the CPU",
              "move the model back with to(Device::CUDA), or set_compute_dtype(DType::F32)");
   Tensor h = trunk_->forward(ids, cache, compute_dtype_);
-  if (cache) cache->length += T;
+  if (cache && cache->ragged()) {
+    for (size_t b = 0; b < cache->row_length.size(); ++b) cache->row_length[b] += cache->row_new[b];
+    cache->row_new.clear();
+  } else if (cache) {
+    cache->length += T;
+  }
   return h;
 }
 

@@ -149,4 +149,79 @@ Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, i
   return out;
 }
 
+// ---- ragged batches (generation) ----------------------------------------------------------
+
+// Checks shared by attention_rows and rope_rows: one (pos0, n_new) per row, n_new <= T, and no
+// gradient wanted.
+static void check_rows(const char* op, const Tensor& x, const std::vector<int64_t>& pos0,
+                       const std::vector<int64_t>& n_new) {
+  const int64_t B = x.dim(0), T = x.dim(1);
+  SLLM_CHECK(static_cast<int64_t>(pos0.size()) == B && static_cast<int64_t>(n_new.size()) == B,
+             str(op, ": ", pos0.size(), " positions and ", n_new.size(), " counts for ", B, " rows"), "one of each per row");
+  for (int64_t b = 0; b < B; ++b)
+    SLLM_CHECK(pos0[size_t(b)] >= 0 && n_new[size_t(b)] >= 0 && n_new[size_t(b)] <= T,
+               str(op, ": row ", b, " at position ", pos0[size_t(b)], " with ", n_new[size_t(b)], " of ", T, " queries"),
+               "positions >= 0 and 0 <= n_new <= T");
+  SLLM_CHECK(!autograd::needs_grad({x}), str(op, " is for inference (generation) only"),
+             "run it under autograd::NoGradGuard; training batches use attention()/rope() on right-padded rows");
+}
+
+Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV,
+                      const std::vector<int64_t>& pos0, const std::vector<int64_t>& n_new) {
+  const Device dev = q.device();
+  check_f32(q, "attention_rows q", dev);
+  check_f32(k, "attention_rows k", dev);
+  check_f32(v, "attention_rows v", dev);
+  check_ndim(q, 3, "attention_rows q (B, T, NH*HD)");
+  check_ndim(k, 3, "attention_rows k (B, Tk, NKV*HD)");
+  check_rows("attention_rows", q, pos0, n_new);
+  SLLM_CHECK(!autograd::needs_grad({k, v}), "attention_rows is for inference (generation) only",
+             "run it under autograd::NoGradGuard");
+  const int64_t B = q.dim(0), T = q.dim(1), C = q.dim(2), Tk = k.dim(1);
+  SLLM_CHECK(NH > 0 && NKV > 0 && NH % NKV == 0 && C % NH == 0,
+             str("attention_rows: width ", C, " with ", NH, " query and ", NKV, " key/value heads"),
+             "hidden_size must split into heads, and num_attention_heads be a multiple of num_key_value_heads");
+  const int64_t HD = C / NH, kvC = NKV * HD;
+  check_shape(k, {B, Tk, kvC}, "attention_rows k");
+  check_shape(v, {B, Tk, kvC}, "attention_rows v");
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  Tensor out = Tensor::zeros(q.shape(), DType::F32, dev), lse = Tensor::empty({NH, T}, DType::F32, dev);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t p = pos0[size_t(b)], n = n_new[size_t(b)];
+    if (n == 0) continue;
+    SLLM_CHECK(p + n <= Tk, str("attention_rows: row ", b, " queries up to position ", p + n, " but only ", Tk, " keys"),
+               "the cache must hold every position up to the row's last query");
+    // Row b alone: its keys are rows [0, p + n) of k[b], so B = 1 and Tk = p + n.
+    SLLM_KERNEL(dev, attention_forward, out.mutable_f32() + b * T * C, lse.mutable_f32(), q.f32() + b * T * C,
+                k.f32() + b * Tk * kvC, v.f32() + b * Tk * kvC, 1, n, p + n, NH, NKV, HD, p, scale);
+  }
+  return out;
+}
+
+Tensor rope_rows(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, const std::vector<int64_t>& pos0,
+                 const std::vector<int64_t>& n_new, bool interleaved) {
+  const Device dev = x.device();
+  check_f32(x, "rope_rows input", dev);
+  check_ndim(x, 3, "rope_rows input (B, T, NH*HD)");
+  check_rows("rope_rows", x, pos0, n_new);
+  const int64_t B = x.dim(0), T = x.dim(1), C = x.dim(2);
+  SLLM_CHECK(NH > 0 && C % NH == 0 && (C / NH) % 2 == 0,
+             str("rope_rows: width ", C, " does not split into ", NH, " heads of even size"), "head_dim must be even for RoPE");
+  const int64_t HD = C / NH;
+  check_f32(cos, "rope cos table", dev);
+  check_f32(sin, "rope sin table", dev);
+  check_shape(sin, cos.shape(), "rope sin table");
+  SLLM_CHECK(cos.dim(1) == HD / 2, str("rope_rows: table width ", cos.dim(1), " != head_dim/2 = ", HD / 2), "rebuild the table");
+  Tensor out = Tensor::zeros(x.shape(), DType::F32, dev);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t p = pos0[size_t(b)], n = n_new[size_t(b)];
+    if (n == 0) continue;
+    SLLM_CHECK(p + n <= cos.dim(0), str("rope_rows: row ", b, " reaches position ", p + n, " past the table's ", cos.dim(0)),
+               "the sequence is longer than max_position_embeddings");
+    SLLM_KERNEL(dev, rope_forward, out.mutable_f32() + b * T * C, x.f32() + b * T * C, cos.f32(), sin.f32(), 1, n, NH, HD,
+                p, interleaved);
+  }
+  return out;
+}
+
 }  // namespace sllm::ops

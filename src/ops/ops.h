@@ -90,6 +90,19 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, int64_t n_kv_head, float
 // x (B, T, NH*HD) rotated at positions pos0 + t; cos/sin tables (T_max, HD/2) from kernels::rope_table.
 Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t n_head, int64_t pos0, bool interleaved);
 
+// Per-row variants for a ragged batch (KVCache::row_length: batched generation, where rows
+// sit at different positions). Row b's first n_new[b] query rows (of T) are at positions
+// pos0[b] + t; attention_rows lets them see keys [0, pos0[b] + t] of k and v (B, Tk, NKV*HD),
+// rope_rows rotates them at those positions; the other query rows (padding) come out 0. Each
+// row runs the kernel on its own (B = 1), so row b's output is bit-for-bit what attention()
+// and rope() give for that row alone. f32 only. Inference only (generation runs without
+// gradients; training batches are right-padded, where plain causal attention is exact):
+// sllm::Error if a gradient is required.
+Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t n_head, int64_t n_kv_head,
+                      const std::vector<int64_t>& pos0, const std::vector<int64_t>& n_new);
+Tensor rope_rows(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t n_head, const std::vector<int64_t>& pos0,
+                 const std::vector<int64_t>& n_new, bool interleaved);
+
 // ---- dtype (ops/mixed_precision.cpp)
 // f32 <-> bf16 (round to nearest even), differentiable: the gradient is cast back.
 Tensor cast(const Tensor& x, DType dtype);
