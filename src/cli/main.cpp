@@ -38,7 +38,7 @@ static int dispatch(int argc, char** argv) {
   }
   std::string name = argv[1];
   int first_arg = 2;
-  if (name == "bench" || name == "data") {
+  if (name == "bench" || name == "data" || name == "reward") {
     SLLM_CHECK(argc >= 3, str("sllm ", name, ": missing subcommand"), "run `sllm help` to list commands");
     name += std::string(" ") + argv[2];
     first_arg = 3;
