@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "data/rlhf_story.h"
 
 namespace sllm::rl {
 namespace {
@@ -128,6 +129,33 @@ TEST(Verifier, NameForALine) {
   EXPECT_EQ(verifier_name_for(json{{"verifier", "uses-word"}}, "mentions-name"), "mentions-name");
   const std::string e = error_of([] { verifier_name_for(json{{"prompt", "x"}}, ""); });
   EXPECT_NE(e.find("--verifier"), std::string::npos) << e;
+}
+
+// The demo data of `sllm data rlhf-story`, graded by the verifier its lines name: the story's
+// word passes, every chosen answer passes and every rejected answer fails.
+TEST(Verifier, RlhfStoryPairsAreLabelledByTheVerifier) {
+  const data::RlhfStorySplits s = data::make_rlhf_story(300, 100, 100, 11);
+  for (const auto* prompts : {&s.train_prompts, &s.test_prompts}) {
+    for (const data::RlhfPrompt& p : *prompts) {
+      const json line = json::parse(data::rlhf_prompt_line(p));
+      const auto v = make_verifier(verifier_name_for(line, ""));
+      EXPECT_EQ(v->reward(line, " " + p.word), 1.0) << line.dump();
+      EXPECT_EQ(v->reward(line, " in the park"), 0.0) << line.dump();
+    }
+  }
+  ASSERT_EQ(s.train_pairs.size(), s.train_prompts.size());
+  for (size_t i = 0; i < s.train_pairs.size(); ++i) {  // each training story gives a prompt and a pair
+    const json line = json::parse(data::rlhf_prompt_line(s.train_prompts[i]));
+    const json pair = json::parse(data::rlhf_pair_line(s.train_pairs[i]));
+    ASSERT_EQ(pair.at("prompt"), line.at("prompt"));
+    const auto v = make_verifier(line.at("verifier"));
+    EXPECT_EQ(v->reward(line, pair.at("chosen")), 1.0) << pair.dump();
+    EXPECT_EQ(v->reward(line, pair.at("rejected")), 0.0) << pair.dump();
+  }
+  for (const data::RlhfPair& p : s.val_pairs) {
+    const json example = {{"word", p.chosen.substr(1)}};
+    EXPECT_EQ(make_verifier("uses-word")->reward(example, p.rejected), 0.0) << p.rejected << " vs" << p.chosen;
+  }
 }
 
 }  // namespace
