@@ -173,7 +173,8 @@ int run_verify(const std::vector<std::string>& argv) {
   report["stopped_at_context"] = hit_context;
   report["seconds"] = seconds;
   report["examples"] = std::move(examples);
-  write_file_atomic(out_path, report.dump(2) + "\n");
+  // A response cut at --max-new-tokens may end inside a UTF-8 character: written as U+FFFD.
+  write_file_atomic(out_path, report.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 
   std::printf("verify %s%s%s on %s: pass rate %.1f%% (%lld / %lld responses, %lld prompts x %lld), mean reward %.4f, %.1f s\n",
               m.dir.c_str(), m.adapter_dir.empty() ? "" : " + adapter ", m.adapter_dir.c_str(), prompts_path.c_str(),

@@ -307,6 +307,34 @@ expect_error "eval, model as adapter" "neither an adapter" -- eval "${EVAL[@]}" 
 expect_error "eval, context"      "fewer --shots"  -- eval "${EVAL[@]}" --format plain --shots 10 --shots-from "$WORK/sft.jsonl"
 expect_error "eval, max tokens"   "--max-new-tokens" -- eval "${EVAL[@]}" --max-new-tokens 0
 
+# ---- data rlhf-story and verify (issue 11): verifiable prompts, pairs and a pass rate --------
+expect_ok "data rlhf-story" -- data rlhf-story --out "$WORK/rlhf" --train 20 --val 4 --test 6 --seed 3
+for f in prompts.train.jsonl prompts.test.jsonl pairs.train.jsonl pairs.val.jsonl README; do expect_file "$WORK/rlhf/$f"; done
+[ "$(wc -l <"$WORK/rlhf/pairs.val.jsonl")" -eq 4 ] || fail "rlhf-story --val 4 should write 4 pairs"
+cp -r "$WORK/rlhf" "$WORK/rlhf_first"
+expect_ok "data rlhf-story, again" -- data rlhf-story --out "$WORK/rlhf" --train 20 --val 4 --test 6 --seed 3
+diff -r "$WORK/rlhf" "$WORK/rlhf_first" >/dev/null || fail "rlhf-story with the same seed should write the same files"
+expect_error "data rlhf-story, sizes" "--test" -- data rlhf-story --out "$WORK/rlhfx" --test 0
+[ -e "$WORK/rlhfx" ] && fail "a failed rlhf-story left $WORK/rlhfx behind"
+# $WORK/run's context is 64 tokens: short prompts (the rlhf-story ones need the demo tokenizer).
+printf '%s\n' '{"prompt": "Once upon a time", "name": "Lily", "verifier": "mentions-name"}' \
+  '{"prompt": "One day,", "word": "the", "verifier": "uses-word"}' >"$WORK/verify.jsonl"
+VERIFY=(--model "$WORK/run" --prompts "$WORK/verify.jsonl" --samples 3 --max-new-tokens 8 --threads 1)
+expect_ok "verify" -- verify "${VERIFY[@]}" --out "$WORK/verify.json"
+for k in pass_rate mean_reward prompts samples examples; do grep -q "\"$k\":" "$WORK/verify.json" || fail "verify report lacks \"$k\""; done
+grep -q '"responses": 6' "$WORK/verify.json" || fail "verify: 2 prompts x --samples 3 should grade 6 responses"
+grep -q "pass rate .* / 6 responses" "$WORK/out" || fail "verify should print the pass rate over 6 responses"
+expect_ok "verify, same seed" -- verify "${VERIFY[@]}" --out "$WORK/verify2.json"
+diff <(grep -v '"seconds"' "$WORK/verify.json") <(grep -v '"seconds"' "$WORK/verify2.json") >/dev/null ||
+  fail "verify with the same seed should grade the same responses"
+expect_error "verify, unknown verifier" "known verifiers: mentions-name" -- verify "${VERIFY[@]}" --verifier mention-name --out "$WORK/vx.json"
+expect_error "verify, missing field" "verify.jsonl:1: sentence-count" -- verify "${VERIFY[@]}" --verifier sentence-count --out "$WORK/vx.json"
+printf '%s\n' '{"prompt": "a", "word": "b"}' >"$WORK/noverifier.jsonl"
+expect_error "verify, no verifier" "--verifier" -- verify --model "$WORK/run" --prompts "$WORK/noverifier.jsonl" --out "$WORK/vx.json"
+printf '%s\n' '{"prompt": "a", "word": "b", "verifier": "uses-word"}' '{"prompt": "", "word": "b", "verifier": "uses-word"}' >"$WORK/emptyprompt.jsonl"
+expect_error "verify, empty prompt" "emptyprompt.jsonl:2" -- verify --model "$WORK/run" --prompts "$WORK/emptyprompt.jsonl" --out "$WORK/vx.json"
+[ -e "$WORK/vx.json" ] && fail "a failed verify wrote a report"
+
 # ---- a .gguf file wherever a model is taken; sllm convert (issue 12) ------------------------
 GGUF="$(cd "$(dirname "$0")/../.." && pwd)/tests/golden/gguf/tiny_llama.gguf"
 expect_ok "generate --model FILE.gguf" -- generate --model "$GGUF" --prompt "the cat" --max-new-tokens 4 --temperature 0 --threads 1
