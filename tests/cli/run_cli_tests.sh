@@ -400,6 +400,33 @@ expect_error "sft lora, quantized"  "needs full-precision"  -- sft --model "$WOR
 expect_error "merge, quantized base" "4-bit"                -- merge --model "$WORK/q4" --adapter "$WORK/lora" --out "$WORK/q4x"
 [ -e "$WORK/q4x" ] && fail "a failed sft or merge on a quantized model left $WORK/q4x behind"
 
+# ---- reward train | score (issue 11): a reward model on the SFT tokenizer's run ------------
+for i in 1 2 3 4 5 6 7 8; do
+  echo "{\"prompt\": \"Who is $i?\", \"chosen\": \"It is $i.\", \"rejected\": \"No.\"}"
+done >"$WORK/pairs.jsonl"
+echo '{"prompt": "Who?", "chosen": "Same.", "rejected": "Same."}' >>"$WORK/pairs.jsonl"
+RM_FLAGS=(--model "$WORK/run" --data "$WORK/pairs.jsonl" --batch 2 --seq 48 --steps 2 --val-count 2 --threads 2 --quiet)
+expect_ok "reward train" -- reward train "${RM_FLAGS[@]}" --out "$WORK/rm"
+grep -qF "skipped 1 pair(s)" "$WORK/err" || fail "reward train should warn about the pair whose answers are equal"
+grep -q '"val_accuracy"' "$WORK/rm/metrics.jsonl" || fail "reward train metrics should hold val_accuracy"
+grep -qF "ForSequenceClassification" "$WORK/rm/ckpt-2/config.json" || fail "a reward checkpoint should be a sequence classifier"
+expect_ok "reward train lora" -- reward train "${RM_FLAGS[@]}" --method lora --lora-r 2 --out "$WORK/rm-lora"
+expect_file "$WORK/rm-lora/ckpt-2/adapter/adapter_model.safetensors"
+printf '%s\n' '{"prompt": "Who is 1?", "chosen": "It is 1.", "rejected": "No."}' \
+  '{"prompt": "Who is 2?", "completion": "It is 2."}' >"$WORK/to_score.jsonl"
+for rm in rm rm-lora; do
+  expect_ok "reward score $rm" -- reward score --model "$WORK/$rm" --data "$WORK/to_score.jsonl" --threads 1
+  [ "$(grep -c '"chosen":.*"rejected":' "$WORK/out")" -eq 1 ] && [ "$(grep -c '"reward":' "$WORK/out")" -eq 1 ] ||
+    fail "reward score ($rm) should print one pair line and one reward line, got: $(cat "$WORK/out")"
+done
+printf '%s\n' '{"prompt": "a", "chosen": "b", "rejected": "c"}' '{"prompt": "", "chosen": "b", "rejected": "c"}' >"$WORK/noprompt.jsonl"
+expect_error "reward, empty prompt" "noprompt.jsonl:2" -- reward train "${RM_FLAGS[@]}" --data "$WORK/noprompt.jsonl" --out "$WORK/rmx"
+expect_error "reward, overlong"     "--truncate"       -- reward train "${RM_FLAGS[@]}" --seq 6 --out "$WORK/rmx"
+expect_error "reward, method"       "--method"         -- reward train "${RM_FLAGS[@]}" --method qlora --out "$WORK/rmx"
+expect_error "reward score, an LM"  "not a reward model" -- reward score --model "$WORK/run" --data "$WORK/to_score.jsonl"
+expect_error "reward, no verb"      "reward nope"      -- reward nope
+[ -e "$WORK/rmx" ] && fail "a failed reward train left $WORK/rmx behind"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed" >&2
   exit 1
