@@ -173,18 +173,18 @@ class SvgCanvas {
   Axis x_, y_;
 };
 
-std::string summary_line(const LossCurves& c) {
+std::string summary_line(const LossCurves& c, const std::string& metric) {
   char buf[160];
   std::string out;
   if (!c.train.empty()) {
-    std::snprintf(buf, sizeof buf, "last train loss %.4f at step %lld", c.train.back().value,
+    std::snprintf(buf, sizeof buf, "last %s %.4f at step %lld", metric == "loss" ? "train loss" : metric.c_str(), c.train.back().value,
                   static_cast<long long>(c.train.back().step));
     out += buf;
   }
   if (!c.val.empty()) {
     const auto best = std::min_element(c.val.begin(), c.val.end(),
                                        [](const LossPoint& a, const LossPoint& b) { return a.value < b.value; });
-    std::snprintf(buf, sizeof buf, "%sbest val loss %.4f at step %lld", out.empty() ? "" : "  \u00b7  ", best->value,
+    std::snprintf(buf, sizeof buf, "%sbest val %s %.4f at step %lld", out.empty() ? "" : "  \u00b7  ", metric.c_str(), best->value,
                   static_cast<long long>(best->step));
     out += buf;
   }
@@ -193,7 +193,7 @@ std::string summary_line(const LossCurves& c) {
 
 }  // namespace
 
-LossCurves parse_metrics_jsonl(std::string_view text, const std::string& source) {
+LossCurves parse_metrics_jsonl(std::string_view text, const std::string& source, const std::string& metric) {
   LossCurves curves;
   size_t pos = 0;
   for (int64_t line_no = 1; pos < text.size(); ++line_no) {
@@ -212,15 +212,16 @@ LossCurves parse_metrics_jsonl(std::string_view text, const std::string& source)
                kLineHint);
     const int64_t s = step->get<int64_t>();
     double value = 0;
-    if (read_loss(j, "loss", value, where)) append_point(curves.train, {s, value});
-    if (read_loss(j, "val_loss", value, where)) append_point(curves.val, {s, value});
+    if (read_loss(j, metric.c_str(), value, where)) append_point(curves.train, {s, value});
+    if (read_loss(j, ("val_" + metric).c_str(), value, where)) append_point(curves.val, {s, value});
   }
   return curves;
 }
 
 std::string render_loss_svg(const LossCurves& curves, const PlotOptions& o) {
-  SLLM_CHECK(!curves.train.empty() || !curves.val.empty(), "sllm plot: no loss values to plot",
-             "metrics.jsonl has no line with \"loss\" or \"val_loss\" yet; plot again after the first logged step");
+  SLLM_CHECK(!curves.train.empty() || !curves.val.empty(), str("sllm plot: no ", o.metric, " values to plot"),
+             str("metrics.jsonl has no line with \"", o.metric, "\" or \"val_", o.metric,
+                 "\" yet (or --metric names no logged key); plot again after the first logged step"));
   SLLM_CHECK(o.smoothing >= 0 && o.smoothing < 1, str("sllm plot: smoothing must be in [0, 1), got ", o.smoothing),
              "0.9 averages over ~10 points, 0.99 over ~100; 0 draws no trend line");
   SLLM_CHECK(o.width >= 300 && o.height >= 200, str("sllm plot: image ", o.width, "x", o.height, " is too small"),
@@ -231,7 +232,7 @@ std::string render_loss_svg(const LossCurves& curves, const PlotOptions& o) {
   double smin = INFINITY, smax = -INFINITY, vmin = INFINITY, vmax = -INFINITY;
   for (const auto* curve : {&curves.train, &curves.val})
     for (const auto& p : *curve) {
-      SLLM_CHECK(std::isfinite(p.value), str("sllm plot: loss ", p.value, " at step ", p.step, " is not finite"),
+      SLLM_CHECK(std::isfinite(p.value), str("sllm plot: ", o.metric, " ", p.value, " at step ", p.step, " is not finite"),
                  "the run diverged at this step; plot an earlier part of metrics.jsonl");
       smin = std::min(smin, double(p.step)), smax = std::max(smax, double(p.step));
       vmin = std::min(vmin, p.value), vmax = std::max(vmax, p.value);
@@ -248,8 +249,8 @@ std::string render_loss_svg(const LossCurves& curves, const PlotOptions& o) {
                         "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n");
   svg += str("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
   svg += str("<text x=\"", num(f.left), "\" y=\"26\" font-size=\"16\" font-weight=\"bold\">",
-             xml_escape(o.title.empty() ? "loss" : o.title + " \u2014 loss"), "</text>\n");
-  svg += str("<text x=\"", num(f.left), "\" y=\"46\" fill=\"#555\">", xml_escape(summary_line(curves)), "</text>\n");
+             xml_escape(o.title.empty() ? o.metric : o.title + " \u2014 " + o.metric), "</text>\n");
+  svg += str("<text x=\"", num(f.left), "\" y=\"46\" fill=\"#555\">", xml_escape(summary_line(curves, o.metric)), "</text>\n");
 
   // Grid, ticks and labels.
   svg += "<g class=\"grid\" stroke=\"#e6e6e6\" stroke-width=\"1\">\n";
@@ -292,7 +293,7 @@ std::string render_loss_svg(const LossCurves& curves, const PlotOptions& o) {
   svg += str("<text x=\"", num(f.left + f.width / 2), "\" y=\"", num(double(o.height) - 14),
              "\" text-anchor=\"middle\">step</text>\n");
   svg += str("<text x=\"18\" y=\"", num(ymid), "\" text-anchor=\"middle\" transform=\"rotate(-90 18 ", num(ymid),
-             ")\">loss</text>\n");
+             ")\">", xml_escape(o.metric), "</text>\n");
 
   // Curves: the faint raw train loss under its trend line, then val on top.
   canvas.series(svg, decimate(curves.train, buckets), trend ? kTrainFaintStyle : kTrainStyle);
@@ -305,9 +306,10 @@ std::string render_loss_svg(const LossCurves& curves, const PlotOptions& o) {
     Style style;
   };
   std::vector<Entry> entries;
-  if (!curves.train.empty()) entries.push_back({"train loss", trend ? kTrainFaintStyle : kTrainStyle});
-  if (trend) entries.push_back({str("train loss (EMA ", o.smoothing, ")"), kEmaStyle});
-  if (!curves.val.empty()) entries.push_back({"val loss", kValStyle});
+  const std::string train_name = o.metric == "loss" ? "train loss" : o.metric;
+  if (!curves.train.empty()) entries.push_back({train_name, trend ? kTrainFaintStyle : kTrainStyle});
+  if (trend) entries.push_back({str(train_name, " (EMA ", o.smoothing, ")"), kEmaStyle});
+  if (!curves.val.empty()) entries.push_back({"val " + o.metric, kValStyle});
   const double lw = 170, lh = 10 + 18.0 * double(entries.size()), lx = f.left + f.width - lw - 10, ly = f.top + 10;
   svg += str("<g class=\"legend\">\n<rect x=\"", num(lx), "\" y=\"", num(ly), "\" width=\"", num(lw), "\" height=\"",
              num(lh), "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n");
@@ -325,7 +327,7 @@ std::string render_loss_svg(const LossCurves& curves, const PlotOptions& o) {
   return svg;
 }
 
-std::string plot_run(const std::string& run_dir, const std::string& out_path, double smoothing) {
+std::string plot_run(const std::string& run_dir, const std::string& out_path, double smoothing, const std::string& metric) {
   std::error_code ec;
   SLLM_CHECK(!run_dir.empty() && fs::is_directory(run_dir, ec),
              str("sllm plot: run directory '", run_dir, "' does not exist"),
@@ -336,10 +338,11 @@ std::string plot_run(const std::string& run_dir, const std::string& out_path, do
              "logged a step yet?");
   PlotOptions options;
   options.smoothing = smoothing;
+  options.metric = metric;
   options.title = fs::weakly_canonical(fs::absolute(run_dir), ec).filename().string();
   if (options.title.empty()) options.title = run_dir;
-  const LossCurves curves = parse_metrics_jsonl(read_file(metrics.string()), metrics.string());
-  const std::string out = out_path.empty() ? (fs::path(run_dir) / "loss.svg").string() : out_path;
+  const LossCurves curves = parse_metrics_jsonl(read_file(metrics.string()), metrics.string(), metric);
+  const std::string out = out_path.empty() ? (fs::path(run_dir) / (metric + ".svg")).string() : out_path;
   write_file_atomic(out, render_loss_svg(curves, options));
   return out;
 }

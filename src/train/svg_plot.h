@@ -26,12 +26,15 @@ struct LossCurves {
 // (how JSON writers spell NaN) and lines with neither loss are skipped. If a step appears
 // at or before an earlier one (a resumed run appended without truncating), the later
 // record wins: the points from that step on are dropped and the curve continues from it.
-LossCurves parse_metrics_jsonl(std::string_view text, const std::string& source);
+// `metric` picks another quantity than the loss (e.g. RL's "reward_mean" or "kl"): its
+// series is read from `metric` and "val_" + metric.
+LossCurves parse_metrics_jsonl(std::string_view text, const std::string& source, const std::string& metric = "loss");
 
 struct PlotOptions {
   std::string title;        // drawn on top, e.g. the run name
   double smoothing = 0.9;   // EMA weight of the train-loss trend line; 0 draws none
   int width = 880, height = 520;  // SVG user units (pixels)
+  std::string metric = "loss";    // the plotted quantity: titles, axis and legend name it
 };
 
 // The SVG document: axes with "nice" ticks, grid, train loss as a thin line (with a
@@ -42,7 +45,9 @@ std::string render_loss_svg(const LossCurves& curves, const PlotOptions& options
 // Reads run_dir/metrics.jsonl and writes the plot to out_path atomically (empty out_path:
 // run_dir/loss.svg). Missing run directory or metrics file: sllm::Error with a hint.
 // Returns the path written.
-std::string plot_run(const std::string& run_dir, const std::string& out_path, double smoothing);
+// `metric` as for parse_metrics_jsonl; its default file is then run_dir/<metric>.svg.
+std::string plot_run(const std::string& run_dir, const std::string& out_path, double smoothing,
+                     const std::string& metric = "loss");
 
 // s with &, <, >, " and ' as XML entities: text and attribute values of an SVG.
 std::string xml_escape(const std::string& s);

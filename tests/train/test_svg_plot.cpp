@@ -254,3 +254,29 @@ TEST_F(PlotRun, MissingRunOrMetricsOrBadLineRaiseErrors) {
 
 }  // namespace
 }  // namespace sllm::train
+
+namespace sllm::train {
+namespace {
+
+TEST(SvgPlot, AnotherMetricIsReadAndNamedInsteadOfTheLoss) {
+  const std::string text =
+      "{\"step\": 1, \"reward_mean\": 0.25, \"kl\": 0.0, \"loss\": 9}\n"
+      "{\"step\": 2, \"reward_mean\": 0.5, \"kl\": 0.1}\n"
+      "{\"step\": 3, \"kl\": 0.2}\n";
+  const LossCurves c = parse_metrics_jsonl(text, "m.jsonl", "reward_mean");
+  ASSERT_EQ(c.train.size(), 2u);
+  EXPECT_EQ(c.train[1].step, 2);
+  EXPECT_EQ(c.train[1].value, 0.5);
+  EXPECT_TRUE(c.val.empty());
+  PlotOptions o;
+  o.metric = "reward_mean";
+  o.smoothing = 0;
+  const std::string svg = render_loss_svg(c, o);
+  EXPECT_NE(svg.find(">reward_mean</text>"), std::string::npos);  // the y axis
+  EXPECT_NE(svg.find("last reward_mean 0.5000 at step 2"), std::string::npos);
+  EXPECT_EQ(svg.find("loss"), std::string::npos);
+  EXPECT_THROW(render_loss_svg(parse_metrics_jsonl(text, "m.jsonl", "no_such_key"), o), Error);
+}
+
+}  // namespace
+}  // namespace sllm::train
