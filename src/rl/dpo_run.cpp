@@ -4,20 +4,18 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "core/error.h"
 #include "io/model_files.h"
-#include "io/safetensors.h"
 #include "lora/lora_model.h"
 #include "lora/peft_files.h"
 #include "nn/transformer.h"
 #include "ops/device.h"
 #include "rl/dpo_objective.h"
 #include "tokenizer/tokenizer.h"
+#include "train/lora_run.h"
 #include "train/sft_run.h"
 
 namespace sllm::rl {
@@ -67,56 +65,6 @@ void apply_saved(const json& saved, DpoRunOptions& o) {
   }
 }
 
-// Before the data is loaded (the split and the step count depend on the saved options), a
-// resumed run needs them; lenient, as find_resume_point checks the same files strictly later.
-// (The same peek as sft_run.cpp's, for DPO's options.)
-std::optional<std::pair<json, int64_t>> peek_saved_run(const std::string& run_dir) {
-  try {
-    std::ifstream latest(fs::path(run_dir) / "latest");
-    std::string name;
-    if (!(latest >> name)) return std::nullopt;
-    std::ifstream in(fs::path(run_dir) / name / "trainer_state.json");
-    std::stringstream text;
-    text << in.rdbuf();
-    const json state = json::parse(text.str());
-    DpoRunOptions probe;
-    apply_saved(state.at("options"), probe);
-    return std::make_pair(state.at("options"), state.at("total_steps").get<int64_t>());
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-lora::LoraConfig lora_config(const DpoRunOptions& o) {
-  lora::LoraConfig cfg;
-  cfg.r = o.lora_r;
-  cfg.lora_alpha = static_cast<float>(o.lora_alpha);
-  cfg.lora_dropout = static_cast<float>(o.lora_dropout);
-  cfg.use_rslora = o.rslora;
-  cfg.target_modules = lora::parse_targets(o.lora_targets);
-  cfg.seed = o.seed;
-  return cfg;
-}
-
-// A resumed LoRA run: the checkpoint's A and B into the adapter just added with the run's
-// config (so its dropout seed is the run's; lora::load_adapter would take the config from
-// adapter_config.json, which has no seed). Names and shapes must match.
-void load_checkpoint_adapter(lora::LoraModel& lora, const fs::path& ckpt) {
-  const std::string path = (ckpt / lora::kAdapterWeightsFile).string();
-  const io::SafetensorsFile file = io::SafetensorsFile::open(path);
-  const std::vector<nn::Parameter> params = lora.parameters();
-  const char* hint = "the checkpoint is damaged, or --model is not the model the run started from";
-  SLLM_CHECK(file.entries().size() == params.size(),
-             str(path, ": holds ", file.entries().size(), " tensors, the run's adapter has ", params.size()), hint);
-  for (const nn::Parameter& p : params) {
-    const io::SafetensorsEntry* e = file.find(p.name);
-    SLLM_CHECK(e && e->dtype == "F32" && Shape(e->shape.begin(), e->shape.end()) == p.value.shape(),
-               str(path, ": tensor ", p.name, " is missing or not F32 of the adapter's shape"), hint);
-    const Tensor src = Tensor::wrap(const_cast<uint8_t*>(e->data), p.value.shape(), DType::F32, nullptr).clone();
-    p.value.copy_from(p.value.device() == Device::CPU ? src : src.to(p.value.device()));
-  }
-}
-
 void validate(const DpoRunOptions& o) {
   SLLM_CHECK(o.method == "full" || o.method == "lora", str("sllm dpo: unknown --method '", o.method, "'"),
              "pass --method lora (an adapter trains, the reference is the model without it) or full");
@@ -141,10 +89,10 @@ void validate(const DpoRunOptions& o) {
 DpoRunResult dpo(const DpoRunOptions& options) {
   DpoRunOptions o = options;
   validate(o);
-  std::optional<std::pair<json, int64_t>> saved;
+  std::optional<train::SavedRun> saved;
   if (o.resume) {
-    saved = peek_saved_run(o.out_dir);
-    if (saved) apply_saved(saved->first, o);
+    saved = train::peek_saved_run(o.out_dir, apply_saved);
+    if (saved) apply_saved(saved->options, o);
   }
 
   const fs::path tok_path = fs::path(o.model_dir) / "tokenizer.json";
@@ -167,7 +115,7 @@ DpoRunResult dpo(const DpoRunOptions& options) {
                          DpoSettings{o.beta, parse_dpo_loss_type(o.loss_type)});
   if (o.steps == 0)
     o.steps = o.epochs > 0 ? train::sft_steps_for_epochs(o.epochs, objective.train_pairs(), o.batch, o.grad_accum)
-              : saved      ? saved->second
+              : saved      ? saved->total_steps
                            : train::sft_steps_for_epochs(1.0, objective.train_pairs(), o.batch, o.grad_accum);
   train::LoopOptions loop = train::loop_options_from(o, kCommand, o.model_dir);
   train::check_loop_options(loop);
@@ -193,10 +141,10 @@ DpoRunResult dpo(const DpoRunOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<lora::LoraModel> lora;
   if (use_lora) {
-    lora::check_config(lora_config(o));
+    lora::check_config(train::lora_config_from(o));
     lora = std::make_unique<lora::LoraModel>(*model);
-    lora->add_adapter("default", lora_config(o));
-    if (resume) load_checkpoint_adapter(*lora, resume->dir);
+    lora->add_adapter("default", train::lora_config_from(o));
+    if (resume) train::load_checkpoint_adapter(*lora, resume->dir);
     lora::LoraModel* l = lora.get();
     objective.mode_hook = [l](bool training, uint64_t micro_batch) {
       l->set_training(training);

@@ -3,15 +3,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "core/error.h"
 #include "io/gguf_model.h"
 #include "io/model_files.h"
-#include "io/safetensors.h"
 #include "lora/lora_model.h"
 #include "lora/peft_files.h"
 #include "ops/device.h"
@@ -19,6 +16,7 @@
 #include "quant/quantize_model.h"
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
+#include "train/lora_run.h"
 #include "train/sft_objective.h"
 
 namespace sllm::train {
@@ -79,75 +77,6 @@ void apply_saved(const json& saved, SftRunOptions& o) {
   }
 }
 
-template <class Dims>
-std::string shape_text(const Dims& dims) {
-  std::string t = "(";
-  for (const auto d : dims) t += (t.size() > 1 ? ", " : "") + std::to_string(d);
-  return t + ")";
-}
-
-lora::LoraConfig lora_config(const SftRunOptions& o) {
-  lora::LoraConfig cfg;
-  cfg.r = o.lora_r;
-  cfg.lora_alpha = static_cast<float>(o.lora_alpha);
-  cfg.lora_dropout = static_cast<float>(o.lora_dropout);
-  cfg.use_rslora = o.rslora;
-  cfg.target_modules = lora::parse_targets(o.lora_targets);
-  cfg.seed = o.seed;
-  return cfg;
-}
-
-// A resumed LoRA run: the checkpoint's A and B into the adapter just added with the run's
-// config (so the dropout seeds are the run's too). Names and shapes must match.
-void load_checkpoint_adapter(lora::LoraModel& lora, const fs::path& ckpt) {
-  const std::string path = (ckpt / lora::kAdapterWeightsFile).string();
-  const io::SafetensorsFile file = io::SafetensorsFile::open(path);
-  const std::vector<nn::Parameter> params = lora.parameters();
-  SLLM_CHECK(file.entries().size() == params.size(),
-             str(path, ": holds ", file.entries().size(), " tensors, the run's adapter has ", params.size()),
-             "the checkpoint is damaged, or --model is not the base model the run started from");
-  for (const nn::Parameter& p : params) {
-    const io::SafetensorsEntry* e = file.find(p.name);
-    SLLM_CHECK(e, str(path, ": tensor ", p.name, " is missing"),
-               "the checkpoint is damaged, or --model is not the base model the run started from");
-    const Shape shape(e->shape.begin(), e->shape.end());
-    SLLM_CHECK(e->dtype == "F32" && shape == p.value.shape(),
-               str(path, ": tensor ", p.name, " is ", e->dtype, " ", shape_text(e->shape), ", the run's adapter needs F32 ",
-                   shape_text(p.value.shape())),
-               "the checkpoint is damaged, or --model is not the base model the run started from");
-    const Tensor src = Tensor::wrap(const_cast<uint8_t*>(e->data), shape, DType::F32, nullptr).clone();
-    p.value.copy_from(p.value.device() == Device::CPU ? src : src.to(p.value.device()));
-  }
-}
-
-// Before the data is loaded (the step count depends on it), a resumed run needs the options
-// its checkpoint saved and its total. This peek is lenient: find_resume_point then checks
-// the same files strictly and reports what is wrong.
-struct SavedRun {
-  json options;
-  int64_t total_steps = 0;
-};
-std::optional<SavedRun> peek_saved_run(const std::string& run_dir) {
-  try {
-    std::ifstream latest(fs::path(run_dir) / "latest");
-    std::string name;
-    if (!(latest >> name)) return std::nullopt;
-    std::ifstream in(fs::path(run_dir) / name / "trainer_state.json");
-    if (!in) return std::nullopt;
-    std::stringstream text;
-    text << in.rdbuf();
-    const json state = json::parse(text.str());
-    SavedRun run;
-    run.options = state.at("options");
-    run.total_steps = state.at("total_steps");
-    SftRunOptions probe;
-    apply_saved(run.options, probe);
-    return run;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
 void validate(const SftRunOptions& o) {
   auto positive = [](int64_t v, const char* flag) {
     SLLM_CHECK(v > 0, str("sllm sft: ", flag, " must be > 0, got ", v), "pass a positive integer");
@@ -188,7 +117,7 @@ SftRunResult sft(const SftRunOptions& options) {
   SLLM_CHECK(!o.out_dir.empty(), "sllm sft: missing --out", "pass a run directory, e.g. runs/my-sft");
   std::optional<SavedRun> saved;
   if (o.resume) {
-    saved = peek_saved_run(o.out_dir);
+    saved = peek_saved_run(o.out_dir, apply_saved);
     if (saved) apply_saved(saved->options, o);
   }
 
@@ -262,14 +191,14 @@ SftRunResult sft(const SftRunOptions& options) {
   }
   std::unique_ptr<lora::LoraModel> lora;
   if (use_lora) {
-    lora::check_config(lora_config(o));
+    lora::check_config(lora_config_from(o));
     // A and B are made on the model's device, so the model moves first (the loop's move is
     // then a no-op).
     const Device device = ops::parse_device(o.device);
     ops::init_device(device);
     model->to(device);
     lora = std::make_unique<lora::LoraModel>(*model);
-    lora->add_adapter("default", lora_config(o));
+    lora->add_adapter("default", lora_config_from(o));
     if (resume) load_checkpoint_adapter(*lora, resume->dir);
     lora::LoraModel* l = lora.get();
     objective.mode_hook = [l](bool training, uint64_t micro_batch) {
