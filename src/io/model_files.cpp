@@ -56,13 +56,29 @@ void read_entry(const SafetensorsEntry& e, float* dst, int64_t n, bool transpose
   (void)where;
 }
 
+// The entry's dtype and shape against what the model needs (`expected`, already in the
+// file's [in, out] order for a Conv1D weight).
+void check_entry(const SafetensorsEntry& e, const Shape& expected, const std::string& path) {
+  SLLM_CHECK(e.dtype == "F32" || e.dtype == "F16" || e.dtype == "BF16",
+             str(path, ": tensor '", e.name, "' has dtype ", e.dtype), "model weights must be F32, F16 or BF16");
+  SLLM_CHECK(Shape(e.shape.begin(), e.shape.end()) == expected,
+             str(path, ": tensor '", e.name, "' has shape ", shape_str(Shape(e.shape.begin(), e.shape.end())),
+                 ", the config expects ", shape_str(expected)),
+             "config.json and model.safetensors disagree; load the config that came with these weights");
+}
+
 }  // namespace
 
-void load_weights(nn::Transformer& model, const std::string& path) {
+void load_weights(nn::Transformer& model, const std::string& path, const std::map<std::string, Tensor*>& extra) {
   SafetensorsFile file = SafetensorsFile::open(path);
   const nn::ModelConfig& cfg = model.config();
   std::map<std::string, const SafetensorsEntry*> by_name;
+  std::map<std::string, const SafetensorsEntry*> extra_entries;  // by their names in the file
   for (const auto& e : file.entries()) {
+    if (extra.count(e.name)) {
+      extra_entries.emplace(e.name, &e);  // a file's names are unique (safetensors.h checks)
+      continue;
+    }
     if (is_ignored_buffer(e.name)) continue;
     std::string name = canonical_name(cfg, e.name);
     if (name == "lm_head.weight" && cfg.tie_embeddings) continue;  // tied: the embedding is the head
@@ -77,20 +93,24 @@ void load_weights(nn::Transformer& model, const std::string& path) {
     SLLM_CHECK(it != by_name.end(), str(path, ": missing tensor '", prm.name, "'"),
                str("the file does not hold a ", cfg.family_name(), " model matching config.json (n_layer, names)"));
     const SafetensorsEntry& e = *it->second;
-    SLLM_CHECK(e.dtype == "F32" || e.dtype == "F16" || e.dtype == "BF16",
-               str(path, ": tensor '", e.name, "' has dtype ", e.dtype), "model weights must be F32, F16 or BF16");
     Shape expected = prm.value.shape();
     if (prm.conv1d) std::swap(expected[0], expected[1]);  // GPT-2 Conv1D files store [in, out]
-    SLLM_CHECK(Shape(e.shape.begin(), e.shape.end()) == expected,
-               str(path, ": tensor '", e.name, "' has shape ", shape_str(Shape(e.shape.begin(), e.shape.end())),
-                   ", the config expects ", shape_str(expected)),
-               "config.json and model.safetensors disagree; load the config that came with these weights");
+    check_entry(e, expected, path);
     read_entry(e, prm.value.mutable_f32(), prm.value.numel(), prm.conv1d, expected[0], prm.conv1d ? expected[1] : 0, path);
     used.insert(prm.name);
   }
   for (const auto& [name, e] : by_name)
     SLLM_CHECK(used.count(name), str(path, ": unexpected tensor '", e->name, "'"),
                str("the file holds parameters this ", cfg.family_name(), " config does not have (wrong config.json?)"));
+  for (const auto& [name, dst] : extra) {
+    SLLM_ASSERT(dst && dst->defined() && dst->device() == Device::CPU && dst->dtype() == DType::F32);
+    const auto it = extra_entries.find(name);
+    SLLM_CHECK(it != extra_entries.end(), str(path, ": missing tensor '", name, "'"),
+               str("the file holds the ", cfg.family_name(), " model's parameters but not '", name,
+                   "', which this model type needs beside them (config.json's architectures name the type)"));
+    check_entry(*it->second, dst->shape(), path);
+    read_entry(*it->second, dst->mutable_f32(), dst->numel(), false, 0, 0, path);
+  }
 }
 
 std::unique_ptr<nn::Transformer> load_model(const std::string& dir) {
@@ -113,14 +133,19 @@ std::unique_ptr<nn::Transformer> load_model(const std::string& dir) {
   return model;
 }
 
-void save_weights(const nn::Transformer& model, const std::string& path) {
+void save_weights(const nn::Transformer& model, const std::string& path,
+                  const std::vector<std::pair<std::string, Tensor>>& extra, const std::map<std::string, Tensor>& replaced) {
   SafetensorsWriter writer;
   std::vector<std::vector<float>> transposed;  // Conv1D copies kept alive until write
-  std::vector<Tensor> host;                     // host copies of GPU parameters, likewise
+  std::vector<Tensor> host;                     // host copies of GPU tensors, likewise
   transposed.reserve(model.parameters().size());
-  host.reserve(model.parameters().size());
+  host.reserve(model.parameters().size() + extra.size());
+  size_t replacements = 0;
   for (const auto& prm : model.parameters()) {
-    const Tensor& value = host.emplace_back(prm.value.to(Device::CPU));  // no copy on the CPU
+    const auto it = replaced.find(prm.name);
+    replacements += it != replaced.end();
+    const Tensor& value = host.emplace_back((it != replaced.end() ? it->second : prm.value).to(Device::CPU));  // no copy on the CPU
+    SLLM_ASSERT(value.shape() == prm.value.shape() && value.dtype() == DType::F32);
     const Shape& s = value.shape();
     if (prm.conv1d) {
       const int64_t rows = s[0], cols = s[1];  // (out, in) → file [in, out]
@@ -133,6 +158,13 @@ void save_weights(const nn::Transformer& model, const std::string& path) {
     } else {
       writer.add(prm.name, "F32", std::vector<int64_t>(s.begin(), s.end()), value.f32(), value.nbytes());
     }
+  }
+  SLLM_ASSERT(replacements == replaced.size());  // every replaced name is a parameter's
+  for (const auto& [name, tensor] : extra) {
+    const Tensor& value = host.emplace_back(tensor.to(Device::CPU));
+    SLLM_ASSERT(value.dtype() == DType::F32);
+    const Shape& s = value.shape();
+    writer.add(name, "F32", std::vector<int64_t>(s.begin(), s.end()), value.f32(), value.nbytes());
   }
   writer.set_metadata("format", "pt");  // what transformers expects in safetensors metadata
   writer.write(path);

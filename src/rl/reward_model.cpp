@@ -1,6 +1,5 @@
 #include "rl/reward_model.h"
 
-#include <cstring>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -12,10 +11,9 @@
 #include "data/sft_loader.h"
 #include "infer/model_path.h"
 #include "io/gguf_model.h"
-#include "io/safetensors.h"
+#include "io/model_files.h"
 #include "nn/config.h"
 #include "ops/ops.h"
-#include "tensor/dtype.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sllm::rl {
@@ -49,78 +47,6 @@ std::unique_ptr<nn::Transformer> make_trunk(const json& config, const std::strin
   nn::ModelConfig c = nn::config_from_json(config, where);
   c.tie_embeddings = true;
   return std::make_unique<nn::Transformer>(c, nn::ParamInit::Zeros);
-}
-
-// transformers' GPT-2 files exist with and without the "transformer." prefix (io/model_files.cpp).
-std::string canonical_name(const nn::ModelConfig& c, const std::string& name) {
-  if (c.family == nn::Family::GPT2 && name.rfind("transformer.", 0) != 0 && name != "lm_head.weight" &&
-      name != kScoreName)
-    return "transformer." + name;
-  return name;
-}
-
-void read_floats(const io::SafetensorsEntry& e, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    if (e.dtype == "F32") {
-      std::memcpy(&dst[i], e.data + 4 * i, 4);
-    } else {
-      uint16_t h;
-      std::memcpy(&h, e.data + 2 * i, 2);
-      dst[i] = e.dtype == "BF16" ? bf16_to_f32(h) : f16_to_f32(h);
-    }
-  }
-}
-
-// Reads every trunk parameter from `path` (and score.weight into *score when given): the
-// reward model's file holds a tensor io::load_weights does not know, so it is read here.
-// lm_head.weight and transformers' non-parameter buffers are skipped; anything else unknown
-// is an error, as is a missing tensor or a shape that disagrees with config.json.
-void read_weights(nn::Transformer& trunk, const std::string& path, Tensor* score) {
-  const io::SafetensorsFile file = io::SafetensorsFile::open(path);
-  const nn::ModelConfig& cfg = trunk.config();
-  std::map<std::string, const io::SafetensorsEntry*> by_name;
-  auto ends = [](const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  for (const auto& e : file.entries()) {
-    if (ends(e.name, ".attn.bias") || ends(e.name, ".attn.masked_bias") || ends(e.name, "rotary_emb.inv_freq") ||
-        e.name == "lm_head.weight")
-      continue;
-    SLLM_CHECK(by_name.emplace(canonical_name(cfg, e.name), &e).second,
-               str(path, ": tensor '", e.name, "' appears twice (with and without the \"transformer.\" prefix)"),
-               "keep one copy");
-  }
-  auto load = [&](const std::string& name, Tensor& dst, bool conv1d) {
-    auto it = by_name.find(name);
-    SLLM_CHECK(it != by_name.end(), str(path, ": missing tensor '", name, "'"),
-               str("the file does not hold a ", cfg.family_name(), " reward model matching config.json"));
-    const io::SafetensorsEntry& e = *it->second;
-    SLLM_CHECK(e.dtype == "F32" || e.dtype == "F16" || e.dtype == "BF16",
-               str(path, ": tensor '", e.name, "' has dtype ", e.dtype), "weights must be F32, F16 or BF16");
-    Shape expected = dst.shape();
-    if (conv1d) std::swap(expected[0], expected[1]);  // GPT-2 Conv1D files store [in, out]
-    const Shape got(e.shape.begin(), e.shape.end());
-    SLLM_CHECK(got == expected,
-               str(path, ": tensor '", e.name, "' has shape ", shape_str(got), ", config.json expects ",
-                   shape_str(expected)),
-               "config.json and model.safetensors disagree; load the config that came with these weights");
-    std::vector<float> values(static_cast<size_t>(dst.numel()));
-    read_floats(e, values.data(), dst.numel());
-    float* out = dst.mutable_f32();
-    if (!conv1d) {
-      std::memcpy(out, values.data(), values.size() * 4);
-    } else {  // file [in, out] → model (out, in)
-      const int64_t rows = expected[0], cols = expected[1];
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = values[static_cast<size_t>(r * cols + c)];
-    }
-    by_name.erase(it);
-  };
-  for (auto& p : trunk.parameters()) load(p.name, p.value, p.conv1d);
-  if (score) load(kScoreName, *score, false);
-  for (const auto& [name, e] : by_name)
-    SLLM_CHECK(name == kScoreName && !score, str(path, ": unexpected tensor '", e->name, "'"),
-               str("the file holds parameters this ", cfg.family_name(), " config does not have (wrong config.json?)"));
 }
 
 int32_t pad_id_for(const json& config, const std::string& tokenizer_path) {
@@ -164,7 +90,9 @@ RewardModel RewardModel::load(const std::string& dir_or_run) {
              "pass a model with num_labels 1 (a single score head)");
   auto trunk = make_trunk(config, (fs::path(dir) / "config.json").string());
   Tensor score = Tensor::zeros({1, trunk->config().n_embd});
-  read_weights(*trunk, (fs::path(dir) / "model.safetensors").string(), &score);
+  // The file holds score.weight beside the trunk's parameters (an LM head, when present, is
+  // skipped: the trunk is tied).
+  io::load_weights(*trunk, (fs::path(dir) / "model.safetensors").string(), {{kScoreName, &score}});
   score.set_requires_grad(true);
   const std::string tok = tokenizer_in(dir);
   return RewardModel(std::move(trunk), score, pad_id_for(config, tok), tok);
@@ -178,7 +106,7 @@ RewardModel RewardModel::from_language_model(const std::string& dir_or_run, uint
   SLLM_CHECK(!names_sequence_classifier(config), str("'", dir, "' is already a reward model"),
              "load it with RewardModel::load (`sllm reward train` continues from it)");
   auto trunk = make_trunk(config, (fs::path(dir) / "config.json").string());
-  read_weights(*trunk, (fs::path(dir) / "model.safetensors").string(), nullptr);
+  io::load_weights(*trunk, (fs::path(dir) / "model.safetensors").string());
   // transformers initializes a new head's nn.Linear with N(0, initializer_range)
   // (GPT2PreTrainedModel._init_weights; 0.02 is GPT2Config's default).
   const double std_dev = config.value("initializer_range", 0.02);
@@ -273,31 +201,7 @@ void RewardModel::save(const std::string& dir, const std::map<std::string, Tenso
   config["pad_token_id"] = pad_id_;
   write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
 
-  io::SafetensorsWriter writer;
-  std::vector<Tensor> host;                     // host copies (and replacements) kept alive until write
-  std::vector<std::vector<float>> transposed;   // Conv1D files store [in, out]
-  host.reserve(trunk_->parameters().size() + 1);
-  transposed.reserve(trunk_->parameters().size());
-  for (const auto& p : trunk_->parameters()) {
-    const auto it = replaced.find(p.name);
-    const Tensor& value = host.emplace_back((it != replaced.end() ? it->second : p.value).to(Device::CPU));
-    SLLM_ASSERT(value.shape() == p.value.shape() && value.dtype() == DType::F32);
-    const Shape& s = value.shape();
-    if (p.conv1d) {
-      const int64_t rows = s[0], cols = s[1];  // (out, in) → [in, out]
-      std::vector<float>& t = transposed.emplace_back(static_cast<size_t>(rows * cols));
-      const float* w = value.f32();
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) t[static_cast<size_t>(c * rows + r)] = w[r * cols + c];
-      writer.add(p.name, "F32", {cols, rows}, t.data(), t.size() * 4);
-    } else {
-      writer.add(p.name, "F32", std::vector<int64_t>(s.begin(), s.end()), value.f32(), value.nbytes());
-    }
-  }
-  const Tensor& score = host.emplace_back(score_.to(Device::CPU));
-  writer.add(kScoreName, "F32", {1, cfg.n_embd}, score.f32(), score.nbytes());
-  writer.set_metadata("format", "pt");
-  writer.write((fs::path(dir) / "model.safetensors").string());
+  io::save_weights(*trunk_, (fs::path(dir) / "model.safetensors").string(), {{kScoreName, score_}}, replaced);
 }
 
 void RewardModel::to(Device device) {
