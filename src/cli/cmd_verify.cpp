@@ -20,6 +20,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "infer/batch_generate.h"
 #include "infer/text_session.h"
 #include "rl/verifier.h"
 
@@ -131,23 +132,43 @@ int run_verify(const std::vector<std::string>& argv) {
   std::map<std::string, std::pair<int64_t, int64_t>> per_verifier;  // name -> (passed, responses)
   json examples = json::array();
   const auto start = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    for (int64_t k = 0; k < samples; ++k) {
-      sampling.seed = seeds.next_u64();
-      const infer::TextGeneration g = infer::generate_text(m, ids[i], max_new, sampling, [](const std::string&) {});
-      const std::string response = m.tokenizer->decode(g.new_ids);
-      const double r = prompts[i].verifier->reward(prompts[i].example, response);
-      reward_sum += r;
-      passed += r >= 1.0;
+  // Every (prompt, sample) is one row of infer::generate_batch, kBatch rows at a time: a row
+  // is bit-for-bit what it would be generated alone (batch_generate.h), so the report does not
+  // depend on the batching.
+  constexpr size_t kBatch = 64;
+  infer::BatchGenerateOptions gen;
+  gen.max_new_tokens = max_new;
+  gen.sampling = sampling;
+  gen.sampling.vocab_limit = m.tokenizer->vocab_size();
+  gen.stop_ids = infer::text_stop_ids(m);
+  std::vector<std::pair<size_t, std::vector<int32_t>>> rows;  // (prompt index, its ids), in report order
+  for (size_t i = 0; i < prompts.size(); ++i)
+    for (int64_t k = 0; k < samples; ++k) rows.emplace_back(i, ids[i]);
+  for (size_t r0 = 0; r0 < rows.size(); r0 += kBatch) {
+    const size_t r1 = std::min(rows.size(), r0 + kBatch);
+    std::vector<std::vector<int32_t>> batch;
+    gen.seeds.clear();
+    for (size_t r = r0; r < r1; ++r) {
+      batch.push_back(rows[r].second);
+      gen.seeds.push_back(seeds.next_u64());
+    }
+    const std::vector<infer::GeneratedRow> out = infer::generate_batch(*m.model, batch, gen);
+    for (size_t r = r0; r < r1; ++r) {
+      const size_t i = rows[r].first;
+      const infer::GeneratedRow& g = out[r - r0];
+      const std::string response = m.tokenizer->decode(g.tokens);
+      const double reward = prompts[i].verifier->reward(prompts[i].example, response);
+      reward_sum += reward;
+      passed += reward >= 1.0;
       ++responses;
-      new_tokens += static_cast<int64_t>(g.new_ids.size());
+      new_tokens += static_cast<int64_t>(g.tokens.size());
       hit_context += g.reason == infer::StopReason::Context;
       hit_max += g.reason == infer::StopReason::MaxTokens;
       auto& pv = per_verifier[prompts[i].verifier->name()];
-      pv.first += r >= 1.0;
+      pv.first += reward >= 1.0;
       ++pv.second;
       if (static_cast<int64_t>(examples.size()) < n_examples)
-        examples.push_back({{"line", prompts[i].line}, {"prompt", prompts[i].prompt}, {"response", response}, {"reward", r}});
+        examples.push_back({{"line", prompts[i].line}, {"prompt", prompts[i].prompt}, {"response", response}, {"reward", reward}});
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

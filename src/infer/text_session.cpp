@@ -116,19 +116,25 @@ std::vector<int32_t> encode_prompt(const InferenceModel& m, const std::string& p
   return ids;
 }
 
+std::vector<int32_t> text_stop_ids(const InferenceModel& m) {
+  SLLM_ASSERT(m.tokenizer);
+  std::vector<int32_t> ids;
+  if (const std::optional<int32_t> eot = m.tokenizer->special_id("<|endoftext|>")) ids.push_back(*eot);
+  if (m.eos_id) ids.push_back(*m.eos_id);
+  return ids;
+}
+
 TextGeneration generate_text(InferenceModel& m, const std::vector<int32_t>& prompt_ids, int64_t max_new_tokens,
                              const SamplingConfig& config, const std::function<void(const std::string&)>& on_text,
                              const std::vector<int32_t>& extra_stop_ids) {
   SLLM_ASSERT(m.model && m.tokenizer);
   const tokenizer::Tokenizer& tok = *m.tokenizer;
-  const std::optional<int32_t> eot = tok.special_id("<|endoftext|>");
   TextGeneration g;
   g.prompt_ids = prompt_ids;
   SamplingConfig c = config;
   c.vocab_limit = c.vocab_limit > 0 ? std::min(c.vocab_limit, tok.vocab_size()) : tok.vocab_size();
   std::vector<int32_t> stop_ids = extra_stop_ids;
-  if (eot) stop_ids.push_back(*eot);
-  if (m.eos_id) stop_ids.push_back(*m.eos_id);
+  for (int32_t id : text_stop_ids(m)) stop_ids.push_back(id);
   TokenTextStream stream(tok);
   g.new_ids = generate(*m.model, g.prompt_ids, max_new_tokens, c, stop_ids,
                        [&](int32_t id) { on_text(stream.push(id)); }, &g.reason);

@@ -61,6 +61,11 @@ struct TextGeneration {
 // the prompt does not fit the model's context, so a caller can fail before printing anything.
 std::vector<int32_t> encode_prompt(const InferenceModel& m, const std::string& prompt);
 
+// The ids generation stops at with m's tokenizer: <|endoftext|> when it has one, and the
+// model's own end of reply (m.eos_id) when known. generate_text, sllm verify and the RL
+// rollouts stop alike.
+std::vector<int32_t> text_stop_ids(const InferenceModel& m);
+
 // Generates after prompt_ids and calls on_text once per new token with the text that token
 // completed ("" while a multi-byte character is unfinished) and once more at the end with
 // the rest. Generation stops at <|endoftext|> when the tokenizer has it, at the model's eos_id,

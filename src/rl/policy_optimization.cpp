@@ -232,7 +232,7 @@ class Policy {
   nn::Transformer& model() { return *base_.model; }
   const tokenizer::Tokenizer& tokenizer() const { return *base_.tokenizer; }
   const std::string& dir() const { return base_.dir; }
-  std::optional<int32_t> eos_id() const { return base_.eos_id; }
+  std::vector<int32_t> stop_ids() const { return infer::text_stop_ids(base_); }
   void set_critic(std::unique_ptr<RewardModel> critic) { critic_ = std::move(critic); }
   bool has_values() const { return v_weight_.defined() || critic_ != nullptr; }
 
@@ -472,8 +472,7 @@ RlResult train_policy(const RlOptions& options) {
   gen.sampling.top_p = static_cast<float>(o.top_p);
   gen.sampling.vocab_limit = tok.vocab_size();
   infer::validate(gen.sampling);
-  if (const auto eot = tok.special_id("<|endoftext|>")) gen.stop_ids.push_back(*eot);
-  if (policy.eos_id()) gen.stop_ids.push_back(*policy.eos_id());
+  gen.stop_ids = policy.stop_ids();
   SLLM_CHECK(!gen.stop_ids.empty() || !o.stop.empty(), str(cmd, ": the tokenizer has no end-of-text token"),
              "give --stop STRING so that responses can end before --max-new-tokens");
 
