@@ -427,6 +427,21 @@ expect_error "reward score, an LM"  "not a reward model" -- reward score --model
 expect_error "reward, no verb"      "reward nope"      -- reward nope
 [ -e "$WORK/rmx" ] && fail "a failed reward train left $WORK/rmx behind"
 
+# ---- dpo, ppo, grpo and bench generate (issue 11): flag errors stop before any work ------
+# $WORK/run is the tiny pretrained model, $WORK/pairs.jsonl the reward pairs, $WORK/verify.jsonl
+# the verifiable prompts above.
+DPO=(--model "$WORK/run" --data "$WORK/pairs.jsonl" --out "$WORK/dpox" --threads 1)
+expect_error "dpo, loss type"       "--loss-type sigmoid" -- dpo "${DPO[@]}" --loss-type hinge
+expect_error "dpo, lora flag, full" "--lora-r"            -- dpo "${DPO[@]}" --method full --lora-r 4
+[ -e "$WORK/dpox" ] && fail "a failed dpo left $WORK/dpox behind"
+RL=(--model "$WORK/run" --prompts "$WORK/verify.jsonl" --threads 1)
+expect_error "ppo, no reward"       "--reward"            -- ppo "${RL[@]}" --out "$WORK/ppox"
+expect_error "ppo, unknown verifier" "known verifiers"    -- ppo "${RL[@]}" --out "$WORK/ppox" --reward verifier:nope
+[ -e "$WORK/ppox" ] && fail "a failed ppo left $WORK/ppox behind"
+expect_error "grpo, one generation" "--num-generations"   -- grpo "${RL[@]}" --out "$WORK/grpox" --reward verifier --num-generations 1
+[ -e "$WORK/grpox" ] && fail "a failed grpo left $WORK/grpox behind"
+expect_error "bench generate, model and config" "one of them" -- bench generate --model "$WORK/run" --config tiny
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed" >&2
   exit 1
