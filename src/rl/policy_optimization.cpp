@@ -24,6 +24,7 @@
 #include "lora/lora_model.h"
 #include "lora/peft_files.h"
 #include "ops/device.h"
+#include "ops/memory_usage.h"
 #include "ops/ops.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
@@ -668,7 +669,10 @@ RlResult train_policy(const RlOptions& options) {
               {"time_reward_s", reward_s},
               {"time_reference_s", reference_s},
               {"time_value_s", value_s},
-              {"time_update_s", update_s}};
+              {"time_update_s", update_s},
+              // The process's peak so far (CPU: peak RSS; CUDA: the allocator's peak), as the
+              // training loop logs it; not bit-exact across a resume.
+              {"peak_mem_bytes", ops::peak_memory_bytes(device)}};
     if (rewards.is_verifier()) line["pass_rate"] = reward_mean;
     if (ppo) {
       line["beta"] = beta_used;

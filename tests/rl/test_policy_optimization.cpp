@@ -134,7 +134,7 @@ std::vector<json> deterministic_metrics(const std::string& run) {
   std::vector<json> m = read_metrics(run);
   for (json& line : m)
     for (const char* key : {"rollout_tokens_per_s", "update_tokens_per_s", "time_rollout_s", "time_reward_s",
-                            "time_reference_s", "time_value_s", "time_update_s"})
+                            "time_reference_s", "time_value_s", "time_update_s", "peak_mem_bytes"})
       line.erase(key);
   return m;
 }
