@@ -123,28 +123,47 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // One iteration's rollouts, packed for the forward passes: row r is prompt + response, shifted
-// for next-token prediction and right-padded to T; mask marks the response tokens.
+// for next-token prediction and right-padded to T. Only response tokens carry log-probs,
+// values and advantages, so every per-token vector here is "compact": row r's n_r response
+// tokens at [offset[r], offset[r] + n_r), rows in order. The forward passes compute the LM head
+// (and the value head) at those positions only: the prompt's ~45 positions per row would
+// otherwise cost a (T, V) head product each for nothing.
 struct Rollouts {
   std::vector<int64_t> prompt_index;  // into the prompt set
   std::vector<std::vector<int32_t>> seqs;
-  std::vector<int64_t> prompt_len, response_len;
-  std::vector<std::string> texts;     // decoded responses (without an EOS)
-  int64_t R = 0, T = 0;
-  std::vector<int32_t> inputs, targets;  // (R, T)
-  std::vector<float> mask;               // (R, T)
+  std::vector<int64_t> prompt_len, response_len, offset;
+  std::vector<std::string> texts;  // decoded responses (without an EOS)
+  int64_t R = 0, T = 0, N = 0;     // rows, padded length, response tokens in all
+  std::vector<int32_t> inputs;     // (R, T)
+  std::vector<int32_t> targets;    // (N): the response tokens, compact
 
-  Tensor input_rows(const std::vector<int64_t>& rows) const { return pick(inputs, rows, 0); }
-  Tensor target_rows(const std::vector<int64_t>& rows) const { return pick(targets, rows, data::kIgnoreIndex); }
+  Tensor input_rows(const std::vector<int64_t>& rows) const {
+    std::vector<int32_t> out;
+    for (int64_t r : rows) out.insert(out.end(), inputs.begin() + r * T, inputs.begin() + (r + 1) * T);
+    return Tensor::from_ints(out, {static_cast<int64_t>(rows.size()), T});
+  }
+  // The flat positions (i * T + t) of the response tokens' predictions in a (rows, T) batch of
+  // these rows: input position P_r − 1 + j predicts response token j.
+  Tensor positions(const std::vector<int64_t>& rows) const {
+    std::vector<int32_t> out;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t r = rows[i];
+      for (int64_t j = 0; j < response_len[size_t(r)]; ++j)
+        out.push_back(static_cast<int32_t>(static_cast<int64_t>(i) * T + prompt_len[size_t(r)] - 1 + j));
+    }
+    return Tensor::from_ints(out, {static_cast<int64_t>(out.size())});
+  }
+  // The rows' segments of a compact per-token vector, in the order of `rows`.
   template <class V>
-  V per_token_rows(const V& all, const std::vector<int64_t>& rows) const {
+  V gather(const V& all, const std::vector<int64_t>& rows) const {
     V out;
-    for (int64_t r : rows) out.insert(out.end(), all.begin() + r * T, all.begin() + (r + 1) * T);
+    for (int64_t r : rows)
+      out.insert(out.end(), all.begin() + offset[size_t(r)], all.begin() + offset[size_t(r)] + response_len[size_t(r)]);
     return out;
   }
-
- private:
-  Tensor pick(const std::vector<int32_t>& all, const std::vector<int64_t>& rows, int32_t) const {
-    return Tensor::from_ints(per_token_rows(all, rows), {static_cast<int64_t>(rows.size()), T});
+  Tensor target_rows(const std::vector<int64_t>& rows) const {
+    const std::vector<int32_t> t = gather(targets, rows);
+    return Tensor::from_ints(t, {static_cast<int64_t>(t.size())});
   }
 };
 
@@ -152,21 +171,16 @@ void pack(Rollouts& ro) {
   ro.R = static_cast<int64_t>(ro.seqs.size());
   ro.T = 0;
   for (const auto& s : ro.seqs) ro.T = std::max<int64_t>(ro.T, static_cast<int64_t>(s.size()) - 1);
-  const size_t n = static_cast<size_t>(ro.R * ro.T);
-  ro.inputs.assign(n, 0);
-  ro.targets.assign(n, data::kIgnoreIndex);
-  ro.mask.assign(n, 0.0f);
+  ro.inputs.assign(static_cast<size_t>(ro.R * ro.T), 0);
+  ro.targets.clear();
+  ro.offset.clear();
   for (int64_t r = 0; r < ro.R; ++r) {
     const auto& s = ro.seqs[size_t(r)];
-    const int64_t P = ro.prompt_len[size_t(r)];
-    for (int64_t t = 0; t + 1 < static_cast<int64_t>(s.size()); ++t) {
-      ro.inputs[size_t(r * ro.T + t)] = s[size_t(t)];
-      if (t + 1 >= P) {  // input t predicts response token t + 1
-        ro.targets[size_t(r * ro.T + t)] = s[size_t(t + 1)];
-        ro.mask[size_t(r * ro.T + t)] = 1.0f;
-      }
-    }
+    std::copy(s.begin(), s.end() - 1, ro.inputs.begin() + r * ro.T);
+    ro.offset.push_back(static_cast<int64_t>(ro.targets.size()));
+    ro.targets.insert(ro.targets.end(), s.begin() + ro.prompt_len[size_t(r)], s.end());
   }
+  ro.N = static_cast<int64_t>(ro.targets.size());
 }
 
 std::vector<int64_t> iota_rows(int64_t from, int64_t to) {
@@ -257,29 +271,31 @@ class Policy {
     return out;
   }
 
-  // log π(target) (B, T) (0 where the target is ignored) and, when asked, V (B, T).
-  std::pair<Tensor, Tensor> forward(const Tensor& ids, const Tensor& targets, bool values, Tensor* logits_out = nullptr) {
+  // At the response positions `pos` (flat indices into the (B, T) batch, rollouts.positions):
+  // log π(target) (N) and, when asked, V (N); logits_out gets the (N, V) logits.
+  std::pair<Tensor, Tensor> forward(const Tensor& ids, const Tensor& pos, const Tensor& targets, bool values,
+                                    Tensor* logits_out = nullptr) {
     const Tensor h = model().hidden(ids);
-    const Tensor logits = ops::linear(h, model().lm_head_weight());
-    if (logits_out) *logits_out = logits;
-    Tensor logp = ops::scale(ops::cross_entropy_per_token(logits, targets, data::kIgnoreIndex), -1.0f);
+    const Tensor rows = ops::index_select(ops::reshape(h, {h.dim(0) * h.dim(1), h.dim(2)}), pos);  // (N, C)
     Tensor v;
     if (values && v_weight_.defined())
-      v = ops::reshape(ops::linear(h, v_weight_, v_bias_), {ids.dim(0), ids.dim(1)});
+      v = ops::reshape(ops::linear(rows, v_weight_, v_bias_), {pos.dim(0)});
     else if (values && critic_)
-      v = critic_->token_scores(ids);
-    return {logp, v};
+      v = ops::reshape(ops::index_select(ops::reshape(critic_->token_scores(ids), {h.dim(0) * h.dim(1), 1}), pos),
+                       {pos.dim(0)});
+    return {head_logp(rows, model().lm_head_weight(), targets, logits_out), v};
   }
 
-  // log π_ref(target) (B, T), without gradients.
-  Tensor reference_logp(const Tensor& ids, const Tensor& targets) {
+  // log π_ref(target) (N) at the same positions, without gradients.
+  Tensor reference_logp(const Tensor& ids, const Tensor& pos, const Tensor& targets) {
     autograd::NoGradGuard no_grad;
-    if (reference_) {
-      const Tensor logits = reference_->forward(ids);
-      return ops::scale(ops::cross_entropy_per_token(logits, targets, data::kIgnoreIndex), -1.0f);
+    if (!reference_) {
+      auto off = lora_->disabled();
+      return forward(ids, pos, targets, false).first;
     }
-    auto off = lora_->disabled();
-    return forward(ids, targets, false).first;
+    const Tensor h = reference_->hidden(ids);
+    const Tensor rows = ops::index_select(ops::reshape(h, {h.dim(0) * h.dim(1), h.dim(2)}), pos);
+    return head_logp(rows, reference_->lm_head_weight(), targets, nullptr);
   }
 
   // The checkpoint's model files: the adapter (PEFT) or the whole model, plus the value head
@@ -300,6 +316,15 @@ class Policy {
   }
 
  private:
+  // log softmax(rows · Wᵀ)[target] per row: (N, C) hidden rows → (N).
+  static Tensor head_logp(const Tensor& rows, const Tensor& head, const Tensor& targets, Tensor* logits_out) {
+    const int64_t N = rows.dim(0);
+    const Tensor logits = ops::linear(rows, head);  // (N, V)
+    if (logits_out) *logits_out = logits;
+    const Tensor nll = ops::cross_entropy_per_token(ops::reshape(logits, {1, N, logits.dim(1)}), ops::reshape(targets, {1, N}));
+    return ops::scale(ops::reshape(nll, {N}), -1.0f);
+  }
+
   static void read_into(const io::SafetensorsFile& f, const std::string& name, Tensor& t) {
     const io::SafetensorsEntry& e = f.get(name);
     SLLM_CHECK(e.dtype == "F32" && static_cast<int64_t>(e.nbytes) == t.numel() * 4,
@@ -380,13 +405,12 @@ double std_of(const std::vector<float>& v) {
   return v.size() < 2 ? 0.0 : std::sqrt(s / static_cast<double>(v.size()));
 }
 
-// Entropy of the policy at the response positions of rows (B, T, V) logits, mean per token.
-double masked_entropy(const Tensor& logits, const std::vector<float>& mask, double* count) {
+// The policy's entropy summed over rows of (N, V) logits (the response positions).
+double entropy_sum(const Tensor& logits) {
   const Tensor h = logits.device() == Device::CPU ? logits : logits.to(Device::CPU);
-  const int64_t V = h.dim(2), n = h.dim(0) * h.dim(1);
+  const int64_t V = h.dim(1);
   double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (mask[size_t(i)] == 0.0f) continue;
+  for (int64_t i = 0; i < h.dim(0); ++i) {
     const float* row = h.f32() + i * V;
     double mx = row[0];
     for (int64_t v = 1; v < V; ++v) mx = std::max<double>(mx, row[v]);
@@ -397,7 +421,6 @@ double masked_entropy(const Tensor& logits, const std::vector<float>& mask, doub
       zl += e * (row[v] - mx);
     }
     total += std::log(z) - zl / z;  // H = log Z − E[logit − max]
-    *count += 1;
   }
   return total;
 }
@@ -529,20 +552,20 @@ RlResult train_policy(const RlOptions& options) {
     const double reward_s = seconds_since(t0);
 
     // 3. reference and 4. value (the rollout policy's log-probs and values), in minibatches.
-    const int64_t R = ro.R, T = ro.T, mb = std::min(o.mini_batch_size, R);
+    const int64_t R = ro.R, mb = std::min(o.mini_batch_size, R);
     std::vector<float> ref_logp, old_logp, old_values;
-    double reference_s = 0, value_s = 0, entropy_sum = 0, entropy_n = 0;
+    double reference_s = 0, value_s = 0, entropy_total = 0;
     for (int64_t r0 = 0; r0 < R; r0 += mb) {
       const std::vector<int64_t> rows_idx = iota_rows(r0, std::min(R, r0 + mb));
-      const Tensor ids = ro.input_rows(rows_idx), targets = ro.target_rows(rows_idx);
+      const Tensor ids = ro.input_rows(rows_idx), pos = ro.positions(rows_idx), targets = ro.target_rows(rows_idx);
       t0 = std::chrono::steady_clock::now();
-      const std::vector<float> ref = host_floats(policy.reference_logp(ids, targets));
+      const std::vector<float> ref = host_floats(policy.reference_logp(ids, pos, targets));
       reference_s += seconds_since(t0);
       t0 = std::chrono::steady_clock::now();
       autograd::NoGradGuard no_grad;
       Tensor logits;
-      const auto [lp, v] = policy.forward(ids, targets, ppo, &logits);
-      entropy_sum += masked_entropy(logits, ro.per_token_rows(ro.mask, rows_idx), &entropy_n);
+      const auto [lp, v] = policy.forward(ids, pos, targets, ppo, &logits);
+      entropy_total += entropy_sum(logits);
       const std::vector<float> lpv = host_floats(lp);
       ref_logp.insert(ref_logp.end(), ref.begin(), ref.end());
       old_logp.insert(old_logp.end(), lpv.begin(), lpv.end());
@@ -553,45 +576,32 @@ RlResult train_policy(const RlOptions& options) {
       value_s += seconds_since(t0);
     }
 
-    // 5. advantages
-    std::vector<float> advantages(size_t(R * T), 0.0f), returns(size_t(R * T), 0.0f);
+    // 5. advantages, per response token (compact, as the rollouts' vectors)
+    const int64_t N = ro.N;
+    std::vector<float> advantages(static_cast<size_t>(N), 0.0f), returns(advantages);
     std::vector<double> kl_seq(size_t(R), 0.0);
-    double kl_tokens = 0, kl_k3_sum = 0;
+    double kl_k3_sum = 0;
     for (int64_t r = 0; r < R; ++r)
-      for (int64_t t = 0; t < T; ++t) {
-        const size_t i = size_t(r * T + t);
-        if (ro.mask[i] == 0.0f) continue;
+      for (int64_t j = 0; j < ro.response_len[size_t(r)]; ++j) {
+        const size_t i = size_t(ro.offset[size_t(r)] + j);
         kl_seq[size_t(r)] += kl_k1(old_logp[i], ref_logp[i]);
         kl_k3_sum += kl_k3(old_logp[i], ref_logp[i]);
-        kl_tokens += 1;
       }
     if (ppo) {
-      std::vector<float> masked_adv;
+      std::vector<float> rewards_t(static_cast<size_t>(N));
+      for (int64_t i = 0; i < N; ++i)
+        rewards_t[size_t(i)] = static_cast<float>(-kl_ctl.beta() * kl_k1(old_logp[size_t(i)], ref_logp[size_t(i)]));
       for (int64_t r = 0; r < R; ++r) {
-        const int64_t first = ro.prompt_len[size_t(r)] - 1, n = ro.response_len[size_t(r)];
-        std::vector<float> rew(static_cast<size_t>(n)), val(rew), adv(rew), ret(rew);
-        for (int64_t j = 0; j < n; ++j) {
-          const size_t i = size_t(r * T + first + j);
-          rew[size_t(j)] = static_cast<float>(-kl_ctl.beta() * kl_k1(old_logp[i], ref_logp[i]));
-          val[size_t(j)] = old_values[i];
-        }
-        rew[size_t(n - 1)] += scores[size_t(r)];  // the score rewards the whole response, at its last token
-        gae(rew.data(), val.data(), n, o.gamma, o.lam, adv.data(), ret.data());
-        for (int64_t j = 0; j < n; ++j) {
-          advantages[size_t(r * T + first + j)] = adv[size_t(j)];
-          returns[size_t(r * T + first + j)] = ret[size_t(j)];
-          masked_adv.push_back(adv[size_t(j)]);
-        }
+        const int64_t at = ro.offset[size_t(r)], n = ro.response_len[size_t(r)];
+        rewards_t[size_t(at + n - 1)] += scores[size_t(r)];  // the score rewards the whole response, at its last token
+        gae(rewards_t.data() + at, old_values.data() + at, n, o.gamma, o.lam, advantages.data() + at, returns.data() + at);
       }
-      whiten(masked_adv);
-      size_t k = 0;
-      for (size_t i = 0; i < ro.mask.size(); ++i)
-        if (ro.mask[i] != 0.0f) advantages[i] = masked_adv[k++];
+      whiten(advantages);
     } else {
       const std::vector<float> group = group_advantages(scores, G);
       for (int64_t r = 0; r < R; ++r)
-        for (int64_t t = 0; t < T; ++t)
-          if (ro.mask[size_t(r * T + t)] != 0.0f) advantages[size_t(r * T + t)] = group[size_t(r)];
+        for (int64_t j = 0; j < ro.response_len[size_t(r)]; ++j)
+          advantages[size_t(ro.offset[size_t(r)] + j)] = group[size_t(r)];
     }
 
     // 6. update
@@ -606,16 +616,15 @@ RlResult train_policy(const RlOptions& options) {
       if (epoch == 0) order = iota_rows(0, R);  // the first pass in rollout order: its first minibatch is the rollout's
       for (int64_t r0 = 0; r0 < R; r0 += mb) {
         const std::vector<int64_t> rows_idx(order.begin() + r0, order.begin() + std::min(R, r0 + mb));
-        const std::vector<float> mask = ro.per_token_rows(ro.mask, rows_idx);
-        const auto [lp, v] = policy.forward(ro.input_rows(rows_idx), ro.target_rows(rows_idx), ppo);
-        const std::vector<float> ref = ro.per_token_rows(ref_logp, rows_idx);
-        const PolicyLoss pl = clipped_policy_loss(lp, ro.per_token_rows(old_logp, rows_idx),
-                                                  ro.per_token_rows(advantages, rows_idx), mask, o.cliprange,
-                                                  ppo ? nullptr : &ref, o.beta);
+        const std::vector<float> old_mb = ro.gather(old_logp, rows_idx), ref_mb = ro.gather(ref_logp, rows_idx);
+        const std::vector<float> mask(old_mb.size(), 1.0f);  // every compact entry is a response token
+        const auto [lp, v] = policy.forward(ro.input_rows(rows_idx), ro.positions(rows_idx), ro.target_rows(rows_idx), ppo);
+        const PolicyLoss pl = clipped_policy_loss(lp, old_mb, ro.gather(advantages, rows_idx), mask, o.cliprange,
+                                                  ppo ? nullptr : &ref_mb, o.beta);
         Tensor loss = pl.loss;
         if (ppo) {
-          const ValueLoss vl = clipped_value_loss(v, ro.per_token_rows(old_values, rows_idx),
-                                                  ro.per_token_rows(returns, rows_idx), mask, o.cliprange_value);
+          const ValueLoss vl = clipped_value_loss(v, ro.gather(old_values, rows_idx), ro.gather(returns, rows_idx), mask,
+                                                  o.cliprange_value);
           loss = ops::add(loss, ops::scale(vl.loss, static_cast<float>(o.vf_coef)));
           vf_sum += vl.loss.item();
           vclip_sum += vl.clipfrac;
@@ -651,15 +660,15 @@ RlResult train_policy(const RlOptions& options) {
               {"reward_mean", reward_mean},
               {"reward_std", std_of(scores)},
               {"kl", kl_mean},
-              {"kl_per_token", kl_tokens > 0 ? kl_mean * static_cast<double>(R) / kl_tokens : 0.0},
-              {"kl_k3_per_token", kl_tokens > 0 ? kl_k3_sum / kl_tokens : 0.0},
+              {"kl_per_token", kl_mean * static_cast<double>(R) / static_cast<double>(N)},
+              {"kl_k3_per_token", kl_k3_sum / static_cast<double>(N)},
               {"policy_loss", pg_sum / n_upd},
               {"clipfrac", clip_sum / n_upd},
               {"approx_kl", akl_sum / n_upd},
               {"first_ratio", first_ratio},
               {"first_clipfrac", first_clipfrac},
               {"grad_norm", grad_norm_sum / n_upd},
-              {"entropy", entropy_n > 0 ? entropy_sum / entropy_n : 0.0},
+              {"entropy", entropy_total / static_cast<double>(N)},
               {"response_length", static_cast<double>(new_tokens) / static_cast<double>(R)},
               {"eos_fraction", static_cast<double>(eos_ended) / static_cast<double>(R)},
               {"lr", o.lr},
