@@ -35,11 +35,7 @@ json data_math_options(const DpoRunOptions& o) {
          {"template", o.chat_template}, {"truncate", o.truncate},
          {"val_fraction", o.val_fraction}, {"val_count", o.val_count}};
   if (o.method == "lora") {
-    j["lora_r"] = o.lora_r;
-    j["lora_alpha"] = o.lora_alpha;
-    j["lora_dropout"] = o.lora_dropout;
-    j["lora_targets"] = o.lora_targets;
-    j["rslora"] = o.rslora;
+    train::save_lora_options(o, j);
   }
   return j;
 }
@@ -57,11 +53,7 @@ void apply_saved(const json& saved, DpoRunOptions& o) {
   o.val_count = saved.at("val_count");
   o.grad_accum = saved.at("grad_accum");
   if (o.method == "lora") {
-    o.lora_r = saved.at("lora_r");
-    o.lora_alpha = saved.at("lora_alpha");
-    o.lora_dropout = saved.at("lora_dropout");
-    o.lora_targets = saved.at("lora_targets");
-    o.rslora = saved.at("rslora");
+    train::apply_saved_lora_options(saved, o);
   }
 }
 

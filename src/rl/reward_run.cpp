@@ -23,6 +23,7 @@
 #include "rl/reward_objective.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/lora_run.h"
 #include "train/sft_run.h"
 
 namespace sllm::rl {
@@ -42,11 +43,7 @@ json data_math_options(const RewardRunOptions& o) {
          {"template", o.chat_template}, {"truncate", o.truncate}, {"val_fraction", o.val_fraction},
          {"val_count", o.val_count}, {"method", o.method}};
   if (o.method == "lora") {
-    j["lora_r"] = o.lora_r;
-    j["lora_alpha"] = o.lora_alpha;
-    j["lora_dropout"] = o.lora_dropout;
-    j["lora_targets"] = o.lora_targets;
-    j["rslora"] = o.rslora;
+    train::save_lora_options(o, j);
   }
   return j;
 }
@@ -62,27 +59,7 @@ void apply_saved(const json& saved, RewardRunOptions& o) {
   o.method = saved.at("method");
   o.grad_accum = saved.at("grad_accum");
   if (o.method == "lora") {
-    o.lora_r = saved.at("lora_r");
-    o.lora_alpha = saved.at("lora_alpha");
-    o.lora_dropout = saved.at("lora_dropout");
-    o.lora_targets = saved.at("lora_targets");
-    o.rslora = saved.at("rslora");
-  }
-}
-
-// A resumed run needs its saved options before the data is loaded (the step count depends on
-// them). Lenient: find_resume_point checks the same files strictly afterwards.
-std::optional<std::pair<json, int64_t>> peek_saved_run(const std::string& run_dir) {
-  try {
-    std::ifstream latest(fs::path(run_dir) / "latest");
-    std::string name;
-    if (!(latest >> name)) return std::nullopt;
-    const json state = json::parse(read_file((fs::path(run_dir) / name / "trainer_state.json").string()));
-    RewardRunOptions probe;
-    apply_saved(state.at("options"), probe);
-    return std::make_pair(state.at("options"), state.at("total_steps").get<int64_t>());
-  } catch (const std::exception&) {
-    return std::nullopt;
+    train::apply_saved_lora_options(saved, o);
   }
 }
 
@@ -101,17 +78,6 @@ void validate(const RewardRunOptions& o) {
   SLLM_CHECK(fs::is_regular_file(o.data_path), str(kCommand, ": --data '", o.data_path, "' is not a file"),
              "pass a JSONL file of {\"prompt\", \"chosen\", \"rejected\"} lines");
   SLLM_CHECK(!o.out_dir.empty(), str(kCommand, ": missing --out"), "pass a run directory, e.g. runs/my-rm");
-}
-
-lora::LoraConfig lora_config(const RewardRunOptions& o) {
-  lora::LoraConfig cfg;
-  cfg.r = o.lora_r;
-  cfg.lora_alpha = static_cast<float>(o.lora_alpha);
-  cfg.lora_dropout = static_cast<float>(o.lora_dropout);
-  cfg.use_rslora = o.rslora;
-  cfg.target_modules = lora::parse_targets(o.lora_targets);
-  cfg.seed = o.seed;
-  return cfg;
 }
 
 // The trunk's merged weights W + s·B·A for every adapted Linear, as new tensors.
@@ -188,8 +154,11 @@ double last_val_accuracy(const std::string& run_dir) {
 RewardRunResult reward_train(const RewardRunOptions& options) {
   RewardRunOptions o = options;
   validate(o);
-  std::optional<std::pair<json, int64_t>> saved;
-  if (o.resume && (saved = peek_saved_run(o.out_dir))) apply_saved(saved->first, o);
+  std::optional<train::SavedRun> saved;
+  if (o.resume) {
+    saved = train::peek_saved_run(o.out_dir, apply_saved);
+    if (saved) apply_saved(saved->options, o);
+  }
 
   const std::string model_dir = infer::resolve_model_dir(o.model_dir);
   const fs::path tok_path = fs::path(model_dir) / "tokenizer.json";
@@ -216,7 +185,7 @@ RewardRunResult reward_train(const RewardRunOptions& options) {
     if (o.epochs > 0)
       o.steps = train::sft_steps_for_epochs(o.epochs, train_pairs, o.batch, o.grad_accum);
     else if (saved)
-      o.steps = saved->second;
+      o.steps = saved->total_steps;
     else
       o.steps = train::sft_steps_for_epochs(1.0, train_pairs, o.batch, o.grad_accum);
   }
@@ -251,9 +220,9 @@ RewardRunResult reward_train(const RewardRunOptions& options) {
   std::unique_ptr<lora::LoraModel> lora;
   int64_t trainable = rm.score_weight().numel();
   if (use_lora) {
-    lora::check_config(lora_config(o));
+    lora::check_config(train::lora_config_from(o));
     lora = std::make_unique<lora::LoraModel>(rm.trunk());
-    lora->add_adapter("default", lora_config(o));
+    lora->add_adapter("default", train::lora_config_from(o));
     if (resume) load_reward_adapter(*lora, rm, resume->dir);
     trainable += lora->num_parameters();
     lora::LoraModel* l = lora.get();

@@ -1,6 +1,7 @@
-// What the fine-tuning commands' runs (`sllm sft`, `sllm dpo`) share around the training
-// loop, so each command does not keep its own copy:
+// What the fine-tuning commands' runs (`sllm sft`, `sllm dpo`, `sllm reward train`) share
+// around the training loop, so each command does not keep its own copy:
 //   - the LoRA adapter's config from the command's --lora-* flags and --seed;
+//   - the --lora-* options as a run saves them in its checkpoint, and read back;
 //   - a resumed LoRA run's A and B, read from its checkpoint into the adapter just added;
 //   - a lenient peek at a resumed run's saved options, before its data is loaded.
 #pragma once
@@ -17,8 +18,8 @@
 
 namespace sllm::train {
 
-// The adapter's config from a command's options (SftRunOptions, DpoRunOptions: the same
-// member names). The seed is the run's, so A's init and the dropout masks follow --seed.
+// The adapter's config from a command's options (SftRunOptions, DpoRunOptions,
+// RewardRunOptions: the same member names). The seed is the run's, so A's init and the dropout masks follow --seed.
 template <class CommandOptions>
 lora::LoraConfig lora_config_from(const CommandOptions& o) {
   lora::LoraConfig cfg;
@@ -29,6 +30,30 @@ lora::LoraConfig lora_config_from(const CommandOptions& o) {
   cfg.target_modules = lora::parse_targets(o.lora_targets);
   cfg.seed = o.seed;
   return cfg;
+}
+
+// The --lora-* options that change the math, saved with the run's own options
+// (trainer_state.json "options") so a resumed run rebuilds the same adapter, and read back
+// from them. The keys are the flags' names with '_'; an older checkpoint stays readable
+// only while they do not change.
+template <class CommandOptions>
+void save_lora_options(const CommandOptions& o, nlohmann::json& j) {
+  j["lora_r"] = o.lora_r;
+  j["lora_alpha"] = o.lora_alpha;
+  j["lora_dropout"] = o.lora_dropout;
+  j["lora_targets"] = o.lora_targets;
+  j["rslora"] = o.rslora;
+}
+
+// Throws nlohmann::json's out_of_range or type_error where a key is missing or mistyped;
+// the callers turn that into their damaged-checkpoint error.
+template <class CommandOptions>
+void apply_saved_lora_options(const nlohmann::json& saved, CommandOptions& o) {
+  o.lora_r = saved.at("lora_r");
+  o.lora_alpha = saved.at("lora_alpha");
+  o.lora_dropout = saved.at("lora_dropout");
+  o.lora_targets = saved.at("lora_targets");
+  o.rslora = saved.at("rslora");
 }
 
 // A resumed LoRA run: the checkpoint's A and B (ckpt/adapter_model.safetensors) into the

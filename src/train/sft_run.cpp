@@ -44,11 +44,7 @@ json data_math_options(const SftRunOptions& o) {
   }
   if (o.method == "lora" || o.method == "qlora") {
     j["method"] = o.method;
-    j["lora_r"] = o.lora_r;
-    j["lora_alpha"] = o.lora_alpha;
-    j["lora_dropout"] = o.lora_dropout;
-    j["lora_targets"] = o.lora_targets;
-    j["rslora"] = o.rslora;
+    save_lora_options(o, j);
   }
   return j;
 }
@@ -69,11 +65,7 @@ void apply_saved(const json& saved, SftRunOptions& o) {
     o.double_quant = saved.at("double_quant");
   }
   if (o.method == "lora" || o.method == "qlora") {
-    o.lora_r = saved.at("lora_r");
-    o.lora_alpha = saved.at("lora_alpha");
-    o.lora_dropout = saved.at("lora_dropout");
-    o.lora_targets = saved.at("lora_targets");
-    o.rslora = saved.at("rslora");
+    apply_saved_lora_options(saved, o);
   }
 }
 
