@@ -1,14 +1,16 @@
 // Batches of preference pairs (preference_dataset.h): a seeded validation split and
 // shuffled micro-batches with a resumable position, as SftLoader (sft_loader.h) does for SFT
-// examples. Each epoch visits every pair of its side once, in an order drawn from (seed,
-// epoch) alone, so the whole position is {epoch, position}; state() saves it and restore()
-// reinstates it bit-exactly. A batch may straddle two epochs. shuffle=false keeps file order.
+// examples, through the same IndexOrder (index_order.h). Each epoch visits every pair of its
+// side once, in an order drawn from (seed, epoch) alone, so the whole position is {epoch,
+// position}; state() saves it and restore() reinstates it bit-exactly. A batch may straddle
+// two epochs. shuffle=false keeps file order.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "data/index_order.h"
 #include "data/preference_dataset.h"
 #include "data/sft_loader.h"
 
@@ -31,29 +33,22 @@ class PreferenceLoader {
   // The next B pairs themselves (for callers that batch them their own way).
   std::vector<const PreferencePair*> next_pairs();
 
-  int64_t pairs_per_epoch() const { return static_cast<int64_t>(indices_.size()); }
-  int64_t epoch() const { return epoch_; }
-  int64_t position() const { return position_; }
+  int64_t pairs_per_epoch() const { return order_.items_per_epoch(); }
+  int64_t epoch() const { return order_.epoch(); }
+  int64_t position() const { return order_.position(); }
 
   // {"epoch", "position", "seed", "seq_len", "pairs", "shuffle", "fingerprint"}.
-  nlohmann::json state() const;
+  nlohmann::json state() const { return order_.state(); }
   // A malformed state, or one saved with other data, seed, seq_len or shuffle, raises
   // sllm::Error saying which.
-  void restore(const nlohmann::json& state);
-  void reset();
+  void restore(const nlohmann::json& state) { order_.restore(state); }
+  void reset() { order_.reset(); }
 
  private:
-  void start_epoch(int64_t epoch);
-  uint64_t fingerprint() const;
-
   const PreferenceDataset* data_;
-  std::vector<int64_t> indices_;
   int64_t B_, T_;
-  uint64_t seed_;
   int32_t pad_id_;
-  bool shuffle_;
-  int64_t epoch_ = 0, position_ = 0;
-  std::vector<int64_t> order_;  // (pairs_per_epoch) positions into indices_, this epoch
+  IndexOrder order_;
 };
 
 }  // namespace sllm::data

@@ -6,31 +6,23 @@
 // to the loss. (Packing several examples per row needs attention masks; not done here.)
 //
 // Order: each epoch visits every example of the split once, in an order drawn from a
-// permutation that depends only on (seed, epoch), so the loader's whole position is
-// {epoch, position}; state() saves it and restore() reinstates it bit-exactly. A batch may
-// straddle two epochs when B does not divide the split's size. shuffle=false keeps file order
-// (validation).
+// permutation that depends only on (seed, epoch) (index_order.h), so the loader's whole
+// position is {epoch, position}; state() saves it and restore() reinstates it bit-exactly. A
+// batch may straddle two epochs when B does not divide the split's size. shuffle=false keeps
+// file order (validation).
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "data/index_order.h"
 #include "data/sft_dataset.h"
 
 namespace sllm::data {
 
-// How many examples go to validation: a fraction of the file (rounded down, but at least one
-// when the fraction is positive) or an exact count. Setting both is an error.
-struct SftValidation {
-  double fraction = 0;
-  int64_t count = 0;
-};
-
-// Example indices (into SftDataset::examples()) of each side, each in file order.
-struct SftSplit {
-  std::vector<int64_t> train, val;
-};
+// Example indices (into SftDataset::examples()) of each side, each in file order
+// (SftValidation and SftSplit: index_order.h).
 // The val examples are the first k of a seeded permutation, so the same (data, seed) always
 // gives the same split. Leaving no training example raises sllm::Error.
 SftSplit split_sft(const SftDataset& data, const SftValidation& validation, uint64_t seed);
@@ -51,32 +43,25 @@ class SftLoader {
   // Fills inputs and targets, each (B, T) row-major. Deterministic.
   SftBatchCounts next(int32_t* inputs /* (B, T) */, int32_t* targets /* (B, T) */);
 
-  int64_t examples_per_epoch() const { return static_cast<int64_t>(indices_.size()); }
-  int64_t epoch() const { return epoch_; }
-  int64_t position() const { return position_; }  // examples already taken in this epoch
+  int64_t examples_per_epoch() const { return order_.items_per_epoch(); }
+  int64_t epoch() const { return order_.epoch(); }
+  int64_t position() const { return order_.position(); }  // examples already taken in this epoch
   int64_t batch_size() const { return B_; }
   int64_t seq_len() const { return T_; }
 
   // {"epoch", "position", "seed", "seq_len", "examples", "shuffle", "fingerprint"}: the
   // fingerprint (of the data and the selected indices) catches a restore against other data.
-  nlohmann::json state() const;
+  nlohmann::json state() const { return order_.state(); }
   // Reinstates a state() result; a malformed state or one saved with other data, seed,
   // seq_len or shuffle raises sllm::Error saying which.
-  void restore(const nlohmann::json& state);
-  void reset();  // back to epoch 0, position 0
+  void restore(const nlohmann::json& state) { order_.restore(state); }
+  void reset() { order_.reset(); }  // back to epoch 0, position 0
 
  private:
-  void start_epoch(int64_t epoch);
-  uint64_t fingerprint() const;
-
   const SftDataset* data_;
-  std::vector<int64_t> indices_;
   int64_t B_, T_;
-  uint64_t seed_;
   int32_t pad_id_;
-  bool shuffle_;
-  int64_t epoch_ = 0, position_ = 0;
-  std::vector<int64_t> order_;  // (examples_per_epoch) positions into indices_, this epoch
+  IndexOrder order_;
 };
 
 // The id padding uses: <|endoftext|> when the tokenizer has it, else 0. Any id would do, as
