@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+
 namespace sllm::data {
 
 // How many items go to validation: a fraction of the file (rounded down, but at least one
@@ -46,6 +48,21 @@ struct IndexOrderNames {
 // `data_name` names the file in that message.
 SftSplit split_indices(int64_t n, const SftValidation& validation, uint64_t seed, uint64_t salt,
                        const std::string& data_name, const IndexOrderNames& names);
+
+// The split a training objective holds (SftObjective, DpoObjective, RewardObjective): `split`
+// (split_sft, split_preferences) of `data`, after checking the micro-batch size, and refusing
+// an empty validation side, because the loop evaluates at step 1 and at the last step.
+// `item` names one of the data's items in the messages ("example", "pair").
+template <class Dataset>
+SftSplit objective_split(const Dataset& data, int64_t batch, const SftValidation& validation, uint64_t seed,
+                         SftSplit (*split)(const Dataset&, const SftValidation&, uint64_t), const char* item) {
+  SLLM_CHECK(batch > 0, str("--batch must be > 0, got ", batch),
+             str("pass a positive number of ", item, "s per micro-batch"));
+  SftSplit s = split(data, validation, seed);
+  SLLM_CHECK(!s.val.empty(), str(data.name(), ": the validation split is empty (", data.size(), " ", item, "s)"),
+             str("set --val-fraction or --val-count so that at least one ", item, " is held out"));
+  return s;
+}
 
 class IndexOrder {
  public:

@@ -1,7 +1,6 @@
 #include "data/preference_dataset.h"
 
 #include <algorithm>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -204,12 +203,7 @@ std::string describe(const PreferenceSummary& s) {
 
 PreferenceDataset PreferenceDataset::load(const std::string& path, const tokenizer::Tokenizer& tok,
                                           const PreferenceOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  SLLM_CHECK(in.good(), str("cannot open preference data file '", path, "'"), "check the --data path");
-  std::stringstream text;
-  text << in.rdbuf();
-  SLLM_CHECK(!in.bad(), str("cannot read preference data file '", path, "'"), "check the file's permissions");
-  return parse(text.str(), path, tok, options);
+  return parse(read_data_file(path, "preference"), path, tok, options);
 }
 
 PreferenceDataset PreferenceDataset::parse(const std::string& text, const std::string& name,

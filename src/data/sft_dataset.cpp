@@ -115,13 +115,17 @@ SftRendered render_sft_line(const std::string& json_text, const std::string& whe
   return from_chat(tokenizer::render_chatml(tok, {{"user", prompt}, {"assistant", answer}}));
 }
 
-SftDataset SftDataset::load(const std::string& path, const tokenizer::Tokenizer& tok, const SftOptions& options) {
+std::string read_data_file(const std::string& path, const char* kind) {
   std::ifstream in(path, std::ios::binary);
-  SLLM_CHECK(in.good(), str("cannot open SFT data file '", path, "'"), "check the --data path");
+  SLLM_CHECK(in.good(), str("cannot open ", kind, " data file '", path, "'"), "check the --data path");
   std::stringstream text;
   text << in.rdbuf();
-  SLLM_CHECK(!in.bad(), str("cannot read SFT data file '", path, "'"), "check the file's permissions");
-  return parse(text.str(), path, tok, options);
+  SLLM_CHECK(!in.bad(), str("cannot read ", kind, " data file '", path, "'"), "check the file's permissions");
+  return text.str();
+}
+
+SftDataset SftDataset::load(const std::string& path, const tokenizer::Tokenizer& tok, const SftOptions& options) {
+  return parse(read_data_file(path, "SFT"), path, tok, options);
 }
 
 SftDataset SftDataset::parse(const std::string& text, const std::string& name, const tokenizer::Tokenizer& tok,

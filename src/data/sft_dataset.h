@@ -95,6 +95,10 @@ class SftDataset {
   uint64_t fingerprint_ = 0;
 };
 
+// The whole of a data file, for SftDataset::load and PreferenceDataset::load; `kind` names
+// the data in the errors ("cannot open SFT data file '...'").
+std::string read_data_file(const std::string& path, const char* kind);
+
 // Renders one line of the file (see the formats above). Bad content raises sllm::Error whose
 // message starts with `where` ("file:line").
 SftRendered render_sft_line(const std::string& json_text, const std::string& where, const tokenizer::Tokenizer& tok,

@@ -13,16 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-data::SftSplit checked_split(const data::PreferenceDataset& data, int64_t batch, const data::SftValidation& validation,
-                             uint64_t seed) {
-  SLLM_CHECK(batch > 0, str("--batch must be > 0, got ", batch), "pass a positive number of pairs per micro-batch");
-  data::SftSplit split = data::split_preferences(data, validation, seed);
-  // The loop evaluates at step 1 and at the last step, so a run needs validation pairs.
-  SLLM_CHECK(!split.val.empty(), str(data.name(), ": the validation split is empty (", data.size(), " pairs)"),
-             "set a validation fraction or count that keeps at least one pair");
-  return split;
-}
-
 // `pairs` filled up to `batch` with copies of its last pair, so every forward has the same
 // shape (dpo_objective.h, "bit-for-bit at step 0"); the copies' results are dropped.
 std::vector<const data::PreferencePair*> full_batch(std::vector<const data::PreferencePair*> pairs, int64_t batch) {
@@ -39,7 +29,7 @@ DpoObjective::DpoObjective(const data::PreferenceDataset& data, int64_t batch, u
       seq_(data.options().seq_len),
       pad_id_(pad_id),
       settings_(settings),
-      split_(checked_split(data, batch, validation, seed)),
+      split_(data::objective_split(data, batch, validation, seed, data::split_preferences, "pair")),
       train_loader_(data, split_.train, batch, seq_, seed + 1, pad_id, /*shuffle=*/true) {
   SLLM_CHECK(settings.beta > 0 && std::isfinite(settings.beta), str("sllm dpo: --beta must be > 0, got ", settings.beta),
              "pass e.g. --beta 0.1 (smaller keeps the policy closer to the reference)");

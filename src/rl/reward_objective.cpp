@@ -11,16 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-data::SftSplit checked_split(const data::PreferenceDataset& data, int64_t batch, const data::SftValidation& validation,
-                             uint64_t seed) {
-  SLLM_CHECK(batch > 0, str("--batch must be > 0, got ", batch), "pass a positive integer");
-  data::SftSplit split = data::split_preferences(data, validation, seed);
-  // The loop evaluates at step 1 and at the last step: a run needs validation pairs.
-  SLLM_CHECK(!split.val.empty(), str(data.name(), ": the validation split is empty (", data.size(), " pairs)"),
-             "set --val-fraction or --val-count so that at least one pair is held out");
-  return split;
-}
-
 // Rows [0, B) of a preference batch are the chosen answers, [B, 2B) the rejected ones.
 std::pair<Tensor, Tensor> chosen_and_rejected(const Tensor& rewards /* (2B) */, int64_t B) {
   return {ops::slice(rewards, 0, 0, B), ops::slice(rewards, 0, B, 2 * B)};
@@ -58,7 +48,7 @@ RewardObjective::RewardObjective(RewardModel& model, const data::PreferenceDatas
       data_(&data),
       batch_(batch),
       seq_(data.options().seq_len),
-      split_(checked_split(data, batch, validation, seed)),
+      split_(data::objective_split(data, batch, validation, seed, data::split_preferences, "pair")),
       train_loader_(data, split_.train, batch, seq_, seed + 1, model.pad_id(), /*shuffle=*/true) {}
 
 void RewardObjective::check_model() const {

@@ -11,16 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-data::SftSplit checked_split(const data::SftDataset& data, int64_t batch, const data::SftValidation& validation,
-                             uint64_t seed) {
-  SLLM_CHECK(batch > 0, str("--batch must be > 0, got ", batch), "pass a positive integer");
-  data::SftSplit split = data::split_sft(data, validation, seed);
-  // The loop evaluates at step 1 and at the last step, so a run needs validation examples.
-  SLLM_CHECK(!split.val.empty(), str(data.name(), ": the validation split is empty (", data.size(), " examples)"),
-             "set a validation fraction or count that keeps at least one example");
-  return split;
-}
-
 int32_t max_id(const data::SftDataset& data) {
   int32_t m = 0;
   for (const auto& e : data.examples()) {
@@ -37,7 +27,7 @@ SftObjective::SftObjective(const data::SftDataset& data, int64_t batch, uint64_t
     : data_(&data),
       batch_(batch),
       seq_(data.options().seq_len),
-      split_(checked_split(data, batch, validation, seed)),
+      split_(data::objective_split(data, batch, validation, seed, data::split_sft, "example")),
       train_loader_(data, split_.train, batch, seq_, seed + 1, pad_id, /*shuffle=*/true),
       val_loader_(data, split_.val, batch, seq_, 0, pad_id, /*shuffle=*/false),
       max_id_(max_id(data)),
