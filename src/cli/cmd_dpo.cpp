@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/finetune_flags.h"
 #include "cli/loop_flags.h"
 #include "core/args.h"
 #include "core/error.h"
@@ -50,33 +51,11 @@ int run_dpo(const std::vector<std::string>& argv) {
   o.method = args.get("--method", o.method);
   SLLM_CHECK(o.method == "full" || o.method == "lora", str("sllm dpo: unknown --method '", o.method, "'"),
              "pass --method lora or full");
-  for (const char* flag : {"--lora-r", "--lora-alpha", "--lora-dropout", "--lora-targets", "--rslora"})
-    SLLM_CHECK(o.method != "full" || !args.has(flag), str("sllm dpo: ", flag, " needs --method lora"),
-               "drop the LoRA flags, or use --method lora");
-  SLLM_CHECK(!(args.has("--epochs") && args.has("--steps")), "sllm dpo: --epochs and --steps both given",
-             "pass one of them: --steps N (optimizer steps) or --epochs E (passes over the training pairs)");
-  SLLM_CHECK(!(args.has("--val-fraction") && args.has("--val-count")), "sllm dpo: --val-fraction and --val-count both given",
-             "pass one of them");
+  read_lora_flags(args, o, "sllm dpo", "lora");
   o.beta = args.get_double("--beta", o.beta);
   o.loss_type = args.get("--loss-type", o.loss_type);
-  o.lora_r = args.get_int("--lora-r", o.lora_r);
-  o.lora_alpha = args.get_double("--lora-alpha", o.lora_alpha);
-  o.lora_dropout = args.get_double("--lora-dropout", o.lora_dropout);
-  o.lora_targets = args.get("--lora-targets", o.lora_targets);
-  o.rslora = args.has("--rslora");
-  o.model_dir = infer::resolve_model_dir(args.required("--model"));
-  o.data_path = args.required("--data");
-  o.out_dir = args.required("--out");
-  o.chat_template = args.get("--template", o.chat_template);
-  o.truncate = args.has("--truncate");
-  o.val_fraction = args.get_double("--val-fraction", o.val_fraction);
-  o.val_count = args.get_int("--val-count", o.val_count);
-  o.epochs = args.get_double("--epochs", 0);
-  o.steps = args.get_int("--steps", 0);
-  SLLM_CHECK(!args.has("--epochs") || o.epochs > 0, str("sllm dpo: --epochs must be > 0, got ", o.epochs),
-             "pass a positive number of epochs");
-  SLLM_CHECK(!args.has("--steps") || o.steps > 0, str("sllm dpo: --steps must be > 0, got ", o.steps),
-             "pass a positive integer");
+  read_data_flags(args, o, "sllm dpo", "pairs");
+  o.model_dir = infer::resolve_model_dir(o.model_dir);
   read_loop_flags(args, o);
   const rl::DpoRunResult r = rl::dpo(o);
   std::fprintf(stderr, "done: step %ld of %ld, loss %.4f", static_cast<long>(r.last_step),

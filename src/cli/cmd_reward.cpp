@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/finetune_flags.h"
 #include "cli/loop_flags.h"
 #include "core/args.h"
 #include "core/error.h"
@@ -57,31 +58,8 @@ int run_reward_train(const std::vector<std::string>& argv) {
   o.method = args.get("--method", o.method);
   SLLM_CHECK(o.method == "full" || o.method == "lora", str("sllm reward train: unknown --method '", o.method, "'"),
              "pass --method full or lora");
-  for (const char* flag : {"--lora-r", "--lora-alpha", "--lora-dropout", "--lora-targets", "--rslora"})
-    SLLM_CHECK(o.method == "lora" || !args.has(flag), str("sllm reward train: ", flag, " needs --method lora"),
-               "add --method lora, or drop the LoRA flags");
-  SLLM_CHECK(!(args.has("--epochs") && args.has("--steps")), "sllm reward train: --epochs and --steps both given",
-             "pass one of them");
-  SLLM_CHECK(!(args.has("--val-fraction") && args.has("--val-count")),
-             "sllm reward train: --val-fraction and --val-count both given", "pass one of them");
-  o.lora_r = args.get_int("--lora-r", o.lora_r);
-  o.lora_alpha = args.get_double("--lora-alpha", o.lora_alpha);
-  o.lora_dropout = args.get_double("--lora-dropout", o.lora_dropout);
-  o.lora_targets = args.get("--lora-targets", o.lora_targets);
-  o.rslora = args.has("--rslora");
-  o.model_dir = args.required("--model");
-  o.data_path = args.required("--data");
-  o.out_dir = args.required("--out");
-  o.chat_template = args.get("--template", o.chat_template);
-  o.truncate = args.has("--truncate");
-  o.val_fraction = args.get_double("--val-fraction", o.val_fraction);
-  o.val_count = args.get_int("--val-count", o.val_count);
-  o.epochs = args.get_double("--epochs", 0);
-  o.steps = args.get_int("--steps", 0);
-  SLLM_CHECK(!args.has("--epochs") || o.epochs > 0, str("sllm reward train: --epochs must be > 0, got ", o.epochs),
-             "pass a positive number of epochs");
-  SLLM_CHECK(!args.has("--steps") || o.steps > 0, str("sllm reward train: --steps must be > 0, got ", o.steps),
-             "pass a positive integer");
+  read_lora_flags(args, o, "sllm reward train", "lora");
+  read_data_flags(args, o, "sllm reward train", "pairs");
   read_loop_flags(args, o);
   const rl::RewardRunResult r = rl::reward_train(o);
   std::fprintf(stderr, "done: step %ld of %ld, loss %.4f", static_cast<long>(r.last_step),

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/finetune_flags.h"
 #include "cli/loop_flags.h"
 #include "core/args.h"
 #include "core/error.h"
@@ -51,40 +52,18 @@ int run_sft(const std::vector<std::string>& argv) {
   const std::string method = args.get("--method", "full");
   SLLM_CHECK(method == "full" || method == "lora" || method == "qlora", str("sllm sft: unknown --method '", method, "'"),
              "pass --method full, lora or qlora");
-  for (const char* flag : {"--lora-r", "--lora-alpha", "--lora-dropout", "--lora-targets", "--rslora"})
-    SLLM_CHECK(method != "full" || !args.has(flag), str("sllm sft: ", flag, " needs --method lora or qlora"),
-               "add --method lora, or drop the LoRA flags");
   for (const char* flag : {"--quant-type", "--quant-blocksize", "--no-double-quant"})
     SLLM_CHECK(method == "qlora" || !args.has(flag), str("sllm sft: ", flag, " needs --method qlora"),
                "add --method qlora, or drop the quantization flags");
-  SLLM_CHECK(!(args.has("--epochs") && args.has("--steps")), "sllm sft: --epochs and --steps both given",
-             "pass one of them: --steps N (optimizer steps) or --epochs E (passes over the training examples)");
-  SLLM_CHECK(!(args.has("--val-fraction") && args.has("--val-count")), "sllm sft: --val-fraction and --val-count both given",
-             "pass one of them");
   train::SftRunOptions o;
   o.method = method;
-  o.lora_r = args.get_int("--lora-r", o.lora_r);
-  o.lora_alpha = args.get_double("--lora-alpha", o.lora_alpha);
-  o.lora_dropout = args.get_double("--lora-dropout", o.lora_dropout);
-  o.lora_targets = args.get("--lora-targets", o.lora_targets);
-  o.rslora = args.has("--rslora");
+  read_lora_flags(args, o, "sllm sft", "lora or qlora");
   o.quant_type = args.get("--quant-type", o.quant_type);
   o.quant_blocksize = args.get_int("--quant-blocksize", o.quant_blocksize);
   o.double_quant = !args.has("--no-double-quant");
   o.grad_checkpoint = args.has("--grad-checkpoint");
-  o.model_dir = infer::resolve_model_dir(args.required("--model"));
-  o.data_path = args.required("--data");
-  o.out_dir = args.required("--out");
-  o.chat_template = args.get("--template", o.chat_template);
-  o.truncate = args.has("--truncate");
-  o.val_fraction = args.get_double("--val-fraction", o.val_fraction);
-  o.val_count = args.get_int("--val-count", o.val_count);
-  o.epochs = args.get_double("--epochs", 0);
-  o.steps = args.get_int("--steps", 0);
-  SLLM_CHECK(!args.has("--epochs") || o.epochs > 0, str("sllm sft: --epochs must be > 0, got ", o.epochs),
-             "pass a positive number of epochs");
-  SLLM_CHECK(!args.has("--steps") || o.steps > 0, str("sllm sft: --steps must be > 0, got ", o.steps),
-             "pass a positive integer");
+  read_data_flags(args, o, "sllm sft", "examples");
+  o.model_dir = infer::resolve_model_dir(o.model_dir);
   read_loop_flags(args, o);
   const train::SftRunResult r = train::sft(o);
   std::fprintf(stderr, "done: step %ld of %ld, loss %.4f", static_cast<long>(r.last_step), static_cast<long>(r.total_steps),
