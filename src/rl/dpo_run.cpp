@@ -15,6 +15,7 @@
 #include "ops/device.h"
 #include "rl/dpo_objective.h"
 #include "tokenizer/tokenizer.h"
+#include "train/finetune_options.h"
 #include "train/lora_run.h"
 #include "train/sft_run.h"
 
@@ -29,14 +30,10 @@ const char* const kCommand = "sllm dpo";
 
 // DPO's own options that change the math or the data (the loop saves its own beside them).
 json data_math_options(const DpoRunOptions& o) {
-  json j{{"method", o.method},         {"beta", o.beta},
-         {"loss_type", o.loss_type},   {"batch", o.batch},
-         {"seq", o.seq},               {"seed", o.seed},
-         {"template", o.chat_template}, {"truncate", o.truncate},
-         {"val_fraction", o.val_fraction}, {"val_count", o.val_count}};
-  if (o.method == "lora") {
+  json j{{"method", o.method}, {"beta", o.beta}, {"loss_type", o.loss_type}};
+  train::save_data_options(o, j);
+  if (o.method == "lora")
     train::save_lora_options(o, j);
-  }
   return j;
 }
 
@@ -44,17 +41,9 @@ void apply_saved(const json& saved, DpoRunOptions& o) {
   o.method = saved.at("method");
   o.beta = saved.at("beta");
   o.loss_type = saved.at("loss_type");
-  o.batch = saved.at("batch");
-  o.seq = saved.at("seq");
-  o.seed = saved.at("seed");
-  o.chat_template = saved.at("template");
-  o.truncate = saved.at("truncate");
-  o.val_fraction = saved.at("val_fraction");
-  o.val_count = saved.at("val_count");
-  o.grad_accum = saved.at("grad_accum");
-  if (o.method == "lora") {
+  train::apply_saved_data_options(saved, o);
+  if (o.method == "lora")
     train::apply_saved_lora_options(saved, o);
-  }
 }
 
 void validate(const DpoRunOptions& o) {
@@ -98,31 +87,14 @@ DpoRunResult dpo(const DpoRunOptions& options) {
   const data::PreferenceDataset dataset = data::PreferenceDataset::load(o.data_path, tok, data_options);
   std::fprintf(stderr, "dpo data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
 
-  data::SftValidation validation;
-  if (o.val_count > 0)
-    validation.count = o.val_count;
-  else
-    validation.fraction = o.val_fraction;
+  const data::SftValidation validation = train::validation_of(o);
   DpoObjective objective(dataset, o.batch, o.seed, validation, data::default_pad_id(tok),
                          DpoSettings{o.beta, parse_dpo_loss_type(o.loss_type)});
-  if (o.steps == 0)
-    o.steps = o.epochs > 0 ? train::sft_steps_for_epochs(o.epochs, objective.train_pairs(), o.batch, o.grad_accum)
-              : saved      ? saved->total_steps
-                           : train::sft_steps_for_epochs(1.0, objective.train_pairs(), o.batch, o.grad_accum);
+  o.steps = train::run_steps(o, objective.train_pairs(), saved);
   train::LoopOptions loop = train::loop_options_from(o, kCommand, o.model_dir);
   train::check_loop_options(loop);
   const std::optional<train::ResumePoint> resume = train::find_resume_point(o.out_dir, o.resume, o.steps);
-  if (resume) {
-    DpoRunOptions check = o;
-    try {
-      apply_saved(resume->options, check);
-    } catch (const json::exception& e) {
-      train::fail_damaged_state(*resume, str("malformed trainer state: ", e.what()));
-    }
-    SLLM_CHECK(data_math_options(check) == data_math_options(o) && check.grad_accum == o.grad_accum,
-               str(resume->state_path, ": the checkpoint's options changed while the run started"),
-               "run the command again");
-  }
+  if (resume) train::check_resumed_options(*resume, o, apply_saved, data_math_options);
 
   const bool use_lora = o.method == "lora";
   const Device device = ops::parse_device(o.device);

@@ -23,6 +23,7 @@
 #include "rl/reward_objective.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/finetune_options.h"
 #include "train/lora_run.h"
 #include "train/sft_run.h"
 
@@ -39,28 +40,18 @@ const char* const kPeftScoreName = "base_model.model.score.weight";  // PEFT's n
 
 // The options of the run that change the math or the data (the loop saves its own beside).
 json data_math_options(const RewardRunOptions& o) {
-  json j{{"batch", o.batch},       {"seq", o.seq},           {"seed", o.seed},
-         {"template", o.chat_template}, {"truncate", o.truncate}, {"val_fraction", o.val_fraction},
-         {"val_count", o.val_count}, {"method", o.method}};
-  if (o.method == "lora") {
+  json j{{"method", o.method}};
+  train::save_data_options(o, j);
+  if (o.method == "lora")
     train::save_lora_options(o, j);
-  }
   return j;
 }
 
 void apply_saved(const json& saved, RewardRunOptions& o) {
-  o.batch = saved.at("batch");
-  o.seq = saved.at("seq");
-  o.seed = saved.at("seed");
-  o.chat_template = saved.at("template");
-  o.truncate = saved.at("truncate");
-  o.val_fraction = saved.at("val_fraction");
-  o.val_count = saved.at("val_count");
+  train::apply_saved_data_options(saved, o);
   o.method = saved.at("method");
-  o.grad_accum = saved.at("grad_accum");
-  if (o.method == "lora") {
+  if (o.method == "lora")
     train::apply_saved_lora_options(saved, o);
-  }
 }
 
 void validate(const RewardRunOptions& o) {
@@ -173,36 +164,15 @@ RewardRunResult reward_train(const RewardRunOptions& options) {
   const data::PreferenceDataset dataset = data::PreferenceDataset::load(o.data_path, tok, data_options);
   std::fprintf(stderr, "reward data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
 
-  data::SftValidation validation;
-  if (o.val_count > 0)
-    validation.count = o.val_count;
-  else
-    validation.fraction = o.val_fraction;
+  const data::SftValidation validation = train::validation_of(o);
   // The step count needs the split's size before the model exists (the objective splits alike).
   const data::SftSplit split = data::split_preferences(dataset, validation, o.seed);
   const auto train_pairs = static_cast<int64_t>(split.train.size());
-  if (o.steps == 0) {
-    if (o.epochs > 0)
-      o.steps = train::sft_steps_for_epochs(o.epochs, train_pairs, o.batch, o.grad_accum);
-    else if (saved)
-      o.steps = saved->total_steps;
-    else
-      o.steps = train::sft_steps_for_epochs(1.0, train_pairs, o.batch, o.grad_accum);
-  }
+  o.steps = train::run_steps(o, train_pairs, saved);
   train::LoopOptions loop = train::loop_options_from(o, kCommand, o.model_dir);
   train::check_loop_options(loop);
   const std::optional<train::ResumePoint> resume = train::find_resume_point(o.out_dir, o.resume, o.steps);
-  if (resume) {
-    RewardRunOptions check = o;
-    try {
-      apply_saved(resume->options, check);
-    } catch (const json::exception& e) {
-      train::fail_damaged_state(*resume, str("malformed trainer state: ", e.what()));
-    }
-    SLLM_CHECK(data_math_options(check) == data_math_options(o) && check.grad_accum == o.grad_accum,
-               str(resume->state_path, ": the checkpoint's options changed while the run started"),
-               "run the command again");
-  }
+  if (resume) train::check_resumed_options(*resume, o, apply_saved, data_math_options);
 
   // The model: a full run resumes from its checkpoint (a reward model); a LoRA run rebuilds
   // base + adapter; a new run starts from --model, an LM (new score head) or a reward model.

@@ -16,6 +16,7 @@
 #include "quant/quantize_model.h"
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
+#include "train/finetune_options.h"
 #include "train/lora_run.h"
 #include "train/sft_objective.h"
 
@@ -30,13 +31,8 @@ const char* const kCommand = "sllm sft";
 
 // SFT's own options that change the math or the data (the loop saves its own beside them).
 json data_math_options(const SftRunOptions& o) {
-  json j{{"batch", o.batch},
-         {"seq", o.seq},
-         {"seed", o.seed},
-         {"template", o.chat_template},
-         {"truncate", o.truncate},
-         {"val_fraction", o.val_fraction},
-         {"val_count", o.val_count}};
+  json j;
+  save_data_options(o, j);
   if (o.method == "qlora") {
     j["quant_type"] = o.quant_type;
     j["quant_blocksize"] = o.quant_blocksize;
@@ -50,23 +46,15 @@ json data_math_options(const SftRunOptions& o) {
 }
 
 void apply_saved(const json& saved, SftRunOptions& o) {
-  o.batch = saved.at("batch");
-  o.seq = saved.at("seq");
-  o.seed = saved.at("seed");
-  o.chat_template = saved.at("template");
-  o.truncate = saved.at("truncate");
-  o.val_fraction = saved.at("val_fraction");
-  o.val_count = saved.at("val_count");
-  o.grad_accum = saved.at("grad_accum");
+  apply_saved_data_options(saved, o);
   o.method = saved.value("method", std::string("full"));
   if (o.method == "qlora") {
     o.quant_type = saved.at("quant_type");
     o.quant_blocksize = saved.at("quant_blocksize");
     o.double_quant = saved.at("double_quant");
   }
-  if (o.method == "lora" || o.method == "qlora") {
+  if (o.method == "lora" || o.method == "qlora")
     apply_saved_lora_options(saved, o);
-  }
 }
 
 void validate(const SftRunOptions& o) {
@@ -127,36 +115,14 @@ SftRunResult sft(const SftRunOptions& options) {
   const data::SftDataset dataset = data::SftDataset::load(o.data_path, tok, data_options);
   std::fprintf(stderr, "sft data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
 
-  data::SftValidation validation;
-  if (o.val_count > 0)
-    validation.count = o.val_count;
-  else
-    validation.fraction = o.val_fraction;
+  const data::SftValidation validation = validation_of(o);
   SftObjective objective(dataset, o.batch, o.seed, validation, data::default_pad_id(tok));
 
-  if (o.steps == 0) {
-    if (o.epochs > 0)
-      o.steps = sft_steps_for_epochs(o.epochs, objective.train_examples(), o.batch, o.grad_accum);
-    else if (saved)
-      o.steps = saved->total_steps;
-    else
-      o.steps = sft_steps_for_epochs(1.0, objective.train_examples(), o.batch, o.grad_accum);
-  }
+  o.steps = run_steps(o, objective.train_examples(), saved);
   LoopOptions loop = loop_options_from(o, kCommand, o.model_dir);
   check_loop_options(loop);
   const std::optional<ResumePoint> resume = find_resume_point(o.out_dir, o.resume, o.steps);
-  if (resume) {
-    // The strict check of what the peek read (a run that changed under us, or a damaged state).
-    SftRunOptions check = o;
-    try {
-      apply_saved(resume->options, check);
-    } catch (const json::exception& e) {
-      fail_damaged_state(*resume, str("malformed trainer state: ", e.what()));
-    }
-    SLLM_CHECK(data_math_options(check) == data_math_options(o) && check.grad_accum == o.grad_accum,
-               str(resume->state_path, ": the checkpoint's options changed while the run started"),
-               "run the command again");
-  }
+  if (resume) check_resumed_options(*resume, o, apply_saved, data_math_options);
 
   const bool use_lora = o.method == "lora" || o.method == "qlora";
   // quant::load_model: --method qlora also takes an already-quantized (bitsandbytes) directory.
