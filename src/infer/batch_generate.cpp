@@ -97,7 +97,9 @@ std::vector<GeneratedRow> generate_batch(nn::Transformer& model, const std::vect
   // Prefill: the running prompts, right-padded, each row cached up to its own length.
   const int64_t R0 = static_cast<int64_t>(slot_of.size());
   std::vector<int32_t> ids(static_cast<size_t>(R0 * P_max), 0), last;
-  nn::KVCache cache = model.make_cache(R0);
+  // Room for the longest prompt and every new token, not the whole context: a rollout of 32
+  // rows of a 256-context model would otherwise hold ~150 MB of cache for 50 positions.
+  nn::KVCache cache = model.make_cache(R0, std::min(n_ctx, P_max + options.max_new_tokens));
   cache.row_length.assign(size_t(R0), 0);
   for (int64_t s = 0; s < R0; ++s) {
     const std::vector<int32_t>& p = prompts[size_t(slot_of[size_t(s)])];

@@ -123,13 +123,16 @@ void Transformer::to(Device device) {
   device_ = device;
 }
 
-KVCache Transformer::make_cache(int64_t batch) const {
+KVCache Transformer::make_cache(int64_t batch, int64_t length) const {
+  SLLM_CHECK(length >= 0 && length <= config_.n_ctx, str("KV cache of ", length, " positions for a context of ", config_.n_ctx),
+             "ask for at most n_ctx positions (0 = n_ctx)");
+  const int64_t T = length > 0 ? length : config_.n_ctx;
   KVCache cache;
   cache.batch = batch;
   const int64_t kvC = config_.n_kv_head * config_.head_dim();
   for (int64_t l = 0; l < config_.n_layer; ++l) {
-    cache.k.push_back(Tensor::zeros({batch, config_.n_ctx, kvC}, DType::F32, device_));
-    cache.v.push_back(Tensor::zeros({batch, config_.n_ctx, kvC}, DType::F32, device_));
+    cache.k.push_back(Tensor::zeros({batch, T, kvC}, DType::F32, device_));
+    cache.v.push_back(Tensor::zeros({batch, T, kvC}, DType::F32, device_));
   }
   return cache;
 }
@@ -152,11 +155,17 @@ Tensor Transformer::hidden(const Tensor& ids, KVCache* cache) {
       SLLM_CHECK(len >= 0 && len + n <= config_.n_ctx,
                  str("row ", b, ": sequence of ", len + n, " tokens exceeds the model's context of ", config_.n_ctx),
                  "use a shorter prompt, or fewer --max-new-tokens");
+      SLLM_CHECK(len + n <= cache->k.front().dim(1),
+                 str("row ", b, ": sequence of ", len + n, " tokens exceeds the KV cache's ", cache->k.front().dim(1)),
+                 "make_cache(batch, length) with room for the prompt and every new token");
     }
   } else {
     SLLM_CHECK(pos0 + T <= config_.n_ctx,
                str("sequence of ", pos0 + T, " tokens exceeds the model's context of ", config_.n_ctx),
                "use a shorter --seq / prompt, or fewer --max-new-tokens");
+    SLLM_CHECK(!cache || pos0 + T <= cache->k.front().dim(1),
+               str("sequence of ", pos0 + T, " tokens exceeds the KV cache's ", cache->k.front().dim(1)),
+               "make_cache(batch, length) with room for the prompt and every new token");
   }
   if (cache) {
     SLLM_CHECK(cache->batch == B, str("KV cache was made for batch ", cache->batch, ", got ", B), "make_cache(B) with the same batch");

@@ -69,7 +69,9 @@ class Transformer {
   // never materializes the logits' gradient separately and, in bf16 on CUDA, pads the
   // vocabulary for fast GEMMs.
   Tensor loss(const Tensor& ids, const Tensor& targets, int32_t ignore_index = -100);
-  KVCache make_cache(int64_t batch) const;
+  // A cache for `batch` rows of up to `length` positions (0: the whole context, n_ctx). A
+  // generation that knows its longest sequence (prompt + new tokens) asks for no more.
+  KVCache make_cache(int64_t batch, int64_t length = 0) const;
 
   // Rebuilds the parameter list after Linears were packed (Linear::set_packed_weight, as
   // quant::quantize_model does): packed weights are no parameters, so they leave it; the
