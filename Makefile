@@ -5,7 +5,7 @@ SIM_BUILD ?= build-sim
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure binary test sim-test bench demo demo-sft smollm2 gpu-check clean
+.PHONY: all deps configure binary test sim-test bench demo demo-sft demo-rlhf smollm2 gpu-check clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -45,6 +45,11 @@ demo: binary
 # first when runs/demo is missing): zero-shot, few-shot, full and LoRA (tools/demo_sft.sh).
 demo-sft: binary
 	SLLM=$(BUILD)/sllm bash tools/demo_sft.sh
+
+# RLHF on a verifiable preference, from the demo-sft model (made first when runs/demo-sft is
+# missing): reward model, PPO, DPO and GRPO, held-out pass rates (tools/demo_rlhf.sh).
+demo-rlhf: binary
+	SLLM=$(BUILD)/sllm bash tools/demo_rlhf.sh
 
 # SmolLM2-135M-Instruct as GGUF into data/models/, sha256-checked: the one place a real model
 # comes from (tools/fetch_model.sh).
