@@ -4,8 +4,8 @@
 #   rlhf-story data (data/rlhf: prompts and preference pairs, src/data/rlhf_story.cpp)
 #   -> the SFT model's verifier pass rate on held-out prompts
 #   -> a reward model on the pairs (sllm reward train) and its held-out pair accuracy
-#   -> PPO against the reward model (sllm ppo), DPO on the pairs (sllm dpo), GRPO against the
-#      verifier (sllm grpo) -> each one's held-out pass rate
+#   -> PPO (sllm ppo), DPO on the pairs (sllm dpo), GRPO (sllm grpo), the policy runs against
+#      the verifier -> each one's held-out pass rate
 #   -> runs/demo-rlhf/results.md, results.json, pass_rate.svg and reward / KL curves.
 # The preference: asked about the child's feeling in wordings the SFT data never used ("How was
 # Jade feeling?"), the answer must use the story's feeling word (the uses-word verifier;
@@ -14,19 +14,28 @@
 # The script fails unless the reward model's held-out accuracy is >= 90%, PPO raises the
 # sampled pass rate by >= 30 points with its mean KL per response token below KL_BOUND, and
 # GRPO and DPO each raise it (issue 11's bars).
-# Knobs (environment): SLLM (binary), DEMO_THREADS (2), RLHF_TRAIN (training stories, 2000),
-# RM_STEPS (200), PPO_STEPS (50), GRPO_STEPS (40), DPO_STEPS (120), KL_BOUND (2.0 nats per token).
+# Why PPO's reward is the verifier and not the reward model by default: measured on this task
+# (2026-12-05), PPO against the reward model (89.5% held-out pair accuracy) raised the reward
+# model's score from 0.34 to 2.2 while the pass rate moved from 29.5% to only 33.8%: the policy
+# learned to answer *a* feeling word, which this reward model scores high whether or not it is
+# the story's (its weak half is exactly the other-feeling pairs). That is reward-model
+# over-optimization (Gao et al. 2022, "Scaling Laws for Reward Model Overoptimization"), worth
+# seeing: PPO_REWARD=rm runs it.
+# Knobs (environment): SLLM (binary), DEMO_THREADS (2), RLHF_TRAIN (training stories, 1000),
+# RM_STEPS (150), PPO_STEPS (50), GRPO_STEPS (40), DPO_STEPS (80), KL_BOUND (2.0 nats per token),
+# PPO_REWARD (verifier | rm).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SLLM=${SLLM:-build/sllm}
 THREADS=${DEMO_THREADS:-2}
-TRAIN=${RLHF_TRAIN:-2000}
-RM_STEPS=${RM_STEPS:-200}
+TRAIN=${RLHF_TRAIN:-1000}
+RM_STEPS=${RM_STEPS:-150}
 PPO_STEPS=${PPO_STEPS:-50}
 GRPO_STEPS=${GRPO_STEPS:-40}
-DPO_STEPS=${DPO_STEPS:-120}
+DPO_STEPS=${DPO_STEPS:-80}
 KL_BOUND=${KL_BOUND:-2.0}
+PPO_REWARD=${PPO_REWARD:-verifier}
 MAX_NEW=4  # answers are one feeling word and <|endoftext|>: ~2 tokens; 4 leaves room, not for lists
 SFT=runs/demo-sft/full
 DATA=data/rlhf
@@ -73,7 +82,7 @@ verify sft --model "$SFT"
 
 section "4/7 reward model on the pairs ($RM_STEPS steps), held-out pair accuracy"
 timed rm "$SLLM" reward train --model "$SFT" --data "$DATA/pairs.train.jsonl" --template none --out "$OUT/rm" \
-  --method full --steps "$RM_STEPS" --batch 16 --seq 64 --lr 1e-4 --warmup 10 --eval-every 50 --threads "$THREADS" --quiet
+  --method full --steps "$RM_STEPS" --batch 16 --seq 56 --lr 3e-4 --warmup 10 --eval-every 50 --threads "$THREADS" --quiet
 "$SLLM" reward score --model "$OUT/rm" --data "$DATA/pairs.val.jsonl" --template none --threads "$THREADS" \
   >"$OUT/rm-val-scores.jsonl"
 rm_acc=$(python3 -c "
@@ -86,14 +95,19 @@ echo "reward model: held-out pair accuracy $rm_acc% ($(wc -l <"$DATA/pairs.val.j
 rl_common=(--model "$SFT" --prompts "$DATA/prompts.train.jsonl" --template none --method full --lr 2e-5
            --max-new-tokens $MAX_NEW --threads "$THREADS" --quiet)
 
-section "5/7 PPO against the reward model ($PPO_STEPS iterations of 32 rollouts)"
-timed ppo "$SLLM" ppo "${rl_common[@]}" --reward "rm:$OUT/rm" --out "$OUT/ppo" --steps "$PPO_STEPS" --batch 32 \
+case $PPO_REWARD in
+  verifier) ppo_reward=verifier:uses-word ;;
+  rm) ppo_reward="rm:$OUT/rm" ;;
+  *) echo "demo-rlhf: PPO_REWARD must be verifier or rm, got '$PPO_REWARD'" >&2; exit 1 ;;
+esac
+section "5/7 PPO against $ppo_reward ($PPO_STEPS iterations of 32 rollouts)"
+timed ppo "$SLLM" ppo "${rl_common[@]}" --reward "$ppo_reward" --out "$OUT/ppo" --steps "$PPO_STEPS" --batch 32 \
   --mini-batch-size 16 --num-ppo-epochs 2 --kl-coef 0.05
 verify ppo --model "$OUT/ppo"
 
 section "6/7 DPO on the same pairs ($DPO_STEPS steps, LoRA)"
 timed dpo "$SLLM" dpo --model "$SFT" --data "$DATA/pairs.train.jsonl" --template none --out "$OUT/dpo" --method lora \
-  --steps "$DPO_STEPS" --batch 16 --seq 64 --lr 2e-3 --beta 0.1 --eval-every 40 --threads "$THREADS" --quiet
+  --steps "$DPO_STEPS" --batch 16 --seq 56 --lr 2e-3 --beta 0.1 --eval-every 40 --threads "$THREADS" --quiet
 verify dpo --model "$SFT" --adapter "$OUT/dpo"
 
 section "7/7 GRPO against the verifier ($GRPO_STEPS iterations of 8 prompts x 4 completions)"
@@ -109,9 +123,9 @@ done
 "$SLLM" plot "$OUT/rm" >/dev/null
 "$SLLM" plot "$OUT/dpo" >/dev/null
 
-python3 - "$OUT" "$rm_acc" "$KL_BOUND" <<'PY'
+python3 - "$OUT" "$rm_acc" "$KL_BOUND" "$PPO_REWARD" <<'PY'
 import json, sys, datetime
-out, rm_acc, kl_bound = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+out, rm_acc, kl_bound, ppo_reward = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 def pass_rate(name, greedy=False):
     return 100 * json.load(open(f"{out}/verify-{name}{'-greedy' if greedy else ''}.json"))["pass_rate"]
 def metrics(run):
@@ -120,7 +134,7 @@ def seconds(name):
     return int(open(f"{out}/{name}.seconds").read())
 rows, tail = [], 10
 sft = pass_rate("sft")
-for name, label in [("sft", "SFT model (runs/demo-sft/full)"), ("ppo", "PPO (reward model, full)"),
+for name, label in [("sft", "SFT model (runs/demo-sft/full)"), ("ppo", f"PPO ({'reward model' if ppo_reward == 'rm' else 'verifier'}, full)"),
                     ("dpo", "DPO (pairs, LoRA)"), ("grpo", "GRPO (verifier, full)")]:
     row = {"row": name, "label": label, "pass_rate_pct": round(pass_rate(name), 1),
            "greedy_pass_rate_pct": round(pass_rate(name, True), 1), "gain_pts": round(pass_rate(name) - sft, 1)}
