@@ -54,6 +54,7 @@ std::vector<int32_t> sample_without_cache(nn::Transformer& model, std::vector<in
   for (int64_t i = 0; i < new_tokens; ++i) {
     const int64_t T = static_cast<int64_t>(seq.size());
     Tensor logits = model.forward(Tensor::from_ints(seq, {1, T}));
+    if (logits.dtype() != DType::F32) logits = ops::cast(logits, DType::F32);
     if (logits.device() != Device::CPU) logits = logits.to(Device::CPU);
     const int32_t next = infer::sample_next(logits.f32() + (T - 1) * V, V, sampling, rng);
     seq.push_back(next);
@@ -71,6 +72,8 @@ int run(const std::vector<std::string>& argv) {
                         {"--repeats", FlagSpec::Value, "timed runs of each side; medians are reported [3]"},
                         {"--no-baseline", FlagSpec::Switch, "time only the batched side"},
                         {"--seed", FlagSpec::Value, "seed of the prompts and the sampler [0]"},
+                        {"--precision", FlagSpec::Value,
+                         "auto, fp32 or bf16 (CUDA: bf16 keys and values in the KV cache) [auto: bf16 on cuda, fp32 on cpu]"},
                         {"--json", FlagSpec::Switch, "print one JSON line"}},
                        {{"--model", FlagSpec::Value, "model directory, .gguf file or run directory"},
                         {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
@@ -104,6 +107,8 @@ int run(const std::vector<std::string>& argv) {
     model->init(0);
     model->to(device);
   }
+  const ops::Precision precision = ops::parse_precision(args.get("--precision", "auto"), device);
+  model->set_compute_dtype(ops::apply_precision(precision));
   const nn::ModelConfig& mc = model->config();
   prompt_tokens = std::min(prompt_tokens, mc.n_ctx - 1);
   new_tokens = std::min(new_tokens, mc.n_ctx - prompt_tokens);
@@ -137,9 +142,9 @@ int run(const std::vector<std::string>& argv) {
   const double tps = median(batched), base = baseline.empty() ? 0.0 : median(baseline);
   const std::string base_json = baseline.empty() ? "" : str(",\"baseline_tokens_per_s\":", base, ",\"speedup\":", tps / base);
   if (args.has("--json")) {
-    std::printf("{\"bench\":\"generate\",\"model\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"batch\":%lld,"
+    std::printf("{\"bench\":\"generate\",\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"threads\":%d,\"batch\":%lld,"
                 "\"prompt_tokens\":%lld,\"new_tokens\":%lld,\"repeats\":%lld,\"tokens_per_s\":%.2f%s}\n",
-                source.c_str(), device == Device::CUDA ? "cuda" : "cpu", omp_get_max_threads(),
+                source.c_str(), device == Device::CUDA ? "cuda" : "cpu", ops::precision_name(precision), omp_get_max_threads(),
                 static_cast<long long>(B), static_cast<long long>(prompt_tokens), static_cast<long long>(new_tokens),
                 static_cast<long long>(repeats), tps, base_json.c_str());
   } else {

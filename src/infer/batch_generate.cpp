@@ -28,15 +28,23 @@ Tensor on_host(const Tensor& t) { return t.device() == Device::CPU ? t : t.to(De
 // The LM head on the rows `picks` of a forward's hidden states (N, C) → host logits (len, V):
 // only the rows that get sampled pay for the head.
 Tensor head_logits(nn::Transformer& model, const Tensor& hidden_rows, const std::vector<int32_t>& picks) {
-  Tensor rows = ops::index_select(hidden_rows, Tensor::from_ints(picks, {static_cast<int64_t>(picks.size())}));
-  return on_host(ops::linear(rows, model.lm_head_weight()));
+  // index_select gathers f32 rows; under bf16 compute the rows go through f32 (exact both ways).
+  const Tensor idx = Tensor::from_ints(picks, {static_cast<int64_t>(picks.size())});
+  const bool bf16 = hidden_rows.dtype() == DType::BF16;
+  Tensor rows = ops::index_select(bf16 ? ops::cast(hidden_rows, DType::F32) : hidden_rows, idx);
+  if (bf16) rows = ops::cast(rows, DType::BF16);
+  Tensor logits = ops::linear(rows, model.lm_head_weight());
+  if (logits.dtype() != DType::F32) logits = ops::cast(logits, DType::F32);
+  return on_host(logits);
 }
 
 // Keeps the cache rows `keep` (in order): the batch shrinks to the rows still running.
 void compact_cache(nn::KVCache& cache, const std::vector<int32_t>& keep) {
   const Tensor idx = Tensor::from_ints(keep, {static_cast<int64_t>(keep.size())});
   for (auto* layer : {&cache.k, &cache.v})
-    for (Tensor& t : *layer) t = ops::index_select(t, idx);
+    for (Tensor& t : *layer)
+      t = t.dtype() == DType::F32 ? ops::index_select(t, idx)
+                                  : ops::cast(ops::index_select(ops::cast(t, DType::F32), idx), t.dtype());  // exact
   std::vector<int64_t> lengths;
   for (int32_t r : keep) lengths.push_back(cache.row_length[size_t(r)]);
   cache.row_length = std::move(lengths);

@@ -46,7 +46,8 @@ struct BatchGenerateOptions {
 };
 
 // Generates for every prompt (each at least one id, at most n_ctx, ids inside the vocabulary:
-// sllm::Error with a hint otherwise). Runs under NoGradGuard in f32 compute.
+// sllm::Error with a hint otherwise). Runs under NoGradGuard in the model's compute dtype:
+// bf16 on CUDA keeps bf16 keys and values in the cache.
 std::vector<GeneratedRow> generate_batch(nn::Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
                                          const BatchGenerateOptions& options);
 

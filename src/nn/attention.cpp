@@ -29,22 +29,26 @@ static Tensor cache_append(Tensor& cache, const Tensor& fresh, int64_t pos0) {
 }
 
 // A ragged cache: row b's first row_new[b] new keys/values go to positions row_pos0[b] ...;
-// the padding rows after them are dropped.
+// the padding rows after them are dropped. The cache holds the compute dtype (f32, or bf16
+// on CUDA), so the rows are copied as bytes.
 static void cache_append_rows(Tensor& cache, const Tensor& fresh, const AttentionStep& step) {
+  SLLM_CHECK(cache.dtype() == fresh.dtype(), "KV cache: its dtype differs from the model's compute dtype",
+             "make the cache after set_compute_dtype (Transformer::make_cache uses the compute dtype)");
   const int64_t B = fresh.dim(0), T = fresh.dim(1), W = fresh.dim(2), Tmax = cache.dim(1);
-  float* dst = cache.mutable_f32();
+  const size_t row_bytes = static_cast<size_t>(W) * dtype_size(fresh.dtype());
+  auto* dst = static_cast<unsigned char*>(cache.mutable_raw());
+  const auto* src = static_cast<const unsigned char*>(fresh.raw());
   for (int64_t b = 0; b < B; ++b) {
     const int64_t pos = (*step.row_pos0)[size_t(b)], n = (*step.row_new)[size_t(b)];
-    float* to = dst + (b * Tmax + pos) * W;
-    const float* from = fresh.f32() + b * T * W;
+    unsigned char* to = dst + static_cast<size_t>(b * Tmax + pos) * row_bytes;
+    const unsigned char* from = src + static_cast<size_t>(b * T) * row_bytes;
 #if SLLM_HAVE_CUDA
     if (cache.device() == Device::CUDA) {
-      kernels::cuda::copy_d2d_2d(to, size_t(W) * sizeof(float), from, size_t(W) * sizeof(float), size_t(W) * sizeof(float),
-                                 size_t(n));
+      kernels::cuda::copy_d2d_2d(to, row_bytes, from, row_bytes, row_bytes, size_t(n));
       continue;
     }
 #endif
-    std::memcpy(to, from, static_cast<size_t>(n * W) * sizeof(float));
+    std::memcpy(to, from, static_cast<size_t>(n) * row_bytes);
   }
 }
 

@@ -131,8 +131,10 @@ KVCache Transformer::make_cache(int64_t batch, int64_t length) const {
   cache.batch = batch;
   const int64_t kvC = config_.n_kv_head * config_.head_dim();
   for (int64_t l = 0; l < config_.n_layer; ++l) {
-    cache.k.push_back(Tensor::zeros({batch, T, kvC}, DType::F32, device_));
-    cache.v.push_back(Tensor::zeros({batch, T, kvC}, DType::F32, device_));
+    // The compute dtype: bf16 keys and values under mixed precision on CUDA (half the bytes
+    // each decoding step reads), f32 otherwise.
+    cache.k.push_back(Tensor::zeros({batch, T, kvC}, compute_dtype_, device_));
+    cache.v.push_back(Tensor::zeros({batch, T, kvC}, compute_dtype_, device_));
   }
   return cache;
 }
@@ -170,8 +172,12 @@ Tensor Transformer::hidden(const Tensor& ids, KVCache* cache) {
   if (cache) {
     SLLM_CHECK(cache->batch == B, str("KV cache was made for batch ", cache->batch, ", got ", B), "make_cache(B) with the same batch");
     SLLM_CHECK(!autograd::grad_enabled(), "the KV cache is for inference", "wrap generation in autograd::NoGradGuard");
-    SLLM_CHECK(compute_dtype_ == DType::F32, "the KV cache holds f32 keys and values, the model computes in bf16",
-               "generate with set_compute_dtype(DType::F32)");
+    SLLM_CHECK(cache->k.front().dtype() == compute_dtype_,
+               str("the KV cache holds ", dtype_name(cache->k.front().dtype()), " keys and values, the model computes in ",
+                   dtype_name(compute_dtype_)),
+               "make the cache after set_compute_dtype: make_cache uses the compute dtype");
+    SLLM_CHECK(compute_dtype_ == DType::F32 || cache->ragged(), "a bf16 KV cache needs the ragged (per-row) layout",
+               "set cache.row_length (one entry per row), as infer::generate_batch does");
   }
   SLLM_CHECK(compute_dtype_ == DType::F32 || device_ == Device::CUDA, "bf16 compute with the model on the CPU",
              "move the model back with to(Device::CUDA), or set_compute_dtype(DType::F32)");

@@ -70,7 +70,9 @@ class Transformer {
   // vocabulary for fast GEMMs.
   Tensor loss(const Tensor& ids, const Tensor& targets, int32_t ignore_index = -100);
   // A cache for `batch` rows of up to `length` positions (0: the whole context, n_ctx). A
-  // generation that knows its longest sequence (prompt + new tokens) asks for no more.
+  // generation that knows its longest sequence (prompt + new tokens) asks for no more. Its
+  // keys and values are in the compute dtype: bf16 under mixed precision on CUDA (then only
+  // in the ragged layout of batched generation), else f32.
   KVCache make_cache(int64_t batch, int64_t length = 0) const;
 
   // Rebuilds the parameter list after Linears were packed (Linear::set_packed_weight, as

@@ -169,9 +169,11 @@ static void check_rows(const char* op, const Tensor& x, const std::vector<int64_
 Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV,
                       const std::vector<int64_t>& pos0, const std::vector<int64_t>& n_new) {
   const Device dev = q.device();
-  check_f32(q, "attention_rows q", dev);
-  check_f32(k, "attention_rows k", dev);
-  check_f32(v, "attention_rows v", dev);
+  detail::check_float(q, "attention_rows q", dev);
+  detail::check_float(k, "attention_rows k", dev);
+  detail::check_float(v, "attention_rows v", dev);
+  check_dtype(k, q.dtype(), "attention_rows k (q's dtype)");
+  check_dtype(v, q.dtype(), "attention_rows v (q's dtype)");
   check_ndim(q, 3, "attention_rows q (B, T, NH*HD)");
   check_ndim(k, 3, "attention_rows k (B, Tk, NKV*HD)");
   check_rows("attention_rows", q, pos0, n_new);
@@ -184,16 +186,26 @@ Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
   const int64_t HD = C / NH, kvC = NKV * HD;
   check_shape(k, {B, Tk, kvC}, "attention_rows k");
   check_shape(v, {B, Tk, kvC}, "attention_rows v");
+  if (is_bf16(q) && (HD % 16 != 0 || HD > 128)) {
+    // As attention(): the bf16 kernel works in 16-wide head-dim tiles; other head dims run the
+    // f32 kernel on f32 copies (bf16 -> f32 -> bf16 is exact for the inputs).
+    return cast(attention_rows(cast(q, DType::F32), cast(k, DType::F32), cast(v, DType::F32), NH, NKV, pos0, n_new),
+                DType::BF16);
+  }
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  Tensor out = Tensor::zeros(q.shape(), DType::F32, dev), lse = Tensor::empty({NH, T}, DType::F32, dev);
+  Tensor out = Tensor::zeros(q.shape(), q.dtype(), dev), lse = Tensor::empty({NH, T}, DType::F32, dev);
   for (int64_t b = 0; b < B; ++b) {
     const int64_t p = pos0[size_t(b)], n = n_new[size_t(b)];
     if (n == 0) continue;
     SLLM_CHECK(p + n <= Tk, str("attention_rows: row ", b, " queries up to position ", p + n, " but only ", Tk, " keys"),
                "the cache must hold every position up to the row's last query");
     // Row b alone: its keys are rows [0, p + n) of k[b], so B = 1 and Tk = p + n.
-    SLLM_KERNEL(dev, attention_forward, out.mutable_f32() + b * T * C, lse.mutable_f32(), q.f32() + b * T * C,
-                k.f32() + b * Tk * kvC, v.f32() + b * Tk * kvC, 1, n, p + n, NH, NKV, HD, p, scale);
+    if (is_bf16(q))
+      SLLM_KERNEL_BF16(attention_forward, mutable_bf(out) + b * T * C, lse.mutable_f32(), bf(q) + b * T * C,
+                       bf(k) + b * Tk * kvC, bf(v) + b * Tk * kvC, 1, n, p + n, NH, NKV, HD, p, scale, C, kvC, kvC, C);
+    else
+      SLLM_KERNEL(dev, attention_forward, out.mutable_f32() + b * T * C, lse.mutable_f32(), q.f32() + b * T * C,
+                  k.f32() + b * Tk * kvC, v.f32() + b * Tk * kvC, 1, n, p + n, NH, NKV, HD, p, scale);
   }
   return out;
 }
@@ -201,7 +213,7 @@ Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
 Tensor rope_rows(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t NH, const std::vector<int64_t>& pos0,
                  const std::vector<int64_t>& n_new, bool interleaved) {
   const Device dev = x.device();
-  check_f32(x, "rope_rows input", dev);
+  detail::check_float(x, "rope_rows input", dev);
   check_ndim(x, 3, "rope_rows input (B, T, NH*HD)");
   check_rows("rope_rows", x, pos0, n_new);
   const int64_t B = x.dim(0), T = x.dim(1), C = x.dim(2);
@@ -212,14 +224,18 @@ Tensor rope_rows(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t 
   check_f32(sin, "rope sin table", dev);
   check_shape(sin, cos.shape(), "rope sin table");
   SLLM_CHECK(cos.dim(1) == HD / 2, str("rope_rows: table width ", cos.dim(1), " != head_dim/2 = ", HD / 2), "rebuild the table");
-  Tensor out = Tensor::zeros(x.shape(), DType::F32, dev);
+  Tensor out = Tensor::zeros(x.shape(), x.dtype(), dev);
   for (int64_t b = 0; b < B; ++b) {
     const int64_t p = pos0[size_t(b)], n = n_new[size_t(b)];
     if (n == 0) continue;
     SLLM_CHECK(p + n <= cos.dim(0), str("rope_rows: row ", b, " reaches position ", p + n, " past the table's ", cos.dim(0)),
                "the sequence is longer than max_position_embeddings");
-    SLLM_KERNEL(dev, rope_forward, out.mutable_f32() + b * T * C, x.f32() + b * T * C, cos.f32(), sin.f32(), 1, n, NH, HD,
-                p, interleaved);
+    if (is_bf16(x))
+      SLLM_KERNEL_BF16(rope_forward, mutable_bf(out) + b * T * C, bf(x) + b * T * C, cos.f32(), sin.f32(), 1, n, NH, HD, p,
+                       interleaved);
+    else
+      SLLM_KERNEL(dev, rope_forward, out.mutable_f32() + b * T * C, x.f32() + b * T * C, cos.f32(), sin.f32(), 1, n, NH,
+                  HD, p, interleaved);
   }
   return out;
 }

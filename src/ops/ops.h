@@ -95,7 +95,7 @@ Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t n_hea
 // pos0[b] + t; attention_rows lets them see keys [0, pos0[b] + t] of k and v (B, Tk, NKV*HD),
 // rope_rows rotates them at those positions; the other query rows (padding) come out 0. Each
 // row runs the kernel on its own (B = 1), so row b's output is bit-for-bit what attention()
-// and rope() give for that row alone. f32 only. Inference only (generation runs without
+// and rope() give for that row alone. f32, or bf16 on CUDA (the bf16 KV cache). Inference only (generation runs without
 // gradients; training batches are right-padded, where plain causal attention is exact):
 // sllm::Error if a gradient is required.
 Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t n_head, int64_t n_kv_head,
