@@ -15,16 +15,23 @@ using detail::bf;
 using detail::is_bf16;
 using detail::mutable_bf;
 
+// The dtype and rank checks attention() and attention_rows() share: q, k, v floats of one
+// dtype on q's device, q (B, T, NH*HD) and k (B, Tk, NKV*HD).
+static void check_qkv(const std::string& op, const Tensor& q, const Tensor& k, const Tensor& v) {
+  const Device dev = q.device();
+  detail::check_float(q, op + " q", dev);
+  detail::check_float(k, op + " k", dev);
+  detail::check_float(v, op + " v", dev);
+  check_dtype(k, q.dtype(), op + " k (q's dtype)");
+  check_dtype(v, q.dtype(), op + " v (q's dtype)");
+  check_ndim(q, 3, op + " q (B, T, NH*HD)");
+  check_ndim(k, 3, op + " k (B, Tk, NKV*HD)");
+}
+
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV, int64_t q_offset,
                  float scale) {
   const Device dev = q.device();
-  detail::check_float(q, "attention q", dev);
-  detail::check_float(k, "attention k", dev);
-  detail::check_float(v, "attention v", dev);
-  check_dtype(k, q.dtype(), "attention k (q's dtype)");
-  check_dtype(v, q.dtype(), "attention v (q's dtype)");
-  check_ndim(q, 3, "attention q (B, T, NH*HD)");
-  check_ndim(k, 3, "attention k (B, Tk, NKV*HD)");
+  check_qkv("attention", q, k, v);
   SLLM_CHECK(NH > 0 && NKV > 0 && NH % NKV == 0,
              str("attention: ", NH, " query heads are not a multiple of ", NKV, " key/value heads"),
              "num_attention_heads must be divisible by num_key_value_heads");
@@ -169,13 +176,7 @@ static void check_rows(const char* op, const Tensor& x, const std::vector<int64_
 Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t NH, int64_t NKV,
                       const std::vector<int64_t>& pos0, const std::vector<int64_t>& n_new) {
   const Device dev = q.device();
-  detail::check_float(q, "attention_rows q", dev);
-  detail::check_float(k, "attention_rows k", dev);
-  detail::check_float(v, "attention_rows v", dev);
-  check_dtype(k, q.dtype(), "attention_rows k (q's dtype)");
-  check_dtype(v, q.dtype(), "attention_rows v (q's dtype)");
-  check_ndim(q, 3, "attention_rows q (B, T, NH*HD)");
-  check_ndim(k, 3, "attention_rows k (B, Tk, NKV*HD)");
+  check_qkv("attention_rows", q, k, v);
   check_rows("attention_rows", q, pos0, n_new);
   SLLM_CHECK(!autograd::needs_grad({k, v}), "attention_rows is for inference (generation) only",
              "run it under autograd::NoGradGuard");
