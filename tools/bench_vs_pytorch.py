@@ -12,8 +12,8 @@ The two run alternately (ours, theirs, ours, theirs, ...) in fresh processes, so
 of a shared machine (other jobs, thermal state) hits both alike; the table shows the median
 of each side's per-run medians and the ratio ours / PyTorch.
 
-PyTorch gets its best setting on this machine: OPENBLAS_CORETYPE=SKYLAKEX (Debian's
-DYNAMIC_ARCH OpenBLAS otherwise mis-detects the CPU) and OMP_WAIT_POLICY=PASSIVE (spinning
+PyTorch gets its best setting on this machine: OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs,
+HASWELL on AVX2 ones (Debian's DYNAMIC_ARCH OpenBLAS otherwise mis-detects newer CPUs) and OMP_WAIT_POLICY=PASSIVE (spinning
 OpenMP workers steal the few cores), plus torch.set_num_threads(threads).
 
 --method lora trains LoRA adapters instead (both sides: r 16, alpha 32, dropout 0.05 on every
@@ -142,6 +142,17 @@ def torch_worker(threads, batch, seq, steps, method):
                       "trainable_params": sum(p.numel() for _, p in params), "peak_mem_bytes": peak}))
 
 
+def openblas_coretype():
+    """The widest OpenBLAS kernel family this CPU runs (a user's own setting wins)."""
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return os.environ["OPENBLAS_CORETYPE"]
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    if "avx512f" in flags:
+        return "SKYLAKEX"
+    return "HASWELL" if "avx2" in flags and "fma" in flags else "PRESCOTT"
+
+
 def run_json(cmd, env):
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -172,7 +183,7 @@ def main():
     for method in args.method:
         for threads in args.threads:
             env_ours = dict(os.environ, OMP_NUM_THREADS=str(threads))
-            env_torch = dict(os.environ, OPENBLAS_CORETYPE="SKYLAKEX", OMP_WAIT_POLICY="PASSIVE",
+            env_torch = dict(os.environ, OPENBLAS_CORETYPE=openblas_coretype(), OMP_WAIT_POLICY="PASSIVE",
                              OMP_NUM_THREADS=str(threads))
             ours, theirs = [], []
             for _ in range(args.rounds):

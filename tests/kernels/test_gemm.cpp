@@ -248,6 +248,37 @@ TEST(Gemm, BadArgumentsThrow) {
   EXPECT_THROW(sgemm(false, false, 4, 4, 4, 1.0f, nullptr, 4, B.data(), 4, 0.0f, C.data(), 4), Error);
 }
 
+// Every ISA's packing routine against the portable one (the reference: one element at a
+// time, zero padding past the last row): both layouts, the micro-panel widths each ISA
+// packs, row counts around the width, K slices that are not a multiple of the vector
+// width, an offset origin (i0, p0) and a padded row stride. Packing only moves floats, so
+// the match is exact.
+TEST(GemmPack, MatchesThePortablePacking) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (const Isa* isa : runnable_isas()) {
+    for (const int width : {isa->MR, isa->NR}) {
+      for (const bool trans : {false, true}) {
+        for (const int64_t rows : {int64_t(1), int64_t(width - 1), int64_t(width), int64_t(2 * width + 3)}) {
+          for (const int64_t kc : {int64_t(1), int64_t(7), int64_t(9), int64_t(33)}) {
+            const int64_t i0 = 2, p0 = 3;
+            const int64_t row_extent = i0 + rows, k_extent = p0 + kc;  // op(X) is (row_extent, k_extent)
+            const int64_t ld = (trans ? row_extent : k_extent) + 5;
+            std::vector<float> X((trans ? k_extent : row_extent) * ld);
+            for (float& x : X) x = dist(rng);
+            const int64_t panels = (rows + width - 1) / width;
+            std::vector<float> got(panels * width * kc, -7.0f), want(panels * width * kc, -7.0f);
+            isa->pack(trans, X.data(), ld, i0, rows, p0, kc, width, got.data());
+            gemm_detail::pack_generic(trans, X.data(), ld, i0, rows, p0, kc, width, want.data());
+            EXPECT_EQ(got, want) << isa->name << " width " << width << " trans " << trans << " rows " << rows
+                                 << " kc " << kc;
+          }
+        }
+      }
+    }
+  }
+}
+
 // sgemm must use the widest path the CPU offers (a silent fallback would cost 2-10x).
 TEST(Gemm, PicksTheWidestIsaThisCpuRuns) {
   __builtin_cpu_init();
