@@ -5,7 +5,10 @@
 //   NN  C = A . B    (A (M, K), B (K, N))
 //   NT  C = A . Bᵀ   (B stored (N, K): forward of a Linear with weight (out, in))
 //   TN  C = Aᵀ . B   (A stored (K, M): a weight gradient)
-// Prints one JSON object per line (--json) or a table; figures are GFLOP/s = 2MNK / median time.
+// and the skinny GEMMs of a LoRA (or QLoRA: same adapter shapes) step on those layers, rank
+// r in {8, 16, 64} (lora_cases). --shapes transformer|lora|all picks the groups.
+// Prints one JSON object per line (--json) or a table; figures are GFLOP/s = 2MNK / median time,
+// also as a percentage of this machine's FMA peak (fma_peak.h) at the row's thread count.
 //
 // OpenBLAS is optional and never linked: libopenblas.so.0 is loaded at run time (dlopen).
 // Debian's OpenBLAS 0.3.21 is a DYNAMIC_ARCH build that mis-detects newer Xeons (it picks
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/fma_peak.h"
 #include "core/args.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -65,18 +69,49 @@ OpenBlas load_openblas() {
 }
 
 struct Case {
+  std::string name;    // "qkv", "lora r16 dA", ...
+  const char* group;   // "transformer" or "lora"
   const char* layout;  // "NN", "NT", "TN"
   int64_t M, K, N;
+  int64_t r = 0;       // the LoRA rank; 0 for transformer rows
   bool trans_a() const { return layout[0] == 'T'; }
   bool trans_b() const { return layout[1] == 'T'; }
 };
 
+constexpr int64_t kTokens = 1024, kChannels = 768;
+
+// The order and shapes are those of earlier runs (README's GEMM table): keep them so rows
+// stay comparable.
 std::vector<Case> gpt2_cases() {
-  const int64_t shapes[][3] = {{1024, 768, 768}, {1024, 768, 2304}, {1024, 768, 3072}, {1024, 3072, 768},
-                               {1024, 768, 50257}};
+  const struct {
+    const char* name;
+    int64_t M, K, N;
+  } shapes[] = {{"attn proj", kTokens, kChannels, kChannels},
+                {"qkv", kTokens, kChannels, 3 * kChannels},
+                {"mlp up", kTokens, kChannels, 4 * kChannels},
+                {"mlp down", kTokens, 4 * kChannels, kChannels},
+                {"lm head", kTokens, kChannels, 50257}};
   std::vector<Case> cases;
   for (const auto& s : shapes)
-    for (const char* layout : {"NN", "NT", "TN"}) cases.push_back({layout, s[0], s[1], s[2]});
+    for (const char* layout : {"NN", "NT", "TN"}) cases.push_back({s.name, "transformer", layout, s.M, s.K, s.N});
+  return cases;
+}
+
+// A LoRA adapter on a (C, C) layer, x (M, C) the layer input, A (r, C) and B (C, r) stored as
+// a Linear stores its weight (out, in). u = x.Aᵀ, y += u.Bᵀ; backward from dY (M, C):
+// dU = dY.B, dB = dYᵀ.u, dA = dUᵀ.x, dX += dU.A. Every one is skinny (one side is r): the
+// shapes where a blocked kernel tuned for big tiles can fall far below peak.
+std::vector<Case> lora_cases() {
+  std::vector<Case> cases;
+  for (int64_t r : {8, 16, 64}) {
+    const std::string p = str("lora r", r, " ");
+    cases.push_back({p + "down", "lora", "NT", kTokens, kChannels, r, r});   // u = x.Aᵀ
+    cases.push_back({p + "up", "lora", "NT", kTokens, r, kChannels, r});     // y += u.Bᵀ
+    cases.push_back({p + "dU", "lora", "NN", kTokens, kChannels, r, r});     // dU = dY.B
+    cases.push_back({p + "dX", "lora", "NN", kTokens, r, kChannels, r});     // dX += dU.A
+    cases.push_back({p + "dA", "lora", "TN", r, kTokens, kChannels, r});     // dA = dUᵀ.x
+    cases.push_back({p + "dB", "lora", "TN", kChannels, kTokens, r, r});     // dB = dYᵀ.u
+  }
   return cases;
 }
 
@@ -92,19 +127,20 @@ double median(std::vector<double> v) {
 }
 
 // Median seconds per call of each contender over `reps` rounds. One timed sample is a
-// burst of back-to-back calls lasting >= 0.1 s (sized by an untimed warm-up call), so a
-// short GEMM is not dominated by waking sleeping worker threads. The contenders alternate
-// inside every round, so a change in machine load (other processes on shared cores) hits
-// both alike. Both libraries keep their worker threads spinning for a while after a call
-// (OpenBLAS for ~2^28 cycles), which would steal cores from the other's next burst, so with
-// several threads we pause between them.
-std::vector<double> median_seconds(int reps, int threads, const std::vector<std::function<void()>>& contenders) {
+// burst of back-to-back calls lasting >= burst_s (0.1 s by default; sized by an untimed
+// warm-up call), so a short GEMM is not dominated by waking sleeping worker threads. The
+// contenders alternate inside every round, so a change in machine load (other processes on
+// shared cores) hits both alike. Both libraries keep their worker threads spinning for a
+// while after a call (OpenBLAS for ~2^28 cycles), which would steal cores from the other's
+// next burst, so with several threads we pause between them.
+std::vector<double> median_seconds(int reps, int threads, double burst_s,
+                                   const std::vector<std::function<void()>>& contenders) {
   const auto pause = [&] {
     if (threads > 1 && contenders.size() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
   };
   std::vector<int> calls;
   for (const auto& run : contenders) {
-    calls.push_back(int(std::clamp(std::ceil(0.1 / std::max(seconds_of(run), 1e-9)), 1.0, 1000.0)));
+    calls.push_back(int(std::clamp(std::ceil(burst_s / std::max(seconds_of(run), 1e-9)), 1.0, 1000.0)));
     pause();
   }
   std::vector<std::vector<double>> times(contenders.size());
@@ -122,42 +158,89 @@ std::vector<double> median_seconds(int reps, int threads, const std::vector<std:
   return out;
 }
 
+std::vector<Case> cases_for(const std::string& shapes) {
+  SLLM_CHECK(shapes == "transformer" || shapes == "lora" || shapes == "all",
+             str("sllm bench gemm: unknown --shapes '", shapes, "'"),
+             "--shapes transformer (GPT-2 small layers), lora (LoRA adapter GEMMs, r 8/16/64) or all");
+  std::vector<Case> cases;
+  if (shapes != "lora") cases = gpt2_cases();
+  if (shapes != "transformer")
+    for (Case& c : lora_cases()) cases.push_back(std::move(c));
+  return cases;
+}
+
+const char* group_heading(const std::string& group) {
+  return group == "lora" ? "LoRA adapters on a (768, 768) layer, 1024 tokens, r = 8, 16, 64"
+                         : "GPT-2 small layers (C = 768), 1024 tokens";
+}
+
+std::string rounded(double x, double scale) { return str(std::round(x * scale) / scale); }
+
+std::string fixed(double x, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
+  return buf;
+}
+
 int run_bench_gemm(const std::vector<std::string>& argv) {
   Args args("bench gemm", argv,
             {{"--threads", FlagSpec::List, "thread counts to run, e.g. --threads 1 2 (default: 1 and all cores)"},
              {"--json", FlagSpec::Switch, "print only JSON lines, one per case"},
-             {"--reps", FlagSpec::Value, "timed repetitions per case; the median is reported (default 7)"}});
+             {"--reps", FlagSpec::Value, "timed repetitions per case; the median is reported (default 7)"},
+             {"--shapes", FlagSpec::Value, "transformer, lora or all (default all)"},
+             {"--min-time", FlagSpec::Value,
+              "seconds each timed sample lasts at least (default 0.1; small values for a quick smoke run)"}});
   const bool json = args.has("--json");
   const int64_t reps = args.get_int("--reps", 7);
   SLLM_CHECK(reps >= 1 && reps <= 1000, str("sllm bench gemm: --reps must be in [1, 1000], got ", reps),
              "e.g. --reps 7");
+  const double burst_s = args.get_double("--min-time", 0.1);
+  SLLM_CHECK(burst_s > 0.0 && burst_s <= 10.0,
+             str("sllm bench gemm: --min-time must be in (0, 10] seconds, got ", burst_s), "e.g. --min-time 0.1");
+  const std::vector<Case> cases = cases_for(args.get("--shapes", "all"));
   std::vector<int> thread_counts;
   for (const std::string& t : args.get_list("--threads")) {
     char* end = nullptr;
     const long v = std::strtol(t.c_str(), &end, 10);
     SLLM_CHECK(end != t.c_str() && *end == '\0' && v >= 1 && v <= 4096,
                str("sllm bench gemm: --threads expects positive integers, got '", t, "'"), args.usage());
-    thread_counts.push_back(int(v));
+    // `make bench` passes 1 and nproc, the same count on a 1-core machine: run it once.
+    if (std::find(thread_counts.begin(), thread_counts.end(), int(v)) == thread_counts.end())
+      thread_counts.push_back(int(v));
   }
   if (thread_counts.empty()) {
     thread_counts.push_back(1);
     if (omp_get_max_threads() > 1) thread_counts.push_back(omp_get_max_threads());
   }
 
+  // The FMA peak for sgemm's SIMD path, per thread count: the ceiling each row is judged by.
+  const std::string isa = kernels::sgemm_isa();
+  std::vector<double> peaks;
+  for (int threads : thread_counts) peaks.push_back(fma_peak_gflops(isa, threads));
+  const double peak_1 = thread_counts[0] == 1 ? peaks[0] : fma_peak_gflops(isa, 1);
+
   const OpenBlas blas = load_openblas();
   const std::string core = blas.loaded() ? blas.core() : "";
   if (!json) {
-    std::printf("sgemm: ours (%s) vs OpenBLAS (%s), GFLOP/s, median of %lld reps\n", kernels::sgemm_isa(),
+    std::printf("sgemm: ours (%s) vs OpenBLAS (%s), GFLOP/s, median of %lld reps\n", isa.c_str(),
                 blas.loaded() ? core.c_str() : "not found: libopenblas.so.0", static_cast<long long>(reps));
-    std::printf("%-6s %6s %6s %6s %7s %9s %9s %7s\n", "layout", "M", "K", "N", "threads", "ours", "openblas",
-                "ratio");
+    std::printf("FMA peak: %.1f GFLOP/s per core (%s)", peak_1, isa.c_str());
+    for (size_t i = 0; i < thread_counts.size(); ++i)
+      if (thread_counts[i] != 1) std::printf(", %.1f with %d threads", peaks[i], thread_counts[i]);
+    std::printf("\n%-16s %-6s %6s %6s %6s %7s %9s %9s %7s %8s %6s\n", "case", "layout", "M", "K", "N", "threads",
+                "ours", "openblas", "ratio", "peak", "%peak");
   }
 
   Rng rng(1234);
-  for (int threads : thread_counts) {
+  for (size_t ti = 0; ti < thread_counts.size(); ++ti) {
+    const int threads = thread_counts[ti];
+    const double peak = peaks[ti];
     omp_set_num_threads(threads);
     if (blas.loaded()) blas.set_num_threads(threads);
-    for (const Case& c : gpt2_cases()) {
+    std::string group;
+    for (const Case& c : cases) {
+      if (!json && c.group != group) std::printf("-- %s\n", group_heading(c.group));
+      group = c.group;
       const int64_t lda = c.trans_a() ? c.M : c.K, ldb = c.trans_b() ? c.K : c.N, ldc = c.N;
       std::vector<float> A(size_t(c.M * c.K)), B(size_t(c.K * c.N)), C(size_t(c.M * c.N));  // as stored
       for (auto& x : A) x = rng.uniform() - 0.5f;
@@ -176,7 +259,7 @@ int run_bench_gemm(const std::vector<std::string>& argv) {
                      A.data(), int(lda), B.data(), int(ldb), 0.0f, C_blas.data(), int(ldc));
         });
       }
-      const std::vector<double> seconds = median_seconds(int(reps), threads, contenders);
+      const std::vector<double> seconds = median_seconds(int(reps), threads, burst_s, contenders);
       const double ours = flops / seconds[0] / 1e9;
       double theirs = NAN;
       if (blas.loaded()) {
@@ -193,19 +276,21 @@ int run_bench_gemm(const std::vector<std::string>& argv) {
                    "this is a bug in sgemm; run test_kernels --gtest_filter='Gemm*'");
       }
       const double ratio = ours / theirs;
+      const double pct_peak = 100.0 * ours / peak;
       if (json) {
         std::printf(
-            "{\"op\":\"sgemm\",\"layout\":\"%s\",\"M\":%lld,\"K\":%lld,\"N\":%lld,\"threads\":%d,\"gflops\":%.1f,"
-            "\"openblas_gflops\":%s,\"ratio\":%s,\"isa\":\"%s\",\"openblas_core\":%s}\n",
-            c.layout, static_cast<long long>(c.M), static_cast<long long>(c.K), static_cast<long long>(c.N), threads,
-            ours, blas.loaded() ? str(std::round(theirs * 10) / 10).c_str() : "null",
-            blas.loaded() ? str(std::round(ratio * 1000) / 1000).c_str() : "null", kernels::sgemm_isa(),
-            blas.loaded() ? ("\"" + core + "\"").c_str() : "null");
+            "{\"op\":\"sgemm\",\"group\":\"%s\",\"name\":\"%s\",%s\"layout\":\"%s\",\"M\":%lld,\"K\":%lld,\"N\":%lld,"
+            "\"threads\":%d,\"gflops\":%.1f,\"openblas_gflops\":%s,\"ratio\":%s,\"isa\":\"%s\",\"openblas_core\":%s,"
+            "\"peak_gflops\":%.1f,\"ours_pct_peak\":%.1f}\n",
+            c.group, c.name.c_str(), c.r > 0 ? str("\"r\":", c.r, ",").c_str() : "", c.layout,
+            static_cast<long long>(c.M), static_cast<long long>(c.K), static_cast<long long>(c.N), threads, ours,
+            blas.loaded() ? rounded(theirs, 10).c_str() : "null", blas.loaded() ? rounded(ratio, 1000).c_str() : "null",
+            isa.c_str(), blas.loaded() ? ("\"" + core + "\"").c_str() : "null", peak, pct_peak);
       } else {
-        std::printf("%-6s %6lld %6lld %6lld %7d %9.1f %9s %7s\n", c.layout, static_cast<long long>(c.M),
-                    static_cast<long long>(c.K), static_cast<long long>(c.N), threads, ours,
-                    blas.loaded() ? str(std::round(theirs * 10) / 10).c_str() : "-",
-                    blas.loaded() ? str(std::round(ratio * 100) / 100).c_str() : "-");
+        std::printf("%-16s %-6s %6lld %6lld %6lld %7d %9.1f %9s %7s %8.1f %6.1f\n", c.name.c_str(), c.layout,
+                    static_cast<long long>(c.M), static_cast<long long>(c.K), static_cast<long long>(c.N), threads,
+                    ours, blas.loaded() ? fixed(theirs, 1).c_str() : "-", blas.loaded() ? fixed(ratio, 2).c_str() : "-",
+                    peak, pct_peak);
       }
       std::fflush(stdout);
     }
@@ -213,7 +298,8 @@ int run_bench_gemm(const std::vector<std::string>& argv) {
   return 0;
 }
 
-CommandRegistrar registrar("bench gemm", "our SGEMM vs OpenBLAS (if installed) on GPT-2 training shapes",
+CommandRegistrar registrar("bench gemm",
+                           "our SGEMM vs OpenBLAS (if installed) and the FMA peak, on GPT-2 and LoRA training shapes",
                            run_bench_gemm);
 
 }  // namespace

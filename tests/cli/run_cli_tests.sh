@@ -64,6 +64,24 @@ for m in full lora; do
 done
 [ "$(cat "$WORK/trainable_lora")" -lt "$(cat "$WORK/trainable_full")" ] ||
   fail "bench train: LoRA should train fewer parameters than full ($(cat "$WORK/trainable_lora") vs $(cat "$WORK/trainable_full"))"
+# ---- bench gemm: FMA peak and LoRA shapes in the JSON (no figure is checked: timing stays out)
+expect_error "bench gemm, bad --shapes" "--shapes 'lorra'" -- bench gemm --shapes lorra
+expect_ok "bench gemm --shapes lora" -- bench gemm --json --reps 1 --threads 1 --shapes lora --min-time 0.001
+[ "$(grep -c . "$WORK/out")" -eq 18 ] || fail "bench gemm --shapes lora: expected 18 JSON lines (6 per r)"
+grep -v '^{"op":"sgemm","group":"lora",.*}$' "$WORK/out" && fail "bench gemm --shapes lora: a line is not a LoRA JSON object"
+grep -v '"isa":"\(avx512\|avx2\|scalar\)"' "$WORK/out" && fail "bench gemm: a line lacks isa"
+grep -v '"peak_gflops":[1-9][0-9]*\.[0-9]' "$WORK/out" && fail "bench gemm: a line lacks a positive peak_gflops"
+grep -v '"ours_pct_peak":[0-9]' "$WORK/out" && fail "bench gemm: a line lacks ours_pct_peak"
+for r in 8 16 64; do
+  for op in down up dU dX dA dB; do
+    grep -q "\"name\":\"lora r$r $op\",\"r\":$r," "$WORK/out" || fail "bench gemm: no row 'lora r$r $op'"
+  done
+done
+grep -q "\"M\":8,\"K\":1024,\"N\":768" "$WORK/out" || fail "bench gemm: dA for r 8 should be (M 8, K 1024, N 768)"
+if command -v python3 >/dev/null; then
+  python3 -c 'import json, sys; [json.loads(line) for line in sys.stdin]' <"$WORK/out" ||
+    fail "bench gemm --json: a line is not well-formed JSON"
+fi
 
 
 # ---- the pipeline --------------------------------------------------------------------------
