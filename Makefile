@@ -32,11 +32,25 @@ sim-test: deps
 	$(SIM_BUILD)/tests/test_cuda --gtest_brief=1
 	bash tests/cuda/run_cli_on_sim.sh $(SIM_BUILD)/sllm
 
+# Every benchmark, side by side on this machine: bench gemm's header names the SIMD path and
+# the FMA peak, its rows our SGEMM vs OpenBLAS (when libopenblas.so.0 is there) and % of peak;
+# then the tokenizer, a training step, and the training ratio against PyTorch when a python3
+# imports torch. Only sllm failing fails the target: the PyTorch side is optional.
+TORCH_PYTHONS ?= python3 /usr/bin/python3
 bench: binary
-	$(BUILD)/sllm bench gemm --threads 1
-	$(BUILD)/sllm bench gemm --threads $(JOBS)
+	$(BUILD)/sllm bench gemm --threads 1 $(JOBS)
 	$(BUILD)/sllm bench tokenizer
 	$(BUILD)/sllm bench train --config small --steps 5
+	@py=""; for p in $(TORCH_PYTHONS); do \
+	  if $$p -c 'import torch' >/dev/null 2>&1; then py=$$p; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	  echo "sllm vs PyTorch training: skipped, no python3 here imports torch (tried: $(TORCH_PYTHONS))"; \
+	else \
+	  echo "$$py tools/bench_vs_pytorch.py --sllm $(BUILD)/sllm --threads 1 $(JOBS) --rounds 1 --steps 5"; \
+	  $$py tools/bench_vs_pytorch.py --sllm $(BUILD)/sllm --threads 1 $(JOBS) --rounds 1 --steps 5 || \
+	    echo "sllm vs PyTorch training: tools/bench_vs_pytorch.py failed (above); sllm's own figures are before it"; \
+	fi
 
 demo: binary
 	SLLM=$(BUILD)/sllm bash tools/demo.sh
