@@ -14,7 +14,8 @@ of each side's per-run medians and the ratio ours / PyTorch.
 
 PyTorch gets its best setting on this machine: OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs,
 HASWELL on AVX2 ones (Debian's DYNAMIC_ARCH OpenBLAS otherwise mis-detects newer CPUs) and OMP_WAIT_POLICY=PASSIVE (spinning
-OpenMP workers steal the few cores), plus torch.set_num_threads(threads).
+OpenMP workers steal the few cores), plus torch.set_num_threads(threads) and
+OPENBLAS_NUM_THREADS=threads.
 
 --method lora trains LoRA adapters instead (both sides: r 16, alpha 32, dropout 0.05 on every
 Linear of the blocks, PEFT's "all-linear": c_attn, c_proj, c_fc and the MLP's c_proj; the
@@ -183,8 +184,10 @@ def main():
     for method in args.method:
         for threads in args.threads:
             env_ours = dict(os.environ, OMP_NUM_THREADS=str(threads))
+            # OPENBLAS_NUM_THREADS: Debian's pthread OpenBLAS ignores torch.set_num_threads and
+            # would take every core in the "1 thread" runs.
             env_torch = dict(os.environ, OPENBLAS_CORETYPE=openblas_coretype(), OMP_WAIT_POLICY="PASSIVE",
-                             OMP_NUM_THREADS=str(threads))
+                             OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
             ours, theirs = [], []
             for _ in range(args.rounds):
                 ours.append(run_json([args.sllm, "bench", "train", "--config", "small", "--json", "--threads",
