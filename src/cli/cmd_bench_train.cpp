@@ -42,6 +42,7 @@
 
 #include "autograd/autograd.h"
 #include "cli/command.h"
+#include "cli/openmp_wait.h"
 #include "core/args.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -253,11 +254,13 @@ int run_bench_train(const std::vector<std::string>& argv) {
     std::printf(
         "{\"config\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"ms_per_step\":%.2f,\"tokens_per_s\":%.1f,\"threads\":%lld,"
         "\"steps\":%lld,\"params\":%lld,\"min_ms\":%.2f,\"max_ms\":%.2f,\"cpu_ms_per_step\":%.2f,\"first_loss\":%.6f,\"last_loss\":%.6f,"
-        "\"device\":\"%s\",\"precision\":\"%s\",\"method\":\"%s\",\"trainable_params\":%lld,\"peak_mem_bytes\":%lld%s%s}\n",
+        "\"device\":\"%s\",\"precision\":\"%s\",\"method\":\"%s\",\"trainable_params\":%lld,\"peak_mem_bytes\":%lld,"
+        "\"omp_wait\":%s%s%s}\n",
         config_name.c_str(), static_cast<long long>(B), static_cast<long long>(T), median_ms, tokens_per_s,
         static_cast<long long>(threads), static_cast<long long>(steps), static_cast<long long>(cfg.num_parameters()),
         ms.front(), ms.back(), median_cpu_ms, first_loss, last_loss, device_name(device), ops::precision_name(precision),
-        method.c_str(), static_cast<long long>(trainable_params), static_cast<long long>(peak_mem), mfu_json.c_str(), profile_json.c_str());
+        method.c_str(), static_cast<long long>(trainable_params), static_cast<long long>(peak_mem),
+        nlohmann::json(openmp_wait_policy()).dump().c_str(), mfu_json.c_str(), profile_json.c_str());
   } else {
     std::printf("bench train: %s (%lld params, %s: %lld trainable), batch %lld x seq %lld, %lld threads, %lld timed steps\n",
                 config_name.c_str(), static_cast<long long>(cfg.num_parameters()), method.c_str(),
@@ -265,6 +268,7 @@ int run_bench_train(const std::vector<std::string>& argv) {
                 static_cast<long long>(T), static_cast<long long>(threads), static_cast<long long>(steps));
     std::printf("  %.1f ms/step (median; min %.1f, max %.1f; CPU %.1f ms)  %.0f tokens/s  loss %.4f -> %.4f\n",
                 median_ms, ms.front(), ms.back(), median_cpu_ms, tokens_per_s, first_loss, last_loss);
+    if (device == Device::CPU) std::printf("  OpenMP wait: %s\n", openmp_wait_policy().c_str());
     std::printf("  peak memory %.1f MiB (%s)\n", double(peak_mem) / (1 << 20),
                 device == Device::CUDA ? "caching allocator peak" : "peak RSS of the process");
     if (device == Device::CUDA)
