@@ -376,7 +376,10 @@ template <int64_t HDC>
 void backward_all(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                   const float* v, const float* out, const float* lse, const Shape& s) {
   const int64_t n_tasks = s.B * s.NKV;
-#pragma omp parallel for schedule(static)
+  // Each task owns its gradient rows (see the top of the file), so handing tasks out
+  // dynamically changes no result; it lets the other threads take a slowed thread's share
+  // (another process on its core) instead of waiting for it.
+#pragma omp parallel for schedule(dynamic)
   for (int64_t task = 0; task < n_tasks; ++task)
     backward_group<HDC>(dq, dk, dv, dout, q, k, v, out, lse, s, task / s.NKV, task % s.NKV);
 }

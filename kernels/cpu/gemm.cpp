@@ -143,26 +143,35 @@ void sgemm_tile(const Isa& isa, bool trans_a, bool trans_b, int64_t i0, int64_t 
   }
 }
 
+// With several threads, C is cut into kTasksPerThread tiles per thread, handed out one at a
+// time (schedule(dynamic)): when another process takes a core from one of our threads, the
+// others take its share instead of waiting for it. Issue 13 measured 2 threads no faster
+// than 1 on a 2-core machine with one core busy when each thread owned a fixed half. The
+// smaller tiles repack more of A and B (each tile packs its own rows and columns); 3 tiles
+// per thread cost about 1% on a quiet machine. Each C element is still computed by exactly
+// one tile, in the same order, whichever thread runs it: results stay bitwise identical.
+constexpr int kTasksPerThread = 3;
+
+// The tile grid for `threads` threads: kTasksPerThread tiles each, one tile for one thread.
+Grid task_grid(int threads, int64_t m_panels, int64_t n_panels, int MR, int NR) {
+  return choose_grid(threads > 1 ? threads * kTasksPerThread : 1, m_panels, n_panels, MR, NR);
+}
+
 // The blocked GEMM on up to `threads` threads (alpha != 0, K > 0, M, N > 0).
 void sgemm_blocked(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                    int64_t ldc, int threads) {
   const int MR = isa.MR, NR = isa.NR;
   const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
-  const Grid wanted = choose_grid(threads, m_panels, n_panels, MR, NR);  // ask only for useful threads
-#pragma omp parallel num_threads(wanted.tm * wanted.tn) if (wanted.tm * wanted.tn > 1)
-  {
-    // The runtime may grant fewer threads than asked (OMP_DYNAMIC, thread limits): split
-    // over the team we really have.
-    const int tid = omp_get_thread_num();
-    const Grid grid = choose_grid(omp_get_num_threads(), m_panels, n_panels, MR, NR);
-    if (tid < grid.tm * grid.tn) {
-      const int tm = tid / grid.tn, tn = tid % grid.tn;
-      const int64_t i0 = m_panels * tm / grid.tm * MR, i1 = std::min(m_panels * (tm + 1) / grid.tm * MR, M);
-      const int64_t j0 = n_panels * tn / grid.tn * NR, j1 = std::min(n_panels * (tn + 1) / grid.tn * NR, N);
-      if (i0 < i1 && j0 < j1)
-        sgemm_tile(isa, trans_a, trans_b, i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    }
+  const Grid grid = task_grid(threads, m_panels, n_panels, MR, NR);
+  const int tasks = grid.tm * grid.tn;
+  const int team = std::min(threads, tasks);  // ask only for useful threads
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
+  for (int task = 0; task < tasks; ++task) {
+    const int tm = task / grid.tn, tn = task % grid.tn;
+    const int64_t i0 = m_panels * tm / grid.tm * MR, i1 = std::min(m_panels * (tm + 1) / grid.tm * MR, M);
+    const int64_t j0 = n_panels * tn / grid.tn * NR, j1 = std::min(n_panels * (tn + 1) / grid.tn * NR, N);
+    if (i0 < i1 && j0 < j1) sgemm_tile(isa, trans_a, trans_b, i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 }
 
@@ -257,7 +266,7 @@ GemmPackFloats sgemm_pack_floats(int64_t M, int64_t N, int64_t K, int threads) {
     return out;
   if (2 * M * N * K < kParallelMinFlops) threads = 1;
   const int64_t m_panels = ceil_div(M, isa.MR), n_panels = ceil_div(N, isa.NR);
-  const Grid grid = choose_grid(std::max(threads, 1), m_panels, n_panels, isa.MR, isa.NR);
+  const Grid grid = task_grid(std::max(threads, 1), m_panels, n_panels, isa.MR, isa.NR);
   // sgemm_blocked's split: the first tile of each direction is the largest.
   const int64_t rows = std::min(ceil_div(m_panels, grid.tm) * isa.MR, M), cols = std::min(ceil_div(n_panels, grid.tn) * isa.NR, N);
   const TileBlocks t = tile_blocks(isa, rows, cols, K);
