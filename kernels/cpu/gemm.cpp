@@ -145,12 +145,13 @@ void sgemm_tile(const Isa& isa, bool trans_a, bool trans_b, int64_t i0, int64_t 
 
 // With several threads, C is cut into kTasksPerThread tiles per thread, handed out one at a
 // time (schedule(dynamic)): when another process takes a core from one of our threads, the
-// others take its share instead of waiting for it. Issue 13 measured 2 threads no faster
-// than 1 on a 2-core machine with one core busy when each thread owned a fixed half. The
-// smaller tiles repack more of A and B (each tile packs its own rows and columns); 3 tiles
-// per thread cost about 1% on a quiet machine. Each C element is still computed by exactly
-// one tile, in the same order, whichever thread runs it: results stay bitwise identical.
-constexpr int kTasksPerThread = 3;
+// others take its share instead of waiting for it (a fixed half per thread made 2 threads
+// barely faster than 1 on a 2-core machine with one core busy). The smaller tiles repack
+// more of A and B (each tile packs its own rows and columns): on a quiet Zen 3, 2-thread
+// GEMMs of C = 768 layers lost 2-4% with 2 tiles per thread and 4-8% with 3. Each C element
+// is still computed by exactly one tile, in the same order, whichever thread runs it:
+// results stay bitwise identical for any thread count.
+constexpr int kTasksPerThread = 2;
 
 // The tile grid for `threads` threads: kTasksPerThread tiles each, one tile for one thread.
 Grid task_grid(int threads, int64_t m_panels, int64_t n_panels, int MR, int NR) {
