@@ -143,8 +143,70 @@ void sgemm_tile(const Isa& isa, bool trans_a, bool trans_b, int64_t i0, int64_t 
   }
 }
 
-// With several threads, C is cut into kTasksPerThread tiles per thread, handed out one at a
-// time (schedule(dynamic)): when another process takes a core from one of our threads, the
+// Several threads on a product with enough rows: the GotoBLAS/BLIS loop nest with op(B)'s
+// packed block shared by the whole team (Smith et al., "Anatomy of High-Performance
+// Many-Threaded Matrix Multiplication", IPDPS 2014: parallelize the loop over row blocks, ic,
+// around one shared KC x NC block of B). For each (jc, pc) block every thread packs a share
+// of B's column panels, then the threads take row tasks one at a time (schedule(dynamic)),
+// each packing its own rows of A: nothing is packed twice, where per-thread tiles packed A
+// or B once per tile, and a thread slowed by another process on its core takes fewer row
+// tasks instead of holding the others up. Every C element is summed over the same K slices
+// (tile_blocks' kc depends on K alone) in the same order as with one thread: bitwise equal.
+struct RowTasks {
+  int64_t rows, count;  // rows per task (whole micro-panels), number of tasks
+};
+constexpr int kRowTasksPerThread = 4;
+RowTasks row_tasks(const Isa& isa, int64_t M, int threads) {
+  const int64_t m_panels = ceil_div(M, isa.MR);
+  const int64_t rows = ceil_div(m_panels, int64_t(threads) * kRowTasksPerThread) * isa.MR;
+  return {rows, ceil_div(M, rows)};
+}
+// Shared packing needs a few row tasks per thread; thinner products split N instead. It is
+// kept to products whose columns fit one NC block: across several (GPT-2's LM head, N =
+// 50257) it ran 5% behind per-thread column tiles on Zen 3, each thread then streaming its
+// own columns' B panels from its own L2 rather than panels packed on the other core.
+bool use_shared_b(const Isa& isa, int64_t M, int64_t N, int threads) {
+  return threads > 1 && N <= isa.NC && ceil_div(M, isa.MR) >= int64_t(2) * kRowTasksPerThread * threads;
+}
+
+void sgemm_shared_b(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                    int threads) {
+  const int MR = isa.MR, NR = isa.NR;
+  const RowTasks rt = row_tasks(isa, M, threads);
+  const TileBlocks t = tile_blocks(isa, rt.rows, N, K);
+  float* Bp = tl_pack_b.get(t.nc * t.kc);  // the calling thread's buffer, shared by the team: (nc / NR, kc, NR)
+#pragma omp parallel num_threads(threads)
+  {
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    float* Ap = tl_pack_a.get(rt.rows * t.kc);  // this thread's rows of A: (rows / MR, kc, MR)
+    for (int64_t jc = 0; jc < N; jc += t.nc) {
+      const int64_t nc = std::min(t.nc, N - jc), panels = ceil_div(nc, int64_t(NR));
+      for (int64_t pc = 0; pc < K; pc += t.kc) {
+        const int64_t kc = std::min(t.kc, K - pc);
+        const float beta_k = pc == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
+        const int64_t q0 = panels * tid / nt, q1 = panels * (tid + 1) / nt;  // this thread's B panels
+        if (q0 < q1) isa.pack(!trans_b, B, ldb, jc + q0 * NR, std::min(q1 * NR, nc) - q0 * NR, pc, kc, NR, Bp + q0 * NR * kc);
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < rt.count; ++task) {
+          const int64_t i0 = task * rt.rows, mc = std::min(rt.rows, M - i0);
+          isa.pack(trans_a, A, lda, i0, mc, pc, kc, MR, Ap);
+          for (int64_t p = 0; p < mc; p += MR) {
+            const int mr = int(std::min<int64_t>(MR, mc - p));
+            for (int64_t q = 0; q < nc; q += NR) {
+              const int nr = int(std::min<int64_t>(NR, nc - q));
+              isa.kernel(kc, Ap + p * kc, Bp + q * kc, C + (i0 + p) * ldc + jc + q, ldc, mr, nr, alpha, beta_k);
+            }
+          }
+        }  // the implicit barrier: B's block is repacked only when every row task is done
+      }
+    }
+  }
+}
+
+// Otherwise (few rows), with several threads, C is cut into kTasksPerThread tiles per thread,
+// handed out one at a time (schedule(dynamic)): when another process takes a core from one of our threads, the
 // others take its share instead of waiting for it (a fixed half per thread made 2 threads
 // barely faster than 1 on a 2-core machine with one core busy). The smaller tiles repack
 // more of A and B (each tile packs its own rows and columns): on a quiet Zen 3, 2-thread
@@ -164,6 +226,10 @@ void sgemm_blocked(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64_
                    int64_t ldc, int threads) {
   const int MR = isa.MR, NR = isa.NR;
   const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
+  if (use_shared_b(isa, M, N, threads)) {
+    sgemm_shared_b(isa, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    return;
+  }
   const Grid grid = task_grid(threads, m_panels, n_panels, MR, NR);
   const int tasks = grid.tm * grid.tn;
   const int team = std::min(threads, tasks);  // ask only for useful threads
@@ -266,6 +332,13 @@ GemmPackFloats sgemm_pack_floats(int64_t M, int64_t N, int64_t K, int threads) {
   if (M <= 0 || N <= 0 || K <= 0 || (isa.skinny != nullptr && M <= isa.skinny_max_m && !RowInvariantGemm::active()))
     return out;
   if (2 * M * N * K < kParallelMinFlops) threads = 1;
+  if (use_shared_b(isa, M, N, threads)) {  // sgemm_shared_b: a row task of A, the team's one block of B
+    const RowTasks rt = row_tasks(isa, M, threads);
+    const TileBlocks t = tile_blocks(isa, rt.rows, N, K);
+    out.a = rt.rows * t.kc;
+    out.b = t.nc * t.kc;
+    return out;
+  }
   const int64_t m_panels = ceil_div(M, isa.MR), n_panels = ceil_div(N, isa.NR);
   const Grid grid = task_grid(std::max(threads, 1), m_panels, n_panels, isa.MR, isa.NR);
   // sgemm_blocked's split: the first tile of each direction is the largest.

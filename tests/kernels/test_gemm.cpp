@@ -168,9 +168,9 @@ TEST(Gemm, ZeroKScalesC) {
   }
 }
 
-// Big enough for the parallel path (> 2^21 flops), with shapes that make the driver split
-// C over N (wide), over M (N below one NR panel), use several NC chunks (N > 640) and
-// several MC blocks (M > 4096), and the skinny path split over columns (M = 3).
+// Big enough for the parallel path (> 2^21 flops), with shapes that take the shared-B row
+// tasks (M of many micro-panels; N below one NR panel; M > 4096), the per-thread tiles over
+// N (few rows, wide), several NC chunks (N > 640), and the skinny path over columns (M = 3).
 TEST(Gemm, ThreadSplitsMatchReference) {
   const int saved = omp_get_max_threads();
   const Shape shapes[] = {{90, 700, 200}, {600, 20, 300}, {4200, 40, 15}, {64, 1500, 40}, {3, 3000, 500}};
@@ -201,6 +201,24 @@ TEST(Gemm, BitwiseDeterministic) {
     }
     EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)), 0) << "layout " << layout;
     EXPECT_EQ(std::memcmp(runs[0].data(), runs[2].data(), runs[0].size() * sizeof(float)), 0) << "layout " << layout;
+  }
+  // The shared-B path (row tasks handed out dynamically) with several column blocks (N past
+  // NC) and K slices (K past KC), on 1, 2 and 3 threads: the same bits each time.
+  for (int layout = 0; layout < 4; ++layout) {
+    const Problem p(layout & 1, layout & 2, 600, 1700, 800, 1.0f, 0.5f, 0, 600 + layout);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      std::vector<float> C = p.C0;
+      sgemm(p.trans_a, p.trans_b, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, C.data(),
+            p.ldc);
+      if (first.empty()) {
+        first = C;
+      } else {
+        EXPECT_EQ(std::memcmp(first.data(), C.data(), C.size() * sizeof(float)), 0)
+            << "layout " << layout << ", " << threads << " threads";
+      }
+    }
   }
   omp_set_num_threads(saved);
 }
