@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "core/args.h"
 #include "core/error.h"
+#include "dist/comm.h"
 
 namespace sllm::cli {
 
@@ -51,17 +52,24 @@ static int dispatch(int argc, char** argv) {
 
 }  // namespace sllm::cli
 
+// Under mpirun (issue 14), an error on one rank aborts every rank (dist::abort_all) so none
+// waits forever in a collective; MPI, when a command started it, is finalized on the way out.
 int main(int argc, char** argv) {
+  int rc = 1;
   try {
-    return sllm::cli::dispatch(argc, argv);
+    rc = sllm::cli::dispatch(argc, argv);
   } catch (const sllm::HelpRequested& help) {
     std::printf("%s\n", help.text().c_str());
-    return 0;
+    rc = 0;
   } catch (const sllm::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
   }
+  if (rc != 0) {
+    std::fflush(stderr);
+    sllm::dist::abort_all(rc);
+  }
+  sllm::dist::finalize();
+  return rc;
 }

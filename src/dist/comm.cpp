@@ -1,0 +1,230 @@
+// dist::Comm over MPI_COMM_WORLD (SLLM_HAVE_MPI and a launcher), else one rank. See comm.h.
+// Only the main thread calls MPI (MPI_THREAD_FUNNELED): OpenMP teams never communicate.
+#include "dist/comm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+#if SLLM_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace sllm::dist {
+namespace {
+
+Comm g_world;
+bool g_initialized = false;
+bool g_mpi_started = false;   // this process called MPI_Init_thread
+bool g_mpi_finalized = false;
+
+// MPI counts are int: larger buffers go in pieces of at most this many elements.
+constexpr int64_t kMaxCount = int64_t{1} << 30;
+// allreduce_sum_ordered gathers this many elements per rank at a time.
+constexpr int64_t kOrderedChunk = int64_t{1} << 20;
+
+#if SLLM_HAVE_MPI
+void check_mpi(int rc, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  fail(str(call, " failed: ", text),
+       "a rank died or the ranks called different collectives; see the other ranks' messages and the launcher's "
+       "(mpirun) output");
+}
+#endif
+
+void require_live() {
+  SLLM_CHECK(!g_mpi_finalized, "dist: a collective after dist::finalize()", "call collectives before finalize()");
+}
+
+}  // namespace
+
+bool built_with_mpi() {
+#if SLLM_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"}) {
+    if (std::getenv(var)) return true;
+  }
+  return false;
+}
+
+// The launcher's number of ranks (1 when its variables are absent).
+[[maybe_unused]] static int launcher_world_size() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const char* v = std::getenv(var)) return std::max(1, std::atoi(v));
+  }
+  return 1;
+}
+
+void init() {
+  if (g_initialized) return;
+  g_initialized = true;
+#if !SLLM_HAVE_MPI
+  // N copies of a one-rank sllm would each train alone and overwrite each other's files.
+  SLLM_CHECK(launcher_world_size() <= 1,
+             str("dist: started as one of ", launcher_world_size(), " ranks, but this sllm was built without MPI"),
+             "install openmpi-bin and libopenmpi-dev (tools/install_deps.sh), reconfigure with SLLM_MPI=AUTO or ON, "
+             "and rebuild");
+#else
+  if (!launched_by_mpi()) return;
+  int already = 0;
+  MPI_Initialized(&already);
+  if (!already) {
+    int provided = 0;
+    SLLM_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) == MPI_SUCCESS,
+               "dist: MPI_Init_thread failed", "check the MPI installation with `mpirun -np 2 hostname`");
+    g_mpi_started = true;
+  }
+  // Errors come back as codes (check_mpi turns them into sllm::Error) instead of MPI's
+  // default of aborting the job with the library's own message.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  g_world.mpi_ = true;
+  check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &g_world.rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &g_world.size_), "MPI_Comm_size");
+#endif
+}
+
+Comm& world() {
+  init();
+  return g_world;
+}
+
+void finalize() {
+#if SLLM_HAVE_MPI
+  if (g_mpi_started && !g_mpi_finalized) MPI_Finalize();
+#endif
+  g_mpi_finalized = g_mpi_started;
+}
+
+void abort_all(int code) {
+#if SLLM_HAVE_MPI
+  if (g_world.mpi_ && g_world.size_ > 1 && !g_mpi_finalized) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  (void)code;
+}
+
+#if SLLM_HAVE_MPI
+namespace {
+template <typename T>
+void allreduce_mpi(T* buf, int64_t n, MPI_Datatype type, MPI_Op op = MPI_SUM) {
+  for (int64_t off = 0; off < n; off += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, n - off));
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf + off, count, type, op, MPI_COMM_WORLD), "MPI_Allreduce");
+  }
+}
+}  // namespace
+#endif
+
+void Comm::allreduce_sum(float* buf, int64_t n) {
+  require_live();
+  SLLM_ASSERT(n >= 0);
+#if SLLM_HAVE_MPI
+  if (mpi_) allreduce_mpi(buf, n, MPI_FLOAT);
+#endif
+}
+
+void Comm::allreduce_sum(double* buf, int64_t n) {
+  require_live();
+  SLLM_ASSERT(n >= 0);
+#if SLLM_HAVE_MPI
+  if (mpi_) allreduce_mpi(buf, n, MPI_DOUBLE);
+#endif
+}
+
+void Comm::allreduce_sum(int64_t* buf, int64_t n) {
+  require_live();
+  SLLM_ASSERT(n >= 0);
+#if SLLM_HAVE_MPI
+  if (mpi_) allreduce_mpi(buf, n, MPI_INT64_T);
+#endif
+}
+
+void Comm::allreduce_max(double* buf, int64_t n) {
+  require_live();
+  SLLM_ASSERT(n >= 0);
+#if SLLM_HAVE_MPI
+  if (mpi_) allreduce_mpi(buf, n, MPI_DOUBLE, MPI_MAX);
+#endif
+}
+
+void Comm::allreduce_sum_ordered(float* buf, int64_t n) {
+  require_live();
+  SLLM_ASSERT(n >= 0);
+  if (!mpi_ || size_ == 1) return;  // the sum of one rank is its own buffer
+#if SLLM_HAVE_MPI
+  std::vector<float> gathered(static_cast<size_t>(size_) * static_cast<size_t>(std::min(n, kOrderedChunk)));
+  for (int64_t off = 0; off < n; off += kOrderedChunk) {
+    const int64_t c = std::min(kOrderedChunk, n - off);
+    check_mpi(MPI_Allgather(buf + off, static_cast<int>(c), MPI_FLOAT, gathered.data(), static_cast<int>(c), MPI_FLOAT,
+                            MPI_COMM_WORLD),
+              "MPI_Allgather");
+    // gathered (size, c): rank r's chunk at row r. One fixed order, ((g0 + g1) + g2) + ...
+    for (int64_t i = 0; i < c; ++i) {
+      float s = gathered[static_cast<size_t>(i)];
+      for (int r = 1; r < size_; ++r) s += gathered[static_cast<size_t>(r) * static_cast<size_t>(c) + static_cast<size_t>(i)];
+      buf[off + i] = s;
+    }
+  }
+#endif
+}
+
+void Comm::broadcast(void* buf, size_t bytes, int root) {
+  require_live();
+  SLLM_CHECK(root >= 0 && root < size_, str("dist: broadcast from rank ", root, " of ", size_), "root must be a rank");
+#if SLLM_HAVE_MPI
+  if (!mpi_) return;
+  auto* p = static_cast<char*>(buf);
+  for (size_t off = 0; off < bytes; off += static_cast<size_t>(kMaxCount)) {
+    const int count = static_cast<int>(std::min(static_cast<size_t>(kMaxCount), bytes - off));
+    check_mpi(MPI_Bcast(p + off, count, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+  }
+#else
+  (void)buf, (void)bytes;
+#endif
+}
+
+void Comm::barrier() {
+  require_live();
+#if SLLM_HAVE_MPI
+  if (mpi_) check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
+std::vector<uint64_t> Comm::allgather(uint64_t value) {
+  require_live();
+  std::vector<uint64_t> all(static_cast<size_t>(size_), value);
+#if SLLM_HAVE_MPI
+  if (mpi_) check_mpi(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD), "MPI_Allgather");
+#endif
+  return all;
+}
+
+void Comm::check_same(uint64_t hash, const std::string& what) {
+  const std::vector<uint64_t> all = allgather(hash);
+  std::string differ;
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r] != all[0]) differ += str(differ.empty() ? "" : ", ", r);
+  }
+  // Every rank sees the same gathered values, so every rank fails here together.
+  SLLM_CHECK(differ.empty(), str("dist: ranks ", differ, " disagree with rank 0 on the ", what, " (", size_, " ranks)"),
+             str("start every rank with the same flags and files; the ", what, " must match across ranks"));
+}
+
+uint64_t hash_bytes(const void* data, size_t bytes, uint64_t seed) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t h = seed;
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace sllm::dist
