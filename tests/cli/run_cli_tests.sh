@@ -64,6 +64,12 @@ for m in full lora; do
 done
 [ "$(cat "$WORK/trainable_lora")" -lt "$(cat "$WORK/trainable_full")" ] ||
   fail "bench train: LoRA should train fewer parameters than full ($(cat "$WORK/trainable_lora") vs $(cat "$WORK/trainable_full"))"
+# ---- bench allreduce without a launcher: one rank, nothing moves, still a report (issue 14;
+# tests/dist/run_mpi_tests.sh runs it on 2 ranks) -------------------------------------------
+expect_ok "bench allreduce, one rank" -- bench allreduce --sizes tiny 1000 4KiB --reps 2 --json
+grep -qF '"transport": "single", "ranks": 1' "$WORK/out" || fail "bench allreduce without mpirun should run one rank"
+grep -qF '"size": "4KiB", "elements": 1024, "bytes": 4096' "$WORK/out" || fail "bench allreduce: 4KiB is 1024 fp32"
+expect_error "bench allreduce, bad size" "'lots'" -- bench allreduce --sizes lots
 # ---- bench gemm: FMA peak and LoRA shapes in the JSON (no figure is checked: timing stays out)
 expect_error "bench gemm, bad --shapes" "--shapes 'lorra'" -- bench gemm --shapes lorra
 expect_ok "bench gemm --shapes lora" -- bench gemm --json --reps 1 --threads 1 --shapes lora --min-time 0.001
