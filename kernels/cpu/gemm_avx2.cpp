@@ -6,7 +6,9 @@
 // Register tile 6 x 16: 6 rows times two ymm vectors = 12 accumulators + 2 for the B row
 // + 1 broadcast = 15 of the 16 ymm registers (the classic Haswell tile, as in BLIS).
 // KC = 384 (two K slices for C = 768 instead of three, so C is read and written fewer
-// times) measured 1-2% faster than 256 on Zen 3 (`sllm bench gemm`, 2026-12-05).
+// times) measured 1-2% faster than 256 on Zen 3 (`sllm bench gemm`, 2026-12-05). NC = 3072
+// lets the qkv and MLP-up products (N = 2304, 3072) take the threads' shared-B path
+// (gemm.cpp); about 1% on them, the packed B block (4.5 MiB) living in L3.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -204,6 +206,6 @@ SLLM_AVX2 void kernel_6x16(int64_t kc, const float* __restrict Ap,
 
 }  // namespace
 
-const Isa kIsaAvx2 = {"avx2", kMR, kNR, /*KC=*/384, /*MC=*/1024, /*NC=*/1536, pack, kernel_6x16};
+const Isa kIsaAvx2 = {"avx2", kMR, kNR, /*KC=*/384, /*MC=*/1024, /*NC=*/3072, pack, kernel_6x16};
 
 }  // namespace sllm::kernels::gemm_detail
