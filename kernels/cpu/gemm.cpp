@@ -109,6 +109,21 @@ TileBlocks tile_blocks(const Isa& isa, int64_t rows, int64_t cols, int64_t K) {
           ceil_div(ceil_div(cols, ceil_div(cols, isa.NC)), isa.NR) * isa.NR};
 }
 
+// C[0:mc, 0:nc] (+)= alpha * packed A (mc rows) . packed B (nc columns) over one K slice of
+// kc, one micro-kernel call per MR x NR tile. Each A micro-panel stays in L1 while the B
+// micro-panels stream past it from L2.
+void sweep_micro_tiles(const Isa& isa, int64_t kc, int64_t mc, int64_t nc, const float* Ap, const float* Bp,
+                       float* C, int64_t ldc, float alpha, float beta) {
+  const int MR = isa.MR, NR = isa.NR;
+  for (int64_t p = 0; p < mc; p += MR) {
+    const int mr = int(std::min<int64_t>(MR, mc - p));
+    for (int64_t q = 0; q < nc; q += NR) {
+      const int nr = int(std::min<int64_t>(NR, nc - q));
+      isa.kernel(kc, Ap + p * kc, Bp + q * kc, C + p * ldc + q, ldc, mr, nr, alpha, beta);
+    }
+  }
+}
+
 // One thread's share of the blocked GEMM: C[i0:i1, j0:j1] (i0 a multiple of MR, j0 of NR).
 // Packs its own op(A) rows and op(B) columns, so threads never wait for each other.
 void sgemm_tile(const Isa& isa, bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
@@ -130,14 +145,7 @@ void sgemm_tile(const Isa& isa, bool trans_a, bool trans_b, int64_t i0, int64_t 
         const int64_t nc = std::min(nc_max, j1 - jc);
         // op(B)[k][j] is row j of op(B)ᵀ, so B packs like A with the opposite trans flag.
         isa.pack(!trans_b, B, ldb, jc, nc, pc, kc, NR, Bp);
-        // Each A micro-panel stays in L1 while the B micro-panels stream past it from L2.
-        for (int64_t p = 0; p < mc; p += MR) {
-          const int mr = int(std::min<int64_t>(MR, mc - p));
-          for (int64_t q = 0; q < nc; q += NR) {
-            const int nr = int(std::min<int64_t>(NR, nc - q));
-            isa.kernel(kc, Ap + p * kc, Bp + q * kc, C + (ic + p) * ldc + jc + q, ldc, mr, nr, alpha, beta_k);
-          }
-        }
+        sweep_micro_tiles(isa, kc, mc, nc, Ap, Bp, C + ic * ldc + jc, ldc, alpha, beta_k);
       }
     }
   }
@@ -192,13 +200,7 @@ void sgemm_shared_b(const Isa& isa, bool trans_a, bool trans_b, int64_t M, int64
         for (int64_t task = 0; task < rt.count; ++task) {
           const int64_t i0 = task * rt.rows, mc = std::min(rt.rows, M - i0);
           isa.pack(trans_a, A, lda, i0, mc, pc, kc, MR, Ap);
-          for (int64_t p = 0; p < mc; p += MR) {
-            const int mr = int(std::min<int64_t>(MR, mc - p));
-            for (int64_t q = 0; q < nc; q += NR) {
-              const int nr = int(std::min<int64_t>(NR, nc - q));
-              isa.kernel(kc, Ap + p * kc, Bp + q * kc, C + (i0 + p) * ldc + jc + q, ldc, mr, nr, alpha, beta_k);
-            }
-          }
+          sweep_micro_tiles(isa, kc, mc, nc, Ap, Bp, C + i0 * ldc + jc, ldc, alpha, beta_k);
         }  // the implicit barrier: B's block is repacked only when every row task is done
       }
     }
