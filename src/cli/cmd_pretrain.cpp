@@ -4,6 +4,7 @@
 #include "cli/command.h"
 #include "cli/loop_flags.h"
 #include "core/args.h"
+#include "dist/comm.h"
 #include "train/trainer.h"
 
 namespace sllm::cli {
@@ -31,6 +32,8 @@ int run_pretrain(const std::vector<std::string>& argv) {
              {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
              {"--device", FlagSpec::Value, "cpu or cuda: where the model trains [cpu]"},
              {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only) [auto: bf16 on cuda, fp32 on cpu]"},
+             {"--deterministic-reduce", FlagSpec::Switch, "under mpirun: sum gradients in rank order (bit-identical to one process accumulating the ranks' slices)"},
+             {"--zero", FlagSpec::Value, "under mpirun: 1 shards the optimizer state over the ranks (ZeRO-1) [0]"},
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   train::PretrainOptions o;
@@ -40,8 +43,10 @@ int run_pretrain(const std::vector<std::string>& argv) {
   o.tokenizer = args.get("--tokenizer", "");
   o.steps = args.get_int("--steps", o.steps);
   read_loop_flags(args, o);
+  read_data_parallel_flags(args, o);
   o.eval_batches = args.get_int("--eval-batches", o.eval_batches);
   const train::PretrainResult r = train::pretrain(o);
+  if (!dist::world().is_root()) return 0;  // rank 0 reports for the run
   std::fprintf(stderr, "done: step %ld, loss %.4f", static_cast<long>(r.last_step), r.last_loss);
   if (r.last_val_loss >= 0) std::fprintf(stderr, ", val_loss %.4f (first %.4f)", r.last_val_loss, r.first_val_loss);
   std::fprintf(stderr, "\n");

@@ -5,9 +5,12 @@
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "core/args.h"
+#include "dist/comm.h"
 
 namespace sllm::cli {
 
@@ -29,7 +32,21 @@ void read_loop_flags(const Args& args, CommandOptions& o) {
   o.device = args.get("--device", o.device);
   o.precision = args.get("--precision", o.precision);
   const int64_t threads = args.get_int("--threads", 0);
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+  if (threads > 0) {
+    omp_set_num_threads(static_cast<int>(threads));
+  } else if (dist::local_ranks() > 1 && !std::getenv("OMP_NUM_THREADS")) {
+    // N ranks on one machine share its cores: each takes 1/N of those it may run on (a
+    // launcher that binds each rank to a core leaves it one).
+    omp_set_num_threads(std::max(1, omp_get_num_procs() / dist::local_ranks()));
+  }
+}
+
+// The flags of a data-parallel run (train/data_parallel.h), for the commands built for it
+// (pretrain, sft), which declare --deterministic-reduce and --zero.
+template <class CommandOptions>
+void read_data_parallel_flags(const Args& args, CommandOptions& o) {
+  o.data_parallel.deterministic_reduce = args.has("--deterministic-reduce");
+  o.data_parallel.zero = static_cast<int>(args.get_int("--zero", o.data_parallel.zero));
 }
 
 }  // namespace sllm::cli

@@ -58,6 +58,13 @@ bool launched_by_mpi() {
   return false;
 }
 
+int local_ranks() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}) {
+    if (const char* v = std::getenv(var)) return std::max(1, std::atoi(v));
+  }
+  return 1;
+}
+
 // The launcher's number of ranks (1 when its variables are absent).
 [[maybe_unused]] static int launcher_world_size() {
   for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
@@ -157,24 +164,78 @@ void Comm::allreduce_max(double* buf, int64_t n) {
 #endif
 }
 
+#if SLLM_HAVE_MPI
+namespace {
+template <typename T>
+MPI_Datatype mpi_type();
+template <>
+MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
+template <>
+MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+
+// Every rank gathers every rank's buf and sums in rank order, ((g0 + g1) + g2) + ...
+template <typename T>
+void allreduce_ordered_mpi(T* buf, int64_t n, int size) {
+  std::vector<T> gathered(static_cast<size_t>(size) * static_cast<size_t>(std::min(n, kOrderedChunk)));
+  for (int64_t off = 0; off < n; off += kOrderedChunk) {
+    const int64_t c = std::min(kOrderedChunk, n - off);
+    check_mpi(MPI_Allgather(buf + off, static_cast<int>(c), mpi_type<T>(), gathered.data(), static_cast<int>(c),
+                            mpi_type<T>(), MPI_COMM_WORLD),
+              "MPI_Allgather");
+    // gathered (size, c): rank r's chunk at row r.
+    for (int64_t i = 0; i < c; ++i) {
+      T s = gathered[static_cast<size_t>(i)];
+      for (int r = 1; r < size; ++r) s += gathered[static_cast<size_t>(r) * static_cast<size_t>(c) + static_cast<size_t>(i)];
+      buf[off + i] = s;
+    }
+  }
+}
+}  // namespace
+#endif
+
 void Comm::allreduce_sum_ordered(float* buf, int64_t n) {
   require_live();
   SLLM_ASSERT(n >= 0);
   if (!mpi_ || size_ == 1) return;  // the sum of one rank is its own buffer
 #if SLLM_HAVE_MPI
-  std::vector<float> gathered(static_cast<size_t>(size_) * static_cast<size_t>(std::min(n, kOrderedChunk)));
-  for (int64_t off = 0; off < n; off += kOrderedChunk) {
-    const int64_t c = std::min(kOrderedChunk, n - off);
-    check_mpi(MPI_Allgather(buf + off, static_cast<int>(c), MPI_FLOAT, gathered.data(), static_cast<int>(c), MPI_FLOAT,
-                            MPI_COMM_WORLD),
-              "MPI_Allgather");
-    // gathered (size, c): rank r's chunk at row r. One fixed order, ((g0 + g1) + g2) + ...
-    for (int64_t i = 0; i < c; ++i) {
-      float s = gathered[static_cast<size_t>(i)];
-      for (int r = 1; r < size_; ++r) s += gathered[static_cast<size_t>(r) * static_cast<size_t>(c) + static_cast<size_t>(i)];
-      buf[off + i] = s;
-    }
+  allreduce_ordered_mpi(buf, n, size_);
+#endif
+}
+
+void Comm::allreduce_sum_ordered(double* buf, int64_t n) {
+  require_live();
+  SLLM_ASSERT(n >= 0);
+  if (!mpi_ || size_ == 1) return;
+#if SLLM_HAVE_MPI
+  allreduce_ordered_mpi(buf, n, size_);
+#endif
+}
+
+void Comm::send(const float* buf, int64_t n, int dest) {
+  require_live();
+  SLLM_CHECK(dest >= 0 && dest < size_ && dest != rank_, str("dist: send to rank ", dest, " from rank ", rank_, " of ", size_),
+             "send to another rank");
+#if SLLM_HAVE_MPI
+  for (int64_t off = 0; off < n; off += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, n - off));
+    check_mpi(MPI_Send(buf + off, count, MPI_FLOAT, dest, 0, MPI_COMM_WORLD), "MPI_Send");
   }
+#else
+  (void)buf, (void)n;
+#endif
+}
+
+void Comm::recv(float* buf, int64_t n, int src) {
+  require_live();
+  SLLM_CHECK(src >= 0 && src < size_ && src != rank_, str("dist: receive from rank ", src, " on rank ", rank_, " of ", size_),
+             "receive from another rank");
+#if SLLM_HAVE_MPI
+  for (int64_t off = 0; off < n; off += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, n - off));
+    check_mpi(MPI_Recv(buf + off, count, MPI_FLOAT, src, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+  }
+#else
+  (void)buf, (void)n;
 #endif
 }
 

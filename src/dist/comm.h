@@ -28,6 +28,9 @@ bool built_with_mpi();
 // True when the process was started by an MPI launcher: the environment holds
 // OMPI_COMM_WORLD_SIZE (OpenMPI), PMI_SIZE (MPICH/Hydra, Slurm PMI) or PMIX_RANK (PMIx).
 bool launched_by_mpi();
+// The launcher's number of ranks on this machine (OpenMPI's OMPI_COMM_WORLD_LOCAL_SIZE,
+// MPICH's MPI_LOCALNRANKS); 1 when not launched or not said.
+int local_ranks();
 
 class Comm {
  public:
@@ -51,9 +54,15 @@ class Comm {
   // floats, against 2(size-1)/size·n for a ring all-reduce: the same at 2 ranks, size/2
   // times more beyond. Done in chunks of 1 Mi elements (a gather buffer of size Mi floats).
   void allreduce_sum_ordered(float* buf, int64_t n);
+  void allreduce_sum_ordered(double* buf, int64_t n);
   // bytes from root's buf to every rank's buf.
   void broadcast(void* buf, size_t bytes, int root);
   void barrier();
+  // Point to point, blocking: n floats to rank `dest` / from rank `src` (tag 0; messages
+  // between one pair of ranks arrive in the order they were sent). ZeRO-1 gathers the
+  // optimizer's shards on rank 0 with them for a checkpoint.
+  void send(const float* buf, int64_t n, int dest);
+  void recv(float* buf, int64_t n, int src);
   // Every rank's value, indexed by rank.
   std::vector<uint64_t> allgather(uint64_t value);
   // Fails on every rank (sllm::Error naming the ranks that differ from rank 0) unless all

@@ -1,5 +1,6 @@
 #include "optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -13,7 +14,10 @@
 
 namespace sllm::optim {
 
-AdamW::AdamW(std::vector<ParamRef> params, AdamWConfig cfg) : params_(std::move(params)), cfg_(cfg) {
+AdamW::AdamW(std::vector<ParamRef> params, AdamWConfig cfg) : AdamW(std::move(params), cfg, {}) {}
+
+AdamW::AdamW(std::vector<ParamRef> params, AdamWConfig cfg, std::vector<ParamSpan> owned)
+    : params_(std::move(params)), cfg_(cfg), sharded_(!owned.empty()) {
   check_params(params_, "AdamW");
   SLLM_CHECK(cfg_.beta1 >= 0 && cfg_.beta1 < 1 && cfg_.beta2 >= 0 && cfg_.beta2 < 1,
              str("AdamW: betas must be in [0, 1), got (", cfg_.beta1, ", ", cfg_.beta2, ")"),
@@ -21,9 +25,27 @@ AdamW::AdamW(std::vector<ParamRef> params, AdamWConfig cfg) : params_(std::move(
   SLLM_CHECK(cfg_.eps > 0 && std::isfinite(cfg_.eps), str("AdamW: eps must be positive, got ", cfg_.eps), "e.g. 1e-8");
   SLLM_CHECK(cfg_.weight_decay >= 0 && std::isfinite(cfg_.weight_decay),
              str("AdamW: weight_decay must be >= 0, got ", cfg_.weight_decay), "e.g. 0.1 (0 disables it)");
-  for (const auto& p : params_) {
-    exp_avg_.push_back(Tensor::zeros(p.param.shape(), DType::F32, p.param.device()));  // the moments live with the param
-    exp_avg_sq_.push_back(Tensor::zeros(p.param.shape(), DType::F32, p.param.device()));
+  if (sharded_) {
+    SLLM_CHECK(owned.size() == params_.size(), str("AdamW: ", owned.size(), " spans for ", params_.size(), " params"),
+               "pass one span per param");
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const ParamSpan s = owned[i];
+      SLLM_CHECK(0 <= s.begin && s.begin <= s.end && s.end <= params_[i].param.numel(),
+                 str("AdamW: span [", s.begin, ", ", s.end, ") of '", params_[i].name, "' (", params_[i].param.numel(),
+                     " elements)"),
+                 "a span lies within its param");
+      SLLM_CHECK(params_[i].param.device() == Device::CPU, "AdamW: a sharded optimizer (ZeRO-1) needs host params",
+                 "train on the CPU, or without --zero");
+    }
+    spans_ = std::move(owned);
+  } else {
+    for (const auto& p : params_) spans_.push_back({0, p.param.numel()});
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].param;
+    const Shape shape = sharded_ ? Shape{spans_[i].size()} : p.shape();
+    exp_avg_.push_back(Tensor::zeros(shape, DType::F32, p.device()));  // the moments live with the param
+    exp_avg_sq_.push_back(Tensor::zeros(shape, DType::F32, p.device()));
   }
 }
 
@@ -57,8 +79,10 @@ void AdamW::step(float lr, float grad_scale) {
       continue;
     }
 #endif
-    kernels::adamw_update(p.param.mutable_f32(), grad.f32(), exp_avg_[i].mutable_f32(), exp_avg_sq_[i].mutable_f32(),
-                          p.param.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay, step_);
+    const ParamSpan span = spans_[i];
+    if (span.size() == 0) continue;
+    kernels::adamw_update(p.param.mutable_f32() + span.begin, grad.f32() + span.begin, exp_avg_[i].mutable_f32(),
+                          exp_avg_sq_[i].mutable_f32(), span.size(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay, step_);
   }
 #if SLLM_HAVE_CUDA
   if (!device_params.empty()) {
@@ -95,13 +119,15 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensor
 
   // Validate everything before copying anything, so a bad checkpoint leaves us unchanged.
   std::vector<const Tensor*> sources;  // (2 * params): exp_avg, exp_avg_sq per param
-  for (const auto& p : params_) {
-    for (const char* suffix : {".exp_avg", ".exp_avg_sq"}) {
-      const std::string key = p.name + suffix;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const ParamRef& p = params_[i];
+    for (int k = 0; k < 2; ++k) {
+      const std::string key = p.name + (k == 0 ? ".exp_avg" : ".exp_avg_sq");
       auto it = by_name.find(key);
       SLLM_CHECK(it != by_name.end(), str("AdamW::load_state: optimizer state '", key, "' is missing"), hint);
       const Tensor& t = *it->second;
-      SLLM_CHECK(t.defined() && t.dtype() == DType::F32 && t.shape() == p.param.shape(),
+      const bool own = t.same_as(k == 0 ? exp_avg_[i] : exp_avg_sq_[i]);  // our own state_tensors() back
+      SLLM_CHECK(own || (t.defined() && t.dtype() == DType::F32 && t.shape() == p.param.shape()),
                  str("AdamW::load_state: '", key, "' is ", t.defined() ? dtype_name(t.dtype()) : "undefined", " ",
                      t.defined() ? shape_str(t.shape()) : "", ", expected f32 ", shape_str(p.param.shape())),
                  hint);
@@ -117,8 +143,17 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensor
   // copy_from also brings device tensors to the host; loading our own state_tensors() back
   // (the same tensors) is a no-op rather than a self-overlapping memcpy.
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (!sources[2 * i]->same_as(exp_avg_[i])) exp_avg_[i].copy_from(*sources[2 * i]);
-    if (!sources[2 * i + 1]->same_as(exp_avg_sq_[i])) exp_avg_sq_[i].copy_from(*sources[2 * i + 1]);
+    for (int k = 0; k < 2; ++k) {
+      const Tensor& source = *sources[2 * i + k];
+      Tensor& moment = k == 0 ? exp_avg_[i] : exp_avg_sq_[i];
+      if (source.same_as(moment)) continue;
+      if (!sharded_) {
+        moment.copy_from(source);
+        continue;
+      }
+      const Tensor host = source.to(Device::CPU);
+      std::copy(host.f32() + spans_[i].begin, host.f32() + spans_[i].end, moment.mutable_f32());
+    }
   }
   step_ = step_count;
 }

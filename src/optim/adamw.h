@@ -36,6 +36,15 @@ class DeviceTable;  // kernels/cuda_kernels.h (CUDA builds)
 
 namespace sllm::optim {
 
+// ZeRO-1 (issue 14; Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion
+// Parameter Models", SC 2020, section 5.1 "P_os"): each of N ranks keeps the moments of only
+// its 1/N of the elements and updates only those. A span is the part of one param, elements
+// [begin, end) of its flat (row-major) view, this optimizer owns; begin == end: none of it.
+struct ParamSpan {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+};
+
 struct AdamWConfig {
   float lr = 3e-4f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
 };
@@ -44,6 +53,11 @@ class AdamW {
  public:
   // Validates the list (see check_params) and the config; allocates zeroed moments.
   AdamW(std::vector<ParamRef> params, AdamWConfig cfg);
+  // A sharded optimizer (ZeRO-1): owned[i] is the span of params[i] it keeps moments for and
+  // updates; the rest of each param is another rank's to update (see train/data_parallel.h).
+  // The update of an owned element is the same arithmetic, bit for bit, as the unsharded
+  // optimizer's. Host (CPU) params only.
+  AdamW(std::vector<ParamRef> params, AdamWConfig cfg, std::vector<ParamSpan> owned);
 
   // One update with this step's learning rate (from an LrSchedule; cfg.lr is only the
   // default a caller may pass). Increments step_count first, then updates every param that
@@ -61,16 +75,24 @@ class AdamW {
 
   // Checkpoint state: "<name>.exp_avg" and "<name>.exp_avg_sq" per param, in param order.
   // The tensors alias the live moments (no copy, so a checkpoint of a big model does not
-  // double its optimizer memory): write them out before the next step().
+  // double its optimizer memory): write them out before the next step(). A sharded
+  // optimizer's are its spans, 1-D (span.size()).
   std::vector<std::pair<std::string, Tensor>> state_tensors() const;
   // Copies saved moments in and sets the step count. Every expected name must be present
   // exactly once with the param's shape and dtype f32, and no other name may appear;
-  // otherwise sllm::Error (and the optimizer is left unchanged).
+  // otherwise sllm::Error (and the optimizer is left unchanged). A sharded optimizer takes
+  // the same full tensors and keeps its spans of them, so a checkpoint reads back at any
+  // number of ranks.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t step_count);
+  // The span of each param this optimizer updates (the whole param when not sharded).
+  const std::vector<ParamSpan>& spans() const { return spans_; }
+  bool sharded() const { return sharded_; }
 
  private:
   std::vector<ParamRef> params_;
   AdamWConfig cfg_;
+  std::vector<ParamSpan> spans_;  // (params) what each moment pair covers
+  bool sharded_ = false;
   std::vector<Tensor> exp_avg_;     // m, one per param, same shape
   std::vector<Tensor> exp_avg_sq_;  // v, one per param, same shape
   int64_t step_ = 0;

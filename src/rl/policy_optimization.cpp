@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "dist/comm.h"
 #include "infer/batch_generate.h"
 #include "infer/model_path.h"
 #include "infer/text_session.h"
@@ -431,6 +432,11 @@ RlResult train_policy(const RlOptions& options) {
   RlOptions o = options;
   check_options(o);
   const std::string cmd = "sllm " + o.algorithm;
+  // Its own loop (rollouts, then updates) has no data-parallel path: N copies would each
+  // train alone and write the same run directory.
+  SLLM_CHECK(dist::world().size() == 1,
+             str(cmd, ": data-parallel training on ", dist::world().size(), " ranks is built for pretrain and sft only"),
+             "run this command as one process (without mpirun)");
   const std::optional<train::ResumePoint> resume = train::find_resume_point(o.out_dir, o.resume, o.steps);
   if (resume) {
     from_math_options(resume->options, o);

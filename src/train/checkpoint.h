@@ -7,6 +7,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -43,6 +45,12 @@ std::string checkpoint_name(int64_t step);  // "ckpt-<step>"
 // write_model, when set, writes the model's files into the checkpoint's (temporary) directory
 // instead of config.json + model.safetensors (LoRA writes only its adapter).
 void save_checkpoint(const std::filesystem::path& run, int64_t step, const nn::Transformer& model, const optim::AdamW& opt,
+                     const tokenizer::Tokenizer* tok, const nlohmann::json& trainer_state,
+                     const std::function<void(const std::string& dir)>& write_model = {});
+// The same with the optimizer's state given as its tensors ("<name>.exp_avg", ...) and step
+// count: a data-parallel run's, gathered from the ranks' shards (train/data_parallel.h).
+void save_checkpoint(const std::filesystem::path& run, int64_t step, const nn::Transformer& model,
+                     const std::vector<std::pair<std::string, Tensor>>& optimizer_state, int64_t optimizer_steps,
                      const tokenizer::Tokenizer* tok, const nlohmann::json& trainer_state,
                      const std::function<void(const std::string& dir)>& write_model = {});
 

@@ -57,12 +57,13 @@ data::SftValidation validation_of(const CommandOptions& o) {
 
 // The run's optimizer steps: --steps; else --epochs' worth of `train_items`; else a resumed
 // run's saved count (so --resume alone finishes the run it continues); else one epoch.
+// A step takes batch · grad_accum · ranks items (ranks > 1: a data-parallel run).
 template <class CommandOptions>
-int64_t run_steps(const CommandOptions& o, int64_t train_items, const std::optional<SavedRun>& saved) {
+int64_t run_steps(const CommandOptions& o, int64_t train_items, const std::optional<SavedRun>& saved, int ranks = 1) {
   if (o.steps != 0) return o.steps;
-  if (o.epochs > 0) return sft_steps_for_epochs(o.epochs, train_items, o.batch, o.grad_accum);
+  if (o.epochs > 0) return sft_steps_for_epochs(o.epochs, train_items, o.batch * ranks, o.grad_accum);
   if (saved) return saved->total_steps;
-  return sft_steps_for_epochs(1.0, train_items, o.batch, o.grad_accum);
+  return sft_steps_for_epochs(1.0, train_items, o.batch * ranks, o.grad_accum);
 }
 
 // The strict check of what the lenient peek (peek_saved_run) read, now that find_resume_point

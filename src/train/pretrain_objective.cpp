@@ -30,17 +30,21 @@ json read_meta(const fs::path& data) {
 }  // namespace
 
 PretrainObjective::PretrainObjective(const std::string& data_dir, int64_t batch, int64_t seq, uint64_t seed,
-                                     int64_t eval_batches)
+                                     int64_t eval_batches, dist::Comm* comm)
     : data_dir_(checked_data_dir(data_dir)),
       batch_(batch),
       seq_(seq),
+      comm_(comm),
+      rank_(comm ? comm->rank() : 0),
       train_shard_(data::TokenShard::open((data_dir_ / "train.bin").string())),
       val_shard_(data::TokenShard::open((data_dir_ / "val.bin").string())),
-      train_loader_(train_shard_, batch, seq, seed + 1, true),
-      val_loader_(val_shard_, batch, seq, 0, false),
-      eval_batches_(std::min<int64_t>(eval_batches, std::max<int64_t>(1, val_loader_.windows_per_epoch() / batch))),
+      train_loader_(train_shard_, batch * ranks(), seq, seed + 1, true),
+      val_loader_(val_shard_, batch * ranks(), seq, 0, false),
+      eval_batches_(std::min<int64_t>(eval_batches, std::max<int64_t>(1, val_loader_.windows_per_epoch() / (batch * ranks())))),
       inputs_(Tensor::empty({batch, seq}, DType::I32)),
-      targets_(Tensor::empty({batch, seq}, DType::I32)) {
+      targets_(Tensor::empty({batch, seq}, DType::I32)),
+      all_inputs_(static_cast<size_t>(batch * ranks() * seq)),
+      all_targets_(static_cast<size_t>(batch * ranks() * seq)) {
   const json meta = read_meta(data_dir_);
   if (meta.contains("vocab_size") && meta["vocab_size"].is_number_integer()) data_vocab_size_ = meta["vocab_size"].get<int64_t>();
   if (meta.contains("tokenizer") && meta["tokenizer"].is_string()) data_tokenizer_ = meta["tokenizer"].get<std::string>();
@@ -53,9 +57,25 @@ void PretrainObjective::check_model(const nn::ModelConfig& config) const {
   SLLM_CHECK(seq_ <= config.n_ctx, str("--seq ", seq_, " exceeds the model's context of ", config.n_ctx), "lower --seq");
 }
 
+namespace {
+
+// Rows [rank·B, (rank+1)·B) of a (ranks·B, T) batch into a (B, T) tensor.
+void copy_rank_rows(const std::vector<int32_t>& all, int rank, Tensor& rows) {
+  const int64_t n = rows.numel();
+  std::copy(all.begin() + rank * n, all.begin() + (rank + 1) * n, rows.mutable_i32());
+}
+
+}  // namespace
+
 MicroBatchLoss PretrainObjective::next(nn::Transformer& model) {
-  train_loader_.next(inputs_.mutable_i32(), targets_.mutable_i32());
-  return MicroBatchLoss{model.loss(inputs_, targets_), batch_ * seq_, {}};
+  if (ranks() == 1) {
+    train_loader_.next(inputs_.mutable_i32(), targets_.mutable_i32());
+  } else {
+    train_loader_.next(all_inputs_.data(), all_targets_.data());
+    copy_rank_rows(all_inputs_, rank_, inputs_);
+    copy_rank_rows(all_targets_, rank_, targets_);
+  }
+  return MicroBatchLoss{model.loss(inputs_, targets_), batch_ * seq_ * ranks(), {}};
 }
 
 Evaluation PretrainObjective::evaluate(nn::Transformer& model) {
@@ -63,10 +83,31 @@ Evaluation PretrainObjective::evaluate(nn::Transformer& model) {
   Tensor inputs = Tensor::empty({batch_, seq_}, DType::I32), targets = Tensor::empty({batch_, seq_}, DType::I32);
   double total = 0;
   for (int64_t i = 0; i < eval_batches_; ++i) {
-    val_loader_.next(inputs.mutable_i32(), targets.mutable_i32());
+    if (ranks() == 1) {
+      val_loader_.next(inputs.mutable_i32(), targets.mutable_i32());
+    } else {
+      val_loader_.next(all_inputs_.data(), all_targets_.data());
+      copy_rank_rows(all_inputs_, rank_, inputs);
+      copy_rank_rows(all_targets_, rank_, targets);
+    }
     total += model.loss(inputs, targets).item();
   }
-  return Evaluation{total / static_cast<double>(eval_batches_), {}};
+  // Every rank's slice holds B·T of the batch's ranks·B·T tokens: the mean of the ranks'
+  // means is the batch's mean. Summed in rank order: the same bits on every rank.
+  if (comm_) comm_->allreduce_sum_ordered(&total, 1);
+  return Evaluation{total / static_cast<double>(eval_batches_ * ranks()), {}};
+}
+
+uint64_t PretrainObjective::data_fingerprint() const {
+  const int64_t n = train_shard_.size(), head = std::min<int64_t>(n, int64_t{16} << 20);
+  uint64_t h = dist::hash_bytes(&n, sizeof n);
+  std::vector<int32_t> ids(static_cast<size_t>(std::min<int64_t>(head, int64_t{1} << 20)));
+  for (int64_t at = 0; at < head; at += static_cast<int64_t>(ids.size())) {
+    const int64_t c = std::min<int64_t>(head - at, static_cast<int64_t>(ids.size()));
+    train_shard_.read(at, c, ids.data());
+    h = dist::hash_bytes(ids.data(), static_cast<size_t>(c) * sizeof(int32_t), h);
+  }
+  return h;
 }
 
 }  // namespace sllm::train

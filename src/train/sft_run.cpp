@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "dist/comm.h"
 #include "io/gguf_model.h"
 #include "io/model_files.h"
 #include "lora/lora_model.h"
@@ -113,12 +114,14 @@ SftRunResult sft(const SftRunOptions& options) {
   data_options.seq_len = o.seq;
   data_options.truncate = o.truncate;
   const data::SftDataset dataset = data::SftDataset::load(o.data_path, tok, data_options);
-  std::fprintf(stderr, "sft data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
+  const bool root = dist::world().is_root();  // rank 0 alone reports (data-parallel runs)
+  if (root) std::fprintf(stderr, "sft data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
 
   const data::SftValidation validation = validation_of(o);
-  SftObjective objective(dataset, o.batch, o.seed, validation, data::default_pad_id(tok));
+  dist::Comm& comm = dist::world();
+  SftObjective objective(dataset, o.batch, o.seed, validation, data::default_pad_id(tok), &comm);
 
-  o.steps = run_steps(o, objective.train_examples(), saved);
+  o.steps = run_steps(o, objective.train_examples(), saved, comm.size());
   LoopOptions loop = loop_options_from(o, kCommand, o.model_dir);
   check_loop_options(loop);
   const std::optional<ResumePoint> resume = find_resume_point(o.out_dir, o.resume, o.steps);
@@ -140,10 +143,10 @@ SftRunResult sft(const SftRunOptions& options) {
     q.blocksize = o.quant_blocksize;
     q.double_quant = o.double_quant;
     const quant::QuantizeReport r = quant::quantize_model(*model, q);
-    std::fprintf(stderr, "sft: quantized %ld Linears (%.1fM weights) to %s%s, %.3f bits per parameter, %.1f MiB\n",
+    if (root) std::fprintf(stderr, "sft: quantized %ld Linears (%.1fM weights) to %s%s, %.3f bits per parameter, %.1f MiB\n",
                  static_cast<long>(r.linears), double(r.params) / 1e6, o.quant_type.c_str(),
                  o.double_quant ? " + double quantization" : "", r.bits_per_param(), double(r.bytes) / (1 << 20));
-  } else if (o.method == "qlora") {
+  } else if (o.method == "qlora" && root) {
     std::fprintf(stderr, "sft: the base is already quantized: %ld Linears, %.3f bits per parameter\n",
                  static_cast<long>(packed.linears), packed.bits_per_param());
   }
@@ -174,12 +177,16 @@ SftRunResult sft(const SftRunOptions& options) {
     for (auto& p : model->parameters())
       if (p.value.requires_grad()) trainable += p.value.numel();
   }
-  std::fprintf(stderr, "sft: method %s, %ld trainable parameters\n", o.method.c_str(), static_cast<long>(trainable));
-  std::fprintf(stderr, "sft: %ld train / %ld val examples, %ld steps of batch %ld x grad-accum %ld\n",
+  if (root) {
+    std::fprintf(stderr, "sft: method %s, %ld trainable parameters\n", o.method.c_str(), static_cast<long>(trainable));
+    std::fprintf(stderr, "sft: %ld train / %ld val examples, %ld steps of batch %ld x grad-accum %ld%s\n",
                  static_cast<long>(objective.train_examples()), static_cast<long>(objective.val_examples()),
-                 static_cast<long>(o.steps), static_cast<long>(o.batch), static_cast<long>(o.grad_accum));
+                 static_cast<long>(o.steps), static_cast<long>(o.batch), static_cast<long>(o.grad_accum),
+                 comm.size() > 1 ? str(" x ", comm.size(), " ranks").c_str() : "");
+  }
 
   loop.caller_options = data_math_options(o);
+  loop.data_parallel = o.data_parallel;
   loop.tokenizer = &tok;
   SftRunResult result;
   static_cast<TrainResult&>(result) = train(*model, objective, loop, resume ? &*resume : nullptr);

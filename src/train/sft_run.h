@@ -19,6 +19,7 @@
 
 #include "data/sft_dataset.h"
 #include "data/sft_loader.h"
+#include "train/data_parallel.h"
 #include "train/train_loop.h"
 
 namespace sllm::train {
@@ -59,6 +60,7 @@ struct SftRunOptions {
   bool resume = false;
   bool quiet = false;
   std::string device = "cpu";
+  DataParallelOptions data_parallel;  // under mpirun: --deterministic-reduce, --zero (train/data_parallel.h)
   std::string precision = "auto";
 };
 

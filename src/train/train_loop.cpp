@@ -13,6 +13,7 @@
 
 #include "autograd/autograd.h"
 #include "core/error.h"
+#include "dist/comm.h"
 #include "core/progress.h"
 #include "ops/device.h"
 #include "ops/memory_usage.h"
@@ -66,7 +67,33 @@ std::vector<optim::ParamRef> trainable_parameters(nn::Transformer& model, const 
 // Names the loop writes itself; an objective's metric must not shadow them.
 bool is_loop_metric(const std::string& name) {
   return name == "step" || name == "loss" || name == "lr" || name == "tokens_per_s" || name == "grad_norm" ||
-         name == "peak_mem_bytes" || name.rfind("val_", 0) == 0;
+         name == "peak_mem_bytes" || name == "ranks" || name == "rank_peak_mem_bytes" || name.rfind("val_", 0) == 0;
+}
+
+// A multi-rank run's checks before its first step: this loop and objective can run on these
+// ranks, and every rank was started with the same seed, options and data (each rank fails
+// with the same message otherwise, instead of training replicas that silently drift apart).
+void check_ranks(dist::Comm& comm, const Objective& objective, const LoopOptions& o, const json& saved_options,
+                 const ResumePoint* resume) {
+  const int world = comm.size();
+  const int64_t saved_world = resume ? resume->options.value("ranks", int64_t{1}) : world;
+  SLLM_CHECK(saved_world == world,
+             str(o.command, " --resume: the checkpoint was trained on ", saved_world, " rank(s), this run has ", world),
+             str("resume with the same number of ranks (mpirun -np ", saved_world,
+                 "): the ranks' slices make up each step's batch, so another count changes the batches"));
+  if (world == 1) return;
+  SLLM_CHECK(objective.ranks() == world,
+             str(o.command, ": data-parallel training on ", world, " ranks is built for pretrain and sft only"),
+             "run this command as one process (without mpirun)");
+  SLLM_CHECK(o.device == "cpu",
+             str(o.command, ": --device ", o.device, " on ", world, " ranks: multi-rank runs reduce host tensors over MPI"),
+             "train on the CPU (--device cpu); the NCCL path for GPUs is not built yet");
+  const std::string seed = saved_options.contains("seed") ? saved_options["seed"].dump() : "";
+  comm.check_same(dist::hash_bytes(seed.data(), seed.size()), "seed (--seed)");
+  const std::string options = saved_options.dump() + "|" + o.config + "|" + std::to_string(o.steps) + "|" +
+                              std::to_string(o.data_parallel.zero) + std::to_string(o.data_parallel.deterministic_reduce);
+  comm.check_same(dist::hash_bytes(options.data(), options.size()), "options (flags and model config)");
+  comm.check_same(objective.data_fingerprint(), "training data");
 }
 
 // Empties the run directory's leftovers before the run writes anything: a resumed run drops
@@ -119,6 +146,13 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
   if (resume) restore_loop_math_options(*resume, o);
   if (o.warmup < 0) o.warmup = std::max<int64_t>(1, o.steps / 20);
   const int64_t start_step = resume ? resume->step : 0;
+  dist::Comm& comm = dist::world();
+  const int world = comm.size();
+  const bool root = comm.is_root();
+  json saved_options = o.caller_options;
+  saved_options.update(loop_math_options(o));
+  if (world > 1) saved_options["ranks"] = world;  // one-rank checkpoints stay as they were
+  check_ranks(comm, objective, o, saved_options, resume);
 
   // The model moves before the optimizer is built, so the moments are made on its device.
   const Device device = ops::parse_device(o.device);
@@ -126,11 +160,12 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
   model.to(device);
   const ops::Precision precision = ops::parse_precision(o.precision, device);
   model.set_compute_dtype(ops::apply_precision(precision));
-  if (!o.quiet) print_memory_prediction(model, o, device, precision);
+  if (!o.quiet && root) print_memory_prediction(model, o, device, precision);
   const std::vector<optim::ParamRef> params = trainable_parameters(model, o);
+  DataParallel dp(comm, o.data_parallel, params);
   optim::AdamWConfig acfg;
   acfg.weight_decay = static_cast<float>(o.weight_decay);
-  optim::AdamW opt(params, acfg);
+  optim::AdamW opt(params, acfg, dp.optimizer_spans());
   const optim::LrSchedule schedule{o.lr, o.lr * o.min_lr_ratio, o.warmup, o.steps};
   schedule.check();
 
@@ -142,41 +177,59 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
       fail(str(resume->state_path, ": ", e.message()), e.hint());
     }
   }
-  prepare_run_directory(o, start_step);
+  dp.broadcast_parameters();
+  if (root) prepare_run_directory(o, start_step);
 
   const fs::path run = o.out_dir;
-  std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
-  SLLM_CHECK(metrics.good(), str("cannot open ", (run / "metrics.jsonl").string()), "check permissions");
-  json saved_options = o.caller_options;
-  saved_options.update(loop_math_options(o));
+  std::ofstream metrics;
+  if (root) {
+    metrics.open(run / "metrics.jsonl", std::ios::app);
+    SLLM_CHECK(metrics.good(), str("cannot open ", (run / "metrics.jsonl").string()), "check permissions");
+  }
   const int64_t end_step = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
   // peak_mem_bytes is the peak of training, what `sllm memory` predicts: loading is not part
   // of it (a QLoRA base quantized on load held its dense f32 weights only until then).
   ops::reset_peak_memory(device);
   ProgressBar bar(o.steps, start_step);
   TrainResult result;
+  // Each micro-batch's default share of the step: 1/K of it, and 1/N of that on each rank.
+  const float equal_share = 1.0f / static_cast<float>(o.grad_accum * world);
+  // --deterministic-reduce: each micro-batch's gradient is computed whole, then added in order.
+  const bool sum_micro_batches = o.data_parallel.deterministic_reduce && o.grad_accum > 1;
   for (int64_t step = start_step + 1; step <= end_step; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0;
+    objective.begin_step(o.grad_accum);
+    // [0]: the sum of weight · loss over this rank's micro-batches (weighted objectives), or
+    // of the plain losses (equal shares: divided by K·N once summed over ranks).
+    double loss_sum[1] = {0};
+    bool weighted = false;
     int64_t tokens = 0;
     std::map<std::string, double> metric_sums;
     for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
       const MicroBatchLoss micro_batch = objective.next(model);
-      loss_sum += micro_batch.loss.item();
+      weighted = micro_batch.weight >= 0;
+      loss_sum[0] += weighted ? micro_batch.weight * micro_batch.loss.item() : micro_batch.loss.item();
       tokens += micro_batch.tokens;
       for (const auto& [name, value] : micro_batch.metrics) metric_sums[name] += value;
-      // Gradients accumulate across micro-batches; scaling each loss by 1/K makes the sum
-      // the gradient of the mean loss over the K micro-batches.
+      // Gradients accumulate across micro-batches (and are summed across ranks below);
+      // scaling each loss by its share makes the sum the gradient of the step's loss.
+      const float share = weighted ? static_cast<float>(micro_batch.weight) : equal_share;
       const Tensor& loss = micro_batch.loss;
-      autograd::backward(o.grad_accum > 1 ? ops::scale(loss, 1.0f / static_cast<float>(o.grad_accum)) : loss);
+      autograd::backward(share != 1.0f ? ops::scale(loss, share) : loss);
+      if (sum_micro_batches) dp.sum_micro_batch(micro);
     }
-    const double loss = loss_sum / static_cast<double>(o.grad_accum);
+    if (sum_micro_batches) dp.finish_micro_batches();
+    dp.allreduce_gradients();
+    dp.allreduce_sum(loss_sum, 1);
+    const double loss = weighted ? loss_sum[0] : loss_sum[0] / static_cast<double>(o.grad_accum * world);
     SLLM_CHECK(std::isfinite(loss), str("training diverged: loss is ", loss, " at step ", step),
                "lower --lr, or raise --warmup; resume from the last checkpoint");
-    // Clipping's scale rides along the AdamW pass (bitwise clip_grad_norm then step).
+    // Clipping's scale rides along the AdamW pass (bitwise clip_grad_norm then step). Every
+    // rank holds the same summed gradients, so every rank finds the same norm.
     const optim::ClipScale clip = optim::clip_scale(params, o.grad_clip);
     const double lr = schedule.at(step);
     opt.step(static_cast<float>(lr), clip.scale);
+    dp.gather_parameters();  // ZeRO-1: the other ranks' updated slices
     opt.zero_grad();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double tokens_per_s = static_cast<double>(tokens) / seconds;
@@ -202,11 +255,17 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
     // blocks), after the step and any evaluation. Not bit-exact across a resume: tests that
     // compare a resumed run's metrics with a straight run's leave it out, as tokens_per_s.
     line["peak_mem_bytes"] = ops::peak_memory_bytes(device);
-    metrics << line.dump() << "\n";
-    metrics.flush();
+    if (world > 1) {
+      line["ranks"] = world;
+      line["rank_peak_mem_bytes"] = comm.allgather(static_cast<uint64_t>(ops::peak_memory_bytes(device)));
+    }
+    if (root) {
+      metrics << line.dump() << "\n";
+      metrics.flush();
+    }
     result.last_step = step;
     result.last_loss = loss;
-    if (!o.quiet) {
+    if (!o.quiet && root) {
       char fields[160];
       std::snprintf(fields, sizeof fields, "loss %.4f | lr %.2e | %.0f tok/s%s", loss, lr, tokens_per_s,
                     line.contains("val_loss") ? str(" | val ", line["val_loss"].get<double>()).c_str() : "");
@@ -214,16 +273,20 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
     }
     const bool save_now = (o.save_every > 0 && step % o.save_every == 0) || step == end_step;
     if (save_now) {
-      const json state{{"step", step},
-                       {"total_steps", o.steps},
-                       {"options", saved_options},
-                       {"config", o.config},
-                       {"loader", objective.data_state()},
-                       {"threads", omp_get_max_threads()}};
-      save_checkpoint(run, step, model, opt, o.tokenizer, state, o.write_model);
+      // Every rank takes part (ZeRO-1 sends its slices of the moments); rank 0 writes.
+      const std::vector<std::pair<std::string, Tensor>> optimizer_state = dp.gather_optimizer_state(opt);
+      if (root) {
+        const json state{{"step", step},
+                         {"total_steps", o.steps},
+                         {"options", saved_options},
+                         {"config", o.config},
+                         {"loader", objective.data_state()},
+                         {"threads", omp_get_max_threads()}};
+        save_checkpoint(run, step, model, optimizer_state, opt.step_count(), o.tokenizer, state, o.write_model);
+      }
     }
   }
-  if (!o.quiet) bar.finish();
+  if (!o.quiet && root) bar.finish();
   return result;
 }
 

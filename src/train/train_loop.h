@@ -7,9 +7,16 @@
 // Only trainable parameters (requires_grad) are optimized: frozen ones get no optimizer
 // state, take no part in gradient clipping and are never written to optimizer.safetensors.
 //
+// Data-parallel (train/data_parallel.h): with N ranks, every rank runs this loop on its slice
+// of each micro-batch (the objective was built for N ranks); gradients, the logged loss and
+// the evaluation are summed over ranks, and rank 0 alone writes the run directory and the
+// progress bar. A checkpoint records the number of ranks; --resume needs the same number.
+//
 // A run directory holds:
-//   metrics.jsonl         one JSON object per step: step, loss, lr, tokens_per_s, grad_norm and
-//                         the objective's metrics (+ val_loss and val_<metric> on evaluation steps)
+//   metrics.jsonl         one JSON object per step: step, loss, lr, tokens_per_s, grad_norm,
+//                         peak_mem_bytes and the objective's metrics (+ val_loss and val_<metric>
+//                         on evaluation steps; + ranks and rank_peak_mem_bytes, every rank's
+//                         peak, with several ranks)
 //   ckpt-<step>/          config.json, model.safetensors, tokenizer.json (when known),
 //                         optimizer.safetensors, trainer_state.json (step, total_steps, options,
 //                         config, loader: the objective's data state, threads)
@@ -28,6 +35,7 @@
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/objective.h"
 
 namespace sllm::train {
@@ -45,6 +53,9 @@ struct LoopOptions {
   bool quiet = false;                  // no progress bar
   std::string device = "cpu";          // where the model, gradients and optimizer state live
   std::string precision = "auto";      // ops::parse_precision
+  // Under `mpirun -np N` (train/data_parallel.h): how gradients are summed and whether the
+  // optimizer state is sharded. The number of ranks is the launcher's (dist::world()).
+  DataParallelOptions data_parallel;
   // Saved in each checkpoint's trainer_state.json: the caller's own options that change the
   // math (batch, seq, seed), stored with the loop's under "options", and where the model's
   // config came from ("config").

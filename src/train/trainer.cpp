@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "dist/comm.h"
 #include "io/model_files.h"
 #include "nn/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -48,7 +49,7 @@ PretrainResult pretrain(const PretrainOptions& options) {
   const std::optional<ResumePoint> resume = find_resume_point(o.out_dir, o.resume, o.steps);
   if (resume) restore_data_math_options(*resume, o);
 
-  PretrainObjective objective(o.data_dir, o.batch, o.seq, o.seed, o.eval_batches);
+  PretrainObjective objective(o.data_dir, o.batch, o.seq, o.seed, o.eval_batches, &dist::world());
   std::unique_ptr<nn::Transformer> model;
   if (resume) {
     model = io::load_model(resume->dir.string());
@@ -62,6 +63,7 @@ PretrainResult pretrain(const PretrainOptions& options) {
   if (!tokenizer_path.empty()) tok = tokenizer::Tokenizer::load(tokenizer_path);
 
   loop.caller_options = data_math_options(o);
+  loop.data_parallel = o.data_parallel;
   loop.tokenizer = tok ? &*tok : nullptr;
   return train(*model, objective, loop, resume ? &*resume : nullptr);
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "train/data_parallel.h"
 #include "train/train_loop.h"
 
 namespace sllm::train {
@@ -24,6 +25,7 @@ struct PretrainOptions {
   bool resume = false;
   bool quiet = false;            // no progress bar
   std::string device = "cpu";    // "cpu" or "cuda": where the model, gradients and optimizer state live
+  DataParallelOptions data_parallel;  // under mpirun: --deterministic-reduce, --zero (train/data_parallel.h)
   std::string precision = "auto";  // "auto", "fp32", "tf32" or "bf16" (ops::parse_precision)
 };
 

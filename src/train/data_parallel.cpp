@@ -1,0 +1,180 @@
+#include "train/data_parallel.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace sllm::train {
+
+namespace {
+
+// floor(S·r/N) without overflow for any realistic S (S < 2^40, N < 2^20).
+int64_t zero_boundary(int64_t total, int rank, int world) {
+  return static_cast<int64_t>((static_cast<__int128>(total) * rank) / world);
+}
+
+std::vector<int64_t> flat_offsets(const std::vector<optim::ParamRef>& params) {
+  std::vector<int64_t> offsets{0};
+  for (const auto& p : params) offsets.push_back(offsets.back() + p.param.numel());
+  return offsets;
+}
+
+}  // namespace
+
+std::vector<optim::ParamSpan> zero_partition(const std::vector<optim::ParamRef>& params, int rank, int world) {
+  SLLM_CHECK(world >= 1 && rank >= 0 && rank < world, str("zero_partition: rank ", rank, " of ", world), "a valid rank");
+  const std::vector<int64_t> offsets = flat_offsets(params);
+  const int64_t lo = zero_boundary(offsets.back(), rank, world), hi = zero_boundary(offsets.back(), rank + 1, world);
+  std::vector<optim::ParamSpan> spans;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int64_t b = std::clamp(lo, offsets[i], offsets[i + 1]), e = std::clamp(hi, offsets[i], offsets[i + 1]);
+    spans.push_back({b - offsets[i], e - offsets[i]});
+  }
+  return spans;
+}
+
+DataParallel::DataParallel(dist::Comm& comm, DataParallelOptions options, std::vector<optim::ParamRef> params)
+    : comm_(comm), options_(options), params_(std::move(params)), offsets_(flat_offsets(params_)) {
+  SLLM_CHECK(options_.zero == 0 || options_.zero == 1, str("--zero ", options_.zero, " is not supported"),
+             "pass --zero 0 (every rank keeps the whole optimizer state) or --zero 1 (sharded)");
+  SLLM_CHECK(options_.bucket_floats > 0, "DataParallel: bucket_floats must be > 0", "e.g. 4 Mi floats");
+  for (const auto& p : comm_.size() > 1 ? params_ : std::vector<optim::ParamRef>{})
+    SLLM_CHECK(p.param.device() == Device::CPU, str("data-parallel training: '", p.name, "' is on ", device_name(p.param.device())),
+               "multi-rank runs reduce host tensors over MPI; the NCCL path for --device cuda is not built yet: "
+               "run one rank per GPU job, or train on the CPU");
+  if (comm_.size() > 1) bucket_.resize(static_cast<size_t>(std::min(options_.bucket_floats, std::max<int64_t>(1, offsets_.back()))));
+}
+
+std::vector<optim::ParamSpan> DataParallel::optimizer_spans() const {
+  if (options_.zero == 0) return {};
+  return zero_partition(params_, comm_.rank(), comm_.size());
+}
+
+template <class Fn>
+void DataParallel::for_each_piece(int64_t begin, int64_t end, Fn&& fn) const {
+  // The first param that ends after `begin`.
+  size_t i = static_cast<size_t>(std::upper_bound(offsets_.begin(), offsets_.end(), begin) - offsets_.begin()) - 1;
+  for (; i < params_.size() && offsets_[i] < end; ++i) {
+    const int64_t b = std::max(begin, offsets_[i]), e = std::min(end, offsets_[i + 1]);
+    if (e > b) fn(i, b - offsets_[i], e - b, b - begin);
+  }
+}
+
+void DataParallel::broadcast_parameters() {
+  if (comm_.size() == 1) return;
+  for (auto& p : params_) comm_.broadcast(p.param.mutable_raw(), p.param.nbytes(), 0);
+}
+
+void DataParallel::allreduce_gradients() {
+  if (comm_.size() == 1) return;
+  // Which params got a gradient, on how many ranks.
+  std::vector<int64_t> reached(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) reached[i] = optim::has_grad(params_[i]) ? 1 : 0;
+  comm_.allreduce_sum(reached.data(), static_cast<int64_t>(reached.size()));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (reached[i] > 0 && !optim::has_grad(params_[i]))
+      params_[i].param.set_grad(Tensor::zeros(params_[i].param.shape(), DType::F32, Device::CPU));
+  }
+  const int64_t total = offsets_.back(), cap = static_cast<int64_t>(bucket_.size());
+  for (int64_t begin = 0; begin < total; begin += cap) {
+    const int64_t end = std::min(total, begin + cap);
+    float* bucket = bucket_.data();
+    // Pieces of params no rank reached stay zero in the bucket and are not written back.
+    std::fill(bucket, bucket + (end - begin), 0.0f);
+    for_each_piece(begin, end, [&](size_t i, int64_t first, int64_t n, int64_t at) {
+      if (reached[i] > 0) std::memcpy(bucket + at, params_[i].param.grad().f32() + first, static_cast<size_t>(n) * sizeof(float));
+    });
+    if (options_.deterministic_reduce) {
+      comm_.allreduce_sum_ordered(bucket, end - begin);
+    } else {
+      comm_.allreduce_sum(bucket, end - begin);
+    }
+    for_each_piece(begin, end, [&](size_t i, int64_t first, int64_t n, int64_t at) {
+      if (reached[i] > 0) std::memcpy(params_[i].param.grad().mutable_f32() + first, bucket + at, static_cast<size_t>(n) * sizeof(float));
+    });
+  }
+}
+
+void DataParallel::sum_micro_batch(int64_t micro) {
+  if (micro == 0) micro_sum_.assign(params_.size(), Tensor());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!optim::has_grad(params_[i])) continue;
+    Tensor grad = params_[i].param.grad();
+    params_[i].param.zero_grad();
+    if (!micro_sum_[i].defined()) {
+      micro_sum_[i] = grad;
+      continue;
+    }
+    float* sum = micro_sum_[i].mutable_f32();
+    const float* g = grad.f32();
+    const int64_t n = grad.numel();
+#pragma omp parallel for schedule(static) if (n > (int64_t{1} << 16))
+    for (int64_t j = 0; j < n; ++j) sum[j] += g[j];
+  }
+}
+
+void DataParallel::finish_micro_batches() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (micro_sum_[i].defined()) params_[i].param.set_grad(micro_sum_[i]);
+  }
+  micro_sum_.clear();
+}
+
+void DataParallel::allreduce_sum(double* values, int64_t n) {
+  if (options_.deterministic_reduce) {
+    comm_.allreduce_sum_ordered(values, n);
+  } else {
+    comm_.allreduce_sum(values, n);
+  }
+}
+
+void DataParallel::gather_parameters() {
+  if (comm_.size() == 1 || options_.zero == 0) return;
+  const int64_t total = offsets_.back(), cap = static_cast<int64_t>(bucket_.size());
+  for (int root = 0; root < comm_.size(); ++root) {
+    const int64_t lo = zero_boundary(total, root, comm_.size()), hi = zero_boundary(total, root + 1, comm_.size());
+    for (int64_t begin = lo; begin < hi; begin += cap) {
+      const int64_t end = std::min(hi, begin + cap);
+      float* bucket = bucket_.data();
+      if (comm_.rank() == root) {
+        for_each_piece(begin, end, [&](size_t i, int64_t first, int64_t n, int64_t at) {
+          std::memcpy(bucket + at, params_[i].param.f32() + first, static_cast<size_t>(n) * sizeof(float));
+        });
+      }
+      comm_.broadcast(bucket, static_cast<size_t>(end - begin) * sizeof(float), root);
+      if (comm_.rank() == root) continue;
+      for_each_piece(begin, end, [&](size_t i, int64_t first, int64_t n, int64_t at) {
+        std::memcpy(params_[i].param.mutable_f32() + first, bucket + at, static_cast<size_t>(n) * sizeof(float));
+      });
+    }
+  }
+}
+
+std::vector<std::pair<std::string, Tensor>> DataParallel::gather_optimizer_state(const optim::AdamW& opt) {
+  std::vector<std::pair<std::string, Tensor>> mine = opt.state_tensors();
+  if (!opt.sharded()) return comm_.is_root() ? mine : std::vector<std::pair<std::string, Tensor>>{};
+  SLLM_ASSERT(mine.size() == 2 * params_.size());
+  std::vector<std::vector<optim::ParamSpan>> spans;  // [rank][param]
+  for (int r = 0; r < comm_.size(); ++r) spans.push_back(zero_partition(params_, r, comm_.size()));
+  std::vector<std::pair<std::string, Tensor>> full;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    for (int k = 0; k < 2; ++k) {
+      const auto& [name, moment] = mine[2 * i + static_cast<size_t>(k)];
+      if (!comm_.is_root()) {
+        if (moment.numel() > 0) comm_.send(moment.f32(), moment.numel(), 0);
+        continue;
+      }
+      Tensor whole = Tensor::empty(params_[i].param.shape());
+      float* out = whole.mutable_f32();
+      std::memcpy(out + spans[0][i].begin, moment.f32(), static_cast<size_t>(moment.numel()) * sizeof(float));
+      for (int r = 1; r < comm_.size(); ++r) {
+        if (spans[r][i].size() > 0) comm_.recv(out + spans[r][i].begin, spans[r][i].size(), r);
+      }
+      full.emplace_back(name, whole);
+    }
+  }
+  return full;
+}
+
+}  // namespace sllm::train

@@ -1,0 +1,108 @@
+// Data-parallel training (issue 14): what the training loop does beyond one process.
+//
+// N ranks (processes started by `mpirun -np N`) hold the same model. Each micro-batch, rank r
+// trains on rows r·B ... (r+1)·B-1 of the batch one process would read with --batch N·B (the
+// objectives slice it: pretrain_objective.h, sft_objective.h). After backward:
+//
+//   g = sum over ranks of g_r                                   (allreduce_gradients)
+//
+// and every rank takes the same AdamW step on the same g, so the replicas stay identical
+// without ever sending weights. The objectives scale each rank's loss by its share of the
+// step (1/N of the rows, or its share of the label tokens), so the sum is the gradient of the
+// loss of the whole N·B batch; nothing is divided by N afterwards.
+//
+// Gradients travel in buckets of bucket_floats (default 4 Mi floats, 16 MiB): the trainable
+// gradients, in optimizer order, are seen as one flat vector cut into buckets; each bucket is
+// packed, reduced in one call and unpacked. Fewer, larger messages than one per tensor, and a
+// fixed buffer however large the model. The reduction runs after the whole backward: on CPU
+// ranks the same cores compute and communicate, so overlapping it with backward would only
+// trade one for the other. (With NCCL on GPUs it would overlap; that path is not built yet.)
+//
+// --deterministic-reduce: every gradient that is summed is first computed whole, and the
+// sums run in one fixed order: a rank's micro-batches in order (sum_micro_batch), then the
+// ranks' sums in rank order, ((g_0 + g_1) + g_2) + ..., each bucket gathered and summed on
+// every rank instead of MPI's reduction tree (dist::Comm::allreduce_sum_ordered). The result
+// is the same bits on every rank, in every run, on any MPI and placement. N ranks × --batch B
+// then equal one process running --batch B --grad-accum N --deterministic-reduce bit for
+// bit: the same slices, the same per-slice gradients, added in the same order. (Without the
+// flag, backward accumulates micro-batches into the grads, and a parameter used twice in the
+// graph, like GPT-2's tied embedding, adds its two parts into the running sum one at a time:
+// the same sum, another rounding.) One process running --batch N·B in one pass cannot be
+// bit-identical to either: its weight gradients sum all N·B·T rows inside one GEMM.
+//
+// ZeRO-1 (--zero 1): the trainable parameters as one flat vector of S elements, rank r owns
+// elements [floor(S·r/N), floor(S·(r+1)/N)) (zero_partition). Its AdamW keeps moments only
+// for those (optim::ParamSpan) and updates only them; then every rank broadcasts its updated
+// slice (gather_parameters). Optimizer memory per rank: 8·S/N bytes instead of 8·S. The
+// update is elementwise, so a ZeRO-1 run is bit-identical to one without. Checkpoints hold
+// the full moments in the same optimizer.safetensors as always (gather_optimizer_state sends
+// the slices to rank 0), so they resume at any world size that the data allows.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dist/comm.h"
+#include "optim/adamw.h"
+
+namespace sllm::train {
+
+struct DataParallelOptions {
+  bool deterministic_reduce = false;  // --deterministic-reduce
+  int zero = 0;                       // --zero: 0 (off) or 1 (shard the optimizer state)
+  int64_t bucket_floats = int64_t{4} << 20;
+};
+
+// Rank `rank` of `world`'s ZeRO-1 span of each param (see above); spans of all ranks tile
+// every param exactly once.
+std::vector<optim::ParamSpan> zero_partition(const std::vector<optim::ParamRef>& params, int rank, int world);
+
+class DataParallel {
+ public:
+  // params: the optimizer's parameters, in its order (the same on every rank).
+  DataParallel(dist::Comm& comm, DataParallelOptions options, std::vector<optim::ParamRef> params);
+
+  dist::Comm& comm() { return comm_; }
+  int world() const { return comm_.size(); }
+  const DataParallelOptions& options() const { return options_; }
+  // This rank's spans under ZeRO-1 (empty when --zero 0: the optimizer is not sharded).
+  std::vector<optim::ParamSpan> optimizer_spans() const;
+
+  // Rank 0's values of the params to every rank, so the replicas start identical whatever
+  // each rank's initialization or load did.
+  void broadcast_parameters();
+  // Every param's grad <- the sum over ranks. A param that got a gradient on some ranks and
+  // not on others (rows that never reached it) counts as a zero gradient on the others, as it
+  // would in one process's batch; one no rank reached keeps no gradient.
+  void allreduce_gradients();
+  // --deterministic-reduce with several micro-batches, after micro-batch `micro`'s backward
+  // (0, 1, ...): its gradients are moved aside into a running sum (the first becomes it, the
+  // next are added to it), so the next backward starts from no gradient.
+  // finish_micro_batches() hands the sum back as the grads. One more gradient-sized buffer.
+  void sum_micro_batch(int64_t micro);
+  void finish_micro_batches();
+  // In place: the sum over ranks, in rank order with --deterministic-reduce.
+  void allreduce_sum(double* values, int64_t n);
+  // ZeRO-1, after the step: every rank's updated span of the params to every rank.
+  void gather_parameters();
+  // The optimizer's state_tensors() as an unsharded optimizer would give them: on rank 0 the
+  // full moments (ZeRO-1: assembled from every rank's spans); on other ranks, an empty list.
+  // Every rank must call it (ranks send their spans).
+  std::vector<std::pair<std::string, Tensor>> gather_optimizer_state(const optim::AdamW& opt);
+
+ private:
+  // Calls fn(param index, first element, elements, bucket offset) for the pieces of params
+  // in flat range [begin, end).
+  template <class Fn>
+  void for_each_piece(int64_t begin, int64_t end, Fn&& fn) const;
+
+  dist::Comm& comm_;
+  DataParallelOptions options_;
+  std::vector<optim::ParamRef> params_;
+  std::vector<int64_t> offsets_;  // (params + 1) flat offset of each param; offsets_.back() = S
+  std::vector<float> bucket_;
+  std::vector<Tensor> micro_sum_;  // (params) sum_micro_batch's running sums
+};
+
+}  // namespace sllm::train
