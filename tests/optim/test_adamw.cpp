@@ -263,3 +263,84 @@ TEST(DefaultDecay, DecaysMatricesButNotNormsBiasesOrEmbeddings) {
 
 }  // namespace
 }  // namespace sllm::optim
+
+namespace sllm::optim {
+namespace {
+
+// ZeRO-1 (issue 14): optimizers that own complementary spans of the same params update, each
+// on its span, exactly what the whole optimizer updates, and take the whole optimizer's
+// checkpoint tensors back (keeping their spans of them).
+namespace sharded {
+
+Tensor filled(const Shape& shape, float seed) {
+  Tensor t = Tensor::empty(shape);
+  float* p = t.mutable_f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = std::sin(seed + 0.37f * static_cast<float>(i));
+  return t;
+}
+
+// Two params (3x5 and 7), fresh values; grads set from the step number.
+std::vector<ParamRef> make_params() {
+  std::vector<ParamRef> params{{"w", filled({3, 5}, 0.1f), true}, {"b", filled({7}, 0.2f), false}};
+  for (auto& p : params) p.param.set_requires_grad(true);
+  return params;
+}
+
+void set_grads(std::vector<ParamRef>& params, int step) {
+  for (size_t i = 0; i < params.size(); ++i)
+    params[i].param.set_grad(filled(params[i].param.shape(), 1.0f + static_cast<float>(step) + static_cast<float>(i)));
+}
+
+std::string bytes(const Tensor& t) { return std::string(reinterpret_cast<const char*>(t.f32()), t.nbytes()); }
+
+}  // namespace sharded
+
+TEST(AdamWSharded, SpansUpdateBitForBitLikeTheWholeOptimizer) {
+  using namespace sharded;
+  std::vector<ParamRef> whole_params = make_params();
+  AdamW whole(whole_params, AdamWConfig{});
+  // Rank 0 owns w[0:9); rank 1 owns w[9:15) and all of b (a cut inside a param).
+  const std::vector<std::vector<ParamSpan>> spans{{{0, 9}, {0, 0}}, {{9, 15}, {0, 7}}};
+  std::vector<std::vector<ParamRef>> shard_params{make_params(), make_params()};
+  std::vector<AdamW> shards;
+  for (int r = 0; r < 2; ++r) shards.emplace_back(shard_params[r], AdamWConfig{}, spans[r]);
+  EXPECT_EQ(shards[0].state_tensors()[0].second.shape(), (Shape{9}));
+  EXPECT_EQ(shards[0].state_tensors()[2].second.numel(), 0);
+
+  for (int step = 1; step <= 3; ++step) {
+    set_grads(whole_params, step);
+    whole.step(1e-2f, 0.5f);
+    for (int r = 0; r < 2; ++r) {
+      set_grads(shard_params[r], step);
+      shards[r].step(1e-2f, 0.5f);
+      // A rank's params outside its span are stale until gathered: copy the owner's in,
+      // as DataParallel::gather_parameters does.
+    }
+    for (size_t i = 0; i < whole_params.size(); ++i) {
+      for (int r = 0; r < 2; ++r) {
+        float* mine = shard_params[r][i].param.mutable_f32();
+        for (int o = 0; o < 2; ++o) {
+          const ParamSpan theirs = spans[o][i];
+          if (o != r) std::memcpy(mine + theirs.begin, shard_params[o][i].param.f32() + theirs.begin, theirs.size() * sizeof(float));
+        }
+      }
+      EXPECT_EQ(bytes(shard_params[0][i].param), bytes(whole_params[i].param)) << whole_params[i].name << " step " << step;
+      EXPECT_EQ(bytes(shard_params[1][i].param), bytes(whole_params[i].param)) << whole_params[i].name << " step " << step;
+    }
+  }
+
+  // The whole optimizer's checkpoint loads into a shard, which keeps its spans: its next
+  // step matches again.
+  AdamW reloaded(shard_params[1], AdamWConfig{}, spans[1]);
+  reloaded.load_state(whole.state_tensors(), whole.step_count());
+  const auto state = reloaded.state_tensors();
+  EXPECT_EQ(bytes(state[0].second), std::string(reinterpret_cast<const char*>(whole.state_tensors()[0].second.f32() + 9), 6 * sizeof(float)));
+  EXPECT_EQ(bytes(state[3].second), bytes(whole.state_tensors()[3].second));
+  EXPECT_EQ(reloaded.step_count(), 3);
+  // A span outside its param is refused.
+  EXPECT_THROW(AdamW(make_params(), AdamWConfig{}, {{0, 16}, {0, 7}}), Error);
+  EXPECT_THROW(AdamW(make_params(), AdamWConfig{}, {{0, 15}}), Error);
+}
+
+}  // namespace
+}  // namespace sllm::optim

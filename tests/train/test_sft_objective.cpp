@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +30,7 @@
 #include "io/model_files.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
+#include "ops/ops.h"
 #include "tokenizer/tokenizer.h"
 #include "train/sft_objective.h"
 #include "train/train_loop.h"
@@ -271,6 +273,50 @@ TEST(SftObjectiveTraining, EvaluationIsTheMeanPerLabelTokenOverTheValidationSet)
   EXPECT_EQ(eval.metrics.at("label_tokens"), static_cast<double>(labels));
   EXPECT_NEAR(eval.loss, weighted / static_cast<double>(labels), 1e-5);
   EXPECT_EQ(objective->evaluate(*model).loss, eval.loss);  // the same batches every time
+}
+
+// A step's loss is the mean over all its label tokens however the step is cut into
+// micro-batches (Hugging Face's num_items_in_batch): two micro-batches of 2 examples weigh
+// their means by their label tokens and give the loss and gradient of one batch of all 4.
+TEST(SftObjectiveWeights, TwoMicroBatchesWeighLikeOneBatchOfBoth) {
+  const data::SftDataset d = sums(24);
+  data::SftValidation v;
+  v.count = 4;
+  const int32_t pad = data::default_pad_id(chat_tokenizer());
+  SftObjective halves(d, 2, 3, v, pad), whole(d, 4, 3, v, pad);
+  auto model = tiny_model();
+
+  halves.begin_step(2);
+  double loss = 0, weights = 0, labels = 0;
+  for (int k = 0; k < 2; ++k) {
+    const MicroBatchLoss m = halves.next(*model);
+    ASSERT_GT(m.weight, 0);
+    ASSERT_LT(m.weight, 1);
+    loss += m.weight * m.loss.item();
+    weights += m.weight;
+    labels += m.metrics.at("label_tokens");
+    autograd::backward(ops::scale(m.loss, static_cast<float>(m.weight)));
+  }
+  const std::map<std::string, std::string> accumulated = gradient_bytes(*model);
+  EXPECT_NEAR(weights, 1.0, 1e-15);
+
+  const MicroBatchLoss m = whole.next(*model);  // no begin_step: a step of one batch
+  EXPECT_EQ(m.weight, 1.0);
+  EXPECT_EQ(m.metrics.at("label_tokens"), labels);
+  EXPECT_NEAR(loss, m.loss.item(), 1e-6 * m.loss.item());
+  autograd::backward(m.loss);
+  const std::map<std::string, std::string> one_batch = gradient_bytes(*model);
+  for (const auto& [name, bytes] : one_batch) {
+    ASSERT_FALSE(bytes.empty()) << name;
+    const auto* a = reinterpret_cast<const float*>(accumulated.at(name).data());
+    const auto* b = reinterpret_cast<const float*>(bytes.data());
+    double largest = 0, worst = 0;
+    for (size_t i = 0; i < bytes.size() / sizeof(float); ++i) {
+      largest = std::max(largest, std::fabs(static_cast<double>(b[i])));
+      worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
+    }
+    EXPECT_LE(worst, 1e-5 * largest + 1e-12) << name;  // the same sum in another order
+  }
 }
 
 TEST(SftObjectiveTraining, StopAndResumeIsBitIdentical) {
