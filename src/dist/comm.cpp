@@ -3,8 +3,12 @@
 #include "dist/comm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "core/error.h"
 
@@ -35,6 +39,48 @@ void check_mpi(int rc, const char* call) {
        "a rank died or the ranks called different collectives; see the other ranks' messages and the launcher's "
        "(mpirun) output");
 }
+#endif
+
+#if SLLM_HAVE_MPI
+// The collective timeout (comm.h): a watchdog thread ends this process when one MPI call has
+// waited longer than SLLM_COLLECTIVE_TIMEOUT seconds, so a rank that hangs (rather than
+// dies) cannot keep the others waiting forever: the launcher sees this rank exit without
+// MPI_Finalize and ends the job.
+std::atomic<int64_t> g_call_started_ms{0};  // 0: not inside an MPI call
+std::atomic<const char*> g_call_name{""};
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void start_watchdog(int rank) {
+  const char* env = std::getenv("SLLM_COLLECTIVE_TIMEOUT");
+  const double timeout_s = env ? std::atof(env) : kDefaultCollectiveTimeoutS;
+  if (!(timeout_s > 0)) return;  // 0 (or garbage): no watchdog
+  std::thread([rank, timeout_s] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const int64_t started = g_call_started_ms.load();
+      if (started == 0 || static_cast<double>(now_ms() - started) < 1000.0 * timeout_s) continue;
+      std::fprintf(stderr,
+                   "error: rank %d waited %.0f s in %s: another rank is hung or gone\n"
+                   "---> HINT: see the other ranks' output; raise SLLM_COLLECTIVE_TIMEOUT (seconds, now %.0f; 0 "
+                   "disables) if a rank legitimately works that long alone (e.g. writing a large checkpoint)\n",
+                   rank, timeout_s, g_call_name.load(), timeout_s);
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+  }).detach();
+}
+
+// Marks the span of one MPI call for the watchdog.
+struct TimedCall {
+  explicit TimedCall(const char* name) {
+    g_call_name.store(name);
+    g_call_started_ms.store(now_ms());
+  }
+  ~TimedCall() { g_call_started_ms.store(0); }
+};
 #endif
 
 void require_live() {
@@ -98,6 +144,7 @@ void init() {
   g_world.mpi_ = true;
   check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &g_world.rank_), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &g_world.size_), "MPI_Comm_size");
+  if (g_world.size_ > 1) start_watchdog(g_world.rank_);
 #endif
 }
 
@@ -126,6 +173,7 @@ template <typename T>
 void allreduce_mpi(T* buf, int64_t n, MPI_Datatype type, MPI_Op op = MPI_SUM) {
   for (int64_t off = 0; off < n; off += kMaxCount) {
     const int count = static_cast<int>(std::min(kMaxCount, n - off));
+    TimedCall timed("MPI_Allreduce");
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf + off, count, type, op, MPI_COMM_WORLD), "MPI_Allreduce");
   }
 }
@@ -179,6 +227,7 @@ void allreduce_ordered_mpi(T* buf, int64_t n, int size) {
   std::vector<T> gathered(static_cast<size_t>(size) * static_cast<size_t>(std::min(n, kOrderedChunk)));
   for (int64_t off = 0; off < n; off += kOrderedChunk) {
     const int64_t c = std::min(kOrderedChunk, n - off);
+    TimedCall timed("MPI_Allgather");
     check_mpi(MPI_Allgather(buf + off, static_cast<int>(c), mpi_type<T>(), gathered.data(), static_cast<int>(c),
                             mpi_type<T>(), MPI_COMM_WORLD),
               "MPI_Allgather");
@@ -218,6 +267,7 @@ void Comm::send(const float* buf, int64_t n, int dest) {
 #if SLLM_HAVE_MPI
   for (int64_t off = 0; off < n; off += kMaxCount) {
     const int count = static_cast<int>(std::min(kMaxCount, n - off));
+    TimedCall timed("MPI_Send");
     check_mpi(MPI_Send(buf + off, count, MPI_FLOAT, dest, 0, MPI_COMM_WORLD), "MPI_Send");
   }
 #else
@@ -232,6 +282,7 @@ void Comm::recv(float* buf, int64_t n, int src) {
 #if SLLM_HAVE_MPI
   for (int64_t off = 0; off < n; off += kMaxCount) {
     const int count = static_cast<int>(std::min(kMaxCount, n - off));
+    TimedCall timed("MPI_Recv");
     check_mpi(MPI_Recv(buf + off, count, MPI_FLOAT, src, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
   }
 #else
@@ -247,6 +298,7 @@ void Comm::broadcast(void* buf, size_t bytes, int root) {
   auto* p = static_cast<char*>(buf);
   for (size_t off = 0; off < bytes; off += static_cast<size_t>(kMaxCount)) {
     const int count = static_cast<int>(std::min(static_cast<size_t>(kMaxCount), bytes - off));
+    TimedCall timed("MPI_Bcast");
     check_mpi(MPI_Bcast(p + off, count, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
   }
 #else
@@ -257,7 +309,9 @@ void Comm::broadcast(void* buf, size_t bytes, int root) {
 void Comm::barrier() {
   require_live();
 #if SLLM_HAVE_MPI
-  if (mpi_) check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  if (!mpi_) return;
+  TimedCall timed("MPI_Barrier");
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 #endif
 }
 
@@ -265,7 +319,10 @@ std::vector<uint64_t> Comm::allgather(uint64_t value) {
   require_live();
   std::vector<uint64_t> all(static_cast<size_t>(size_), value);
 #if SLLM_HAVE_MPI
-  if (mpi_) check_mpi(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD), "MPI_Allgather");
+  if (mpi_) {
+    TimedCall timed("MPI_Allgather");
+    check_mpi(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD), "MPI_Allgather");
+  }
 #endif
   return all;
 }

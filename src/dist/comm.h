@@ -10,11 +10,14 @@
 // MPI is started lazily, by the first call to world() (or init()); finalize() ends it.
 //
 // Failures: MPI errors come back as return codes (MPI_ERRORS_RETURN on the communicator)
-// and are raised as sllm::Error with the MPI text and a hint. There is no timeout inside an
-// MPI collective; what stops a run from hanging when a rank dies is the launcher: a rank
-// that exits (error, crash, kill) after MPI_Init without MPI_Finalize makes OpenMPI's mpirun
-// terminate every other rank of the job. sllm's main() calls abort_all() on an uncaught
-// error when size > 1, so a rank that fails alone takes the others down at once.
+// and are raised as sllm::Error with the MPI text and a hint. A rank that exits (error,
+// crash, kill) after MPI_Init without MPI_Finalize makes OpenMPI's mpirun terminate every
+// other rank of the job; sllm's main() calls abort_all() on an uncaught error when size > 1,
+// so a rank that fails alone takes the others down at once. A rank that hangs instead (a
+// stuck file system, a deadlock) is caught by the collective timeout: in a multi-rank run a
+// watchdog thread ends the process, with a message naming the call, when one MPI call has
+// waited more than SLLM_COLLECTIVE_TIMEOUT seconds (default kDefaultCollectiveTimeoutS;
+// 0 disables it), and the launcher then ends the job.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +25,10 @@
 #include <vector>
 
 namespace sllm::dist {
+
+// Seconds one MPI call may wait before the watchdog ends the process (SLLM_COLLECTIVE_TIMEOUT
+// overrides). Long enough for rank 0 to write a large checkpoint while the others wait.
+constexpr double kDefaultCollectiveTimeoutS = 1800;
 
 // True when this binary was built with MPI (CMake found it; SLLM_MPI=AUTO or ON).
 bool built_with_mpi();

@@ -53,6 +53,14 @@ if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
   fail "a dead rank: exit status $rc (0: not noticed, 124: the others hung)"; cat "$WORK/out" "$WORK/err" >&2
 fi
 
+# A rank that hangs: the others give up after SLLM_COLLECTIVE_TIMEOUT (2 s) with a message.
+SLLM_COLLECTIVE_TIMEOUT=2 mpi 2 "$CHECK" --hang-rank 1; rc=$?  # local ranks inherit the environment
+if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
+  fail "a hung rank: exit status $rc (0: not noticed, 124: the others hung)"; cat "$WORK/out" "$WORK/err" >&2
+else
+  grep -q "waited 2 s in MPI_" "$WORK/err" || { fail "a hung rank: no collective-timeout message"; cat "$WORK/err" >&2; }
+fi
+
 mpi 2 "$SLLM" bench allreduce --sizes 1000 1MiB --reps 3 --json; rc=$?
 if [ "$rc" -ne 0 ]; then
   fail "bench allreduce on 2 ranks: exit status $rc"; cat "$WORK/err" >&2

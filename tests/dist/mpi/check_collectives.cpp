@@ -2,12 +2,16 @@
 // against sums it computes itself (each rank can regenerate every rank's data from its seed).
 //   check_collectives [--die-rank R]   R exits before the first collective (the others must
 //                                      not hang: the launcher ends the job)
+//   check_collectives [--hang-rank R]  R sleeps forever instead (the others' collective
+//                                      timeout, SLLM_COLLECTIVE_TIMEOUT, must end the job)
 // Prints "rank r/n: ok" and exits 0, or prints FAIL lines and exits 1.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -39,8 +43,9 @@ std::vector<float> rank_data(int r, int64_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int die_rank = -1;
+  int die_rank = -1, hang_rank = -1;
   if (argc == 3 && std::string(argv[1]) == "--die-rank") die_rank = std::atoi(argv[2]);
+  if (argc == 3 && std::string(argv[1]) == "--hang-rank") hang_rank = std::atoi(argv[2]);
   try {
     dist::Comm& c = dist::world();
     const int rank = c.rank(), size = c.size();
@@ -48,6 +53,10 @@ int main(int argc, char** argv) {
     if (rank == die_rank) {
       std::fprintf(stderr, "rank %d: exiting on purpose before a collective\n", rank);
       std::_Exit(3);
+    }
+    if (rank == hang_rank) {  // never reaches the collective: the others' watchdog must end the job
+      std::fprintf(stderr, "rank %d: hanging on purpose before a collective\n", rank);
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     }
 
     // allreduce_sum_ordered: bitwise the rank-order sum, across a chunk boundary (1 Mi).
