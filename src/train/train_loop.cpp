@@ -67,7 +67,7 @@ std::vector<optim::ParamRef> trainable_parameters(nn::Transformer& model, const 
 // Names the loop writes itself; an objective's metric must not shadow them.
 bool is_loop_metric(const std::string& name) {
   return name == "step" || name == "loss" || name == "lr" || name == "tokens_per_s" || name == "grad_norm" ||
-         name == "peak_mem_bytes" || name == "ranks" || name == "rank_peak_mem_bytes" || name.rfind("val_", 0) == 0;
+         name == "peak_mem_bytes" || name == "ranks" || name == "rank_peak_mem_bytes" || name == "comm_s" || name.rfind("val_", 0) == 0;
 }
 
 // A multi-rank run's checks before its first step: this loop and objective can run on these
@@ -219,8 +219,10 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
       if (sum_micro_batches) dp.sum_micro_batch(micro);
     }
     if (sum_micro_batches) dp.finish_micro_batches();
+    const auto comm_start = std::chrono::steady_clock::now();
     dp.allreduce_gradients();
     dp.allreduce_sum(loss_sum, 1);
+    double comm_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - comm_start).count();
     const double loss = weighted ? loss_sum[0] : loss_sum[0] / static_cast<double>(o.grad_accum * world);
     SLLM_CHECK(std::isfinite(loss), str("training diverged: loss is ", loss, " at step ", step),
                "lower --lr, or raise --warmup; resume from the last checkpoint");
@@ -229,7 +231,9 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
     const optim::ClipScale clip = optim::clip_scale(params, o.grad_clip);
     const double lr = schedule.at(step);
     opt.step(static_cast<float>(lr), clip.scale);
+    const auto gather_start = std::chrono::steady_clock::now();
     dp.gather_parameters();  // ZeRO-1: the other ranks' updated slices
+    comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - gather_start).count();
     opt.zero_grad();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double tokens_per_s = static_cast<double>(tokens) / seconds;
@@ -257,6 +261,7 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
     line["peak_mem_bytes"] = ops::peak_memory_bytes(device);
     if (world > 1) {
       line["ranks"] = world;
+      line["comm_s"] = comm_seconds;  // rank 0's seconds in the step's gradient (and ZeRO-1 parameter) exchange
       line["rank_peak_mem_bytes"] = comm.allgather(static_cast<uint64_t>(ops::peak_memory_bytes(device)));
     }
     if (root) {

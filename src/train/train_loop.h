@@ -15,8 +15,8 @@
 // A run directory holds:
 //   metrics.jsonl         one JSON object per step: step, loss, lr, tokens_per_s, grad_norm,
 //                         peak_mem_bytes and the objective's metrics (+ val_loss and val_<metric>
-//                         on evaluation steps; + ranks and rank_peak_mem_bytes, every rank's
-//                         peak, with several ranks)
+//                         on evaluation steps; + ranks, rank_peak_mem_bytes, every rank's peak,
+//                         and comm_s, rank 0's seconds exchanging gradients, with several ranks)
 //   ckpt-<step>/          config.json, model.safetensors, tokenizer.json (when known),
 //                         optimizer.safetensors, trainer_state.json (step, total_steps, options,
 //                         config, loader: the objective's data state, threads)

@@ -3,7 +3,7 @@
 //       every step of RUN_A/metrics.jsonl and RUN_B/metrics.jsonl: the same steps and keys,
 //       and each number within RTOL relatively (0: the same bits), except what a run
 //       measures rather than computes (tokens_per_s, peak_mem_bytes, ranks,
-//       rank_peak_mem_bytes); --ignore-val skips val_* (runs that validate on other batches)
+//       rank_peak_mem_bytes, comm_s); --ignore-val skips val_* (runs that validate on other batches)
 //   compare_runs files DIR_A DIR_B NAME...
 //       DIR_A/NAME and DIR_B/NAME are the same bytes
 //   compare_runs tensors FILE_A FILE_B ATOL
@@ -43,7 +43,8 @@ std::vector<json> metrics_lines(const std::string& run) {
 }
 
 bool measured(const std::string& key) {
-  return key == "tokens_per_s" || key == "peak_mem_bytes" || key == "ranks" || key == "rank_peak_mem_bytes";
+  return key == "tokens_per_s" || key == "peak_mem_bytes" || key == "ranks" || key == "rank_peak_mem_bytes" ||
+         key == "comm_s";
 }
 
 int compare_metrics(const std::string& a, const std::string& b, double rtol, bool ignore_val) {
