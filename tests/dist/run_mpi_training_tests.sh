@@ -8,7 +8,7 @@
 #     on 2 ranks == the straight run, bytes;
 #   - 2 ranks x batch 2 (MPI's own reduction) vs 1 process x batch 4 in one pass: within the
 #     rounding of another summation order (the bound is derived in README.md, "Data-parallel
-#     training"): losses relatively within 1e-5, final weights within 1e-5 absolute;
+#     training"): losses and gradient norms relatively within 3e-5, final weights within 1e-5;
 #   - bad input: resuming a 2-rank run as one process, ranks started with different seeds,
 #     multi-rank DPO: each fails with its message and a non-zero exit, never a hang.
 # Usage: run_mpi_training_tests.sh HAVE_MPI(ON|OFF) MPIEXEC sllm compare_runs
@@ -86,7 +86,7 @@ compare metrics p_det p_zero 0
 compare files p_det/ckpt-6 p_zero/ckpt-6 model.safetensors optimizer.safetensors trainer_state.json
 compare metrics p_det p_resumed 0
 compare files p_det/ckpt-6 p_resumed/ckpt-6 model.safetensors optimizer.safetensors
-compare metrics p_big p_mpi 1e-5
+compare metrics p_big p_mpi 3e-5
 compare tensors p_big/ckpt-6/model.safetensors p_mpi/ckpt-6/model.safetensors 1e-5
 
 # --- LoRA SFT (dropout on: rank r's slice of micro-batch k draws mask k*2 + r) ---
@@ -103,7 +103,7 @@ compare metrics s_accum.m s_det.m 0
 compare files s_accum/ckpt-4 s_det/ckpt-4 adapter_model.safetensors optimizer.safetensors
 compare metrics s_det s_zero 0
 compare files s_det/ckpt-4 s_zero/ckpt-4 adapter_model.safetensors optimizer.safetensors
-compare metrics s_big s_mpi 1e-5
+compare metrics s_big s_mpi 3e-5
 compare tensors s_big/ckpt-4/adapter_model.safetensors s_mpi/ckpt-4/adapter_model.safetensors 1e-5
 
 # --- bad input ---
