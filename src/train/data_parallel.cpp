@@ -34,15 +34,26 @@ std::vector<optim::ParamSpan> zero_partition(const std::vector<optim::ParamRef>&
   return spans;
 }
 
-DataParallel::DataParallel(dist::Comm& comm, DataParallelOptions options, std::vector<optim::ParamRef> params)
-    : comm_(comm), options_(options), params_(std::move(params)), offsets_(flat_offsets(params_)) {
+std::shared_ptr<dist::NcclComm> open_gpu_transport(dist::Comm& comm, const std::string& device) {
+  if (comm.size() == 1 || device != "cuda") return nullptr;
+  return dist::NcclComm::create(comm);
+}
+
+DataParallel::DataParallel(dist::Comm& comm, DataParallelOptions options, std::vector<optim::ParamRef> params,
+                           dist::NcclComm* gpu)
+    : comm_(comm), gpu_(gpu), options_(options), params_(std::move(params)), offsets_(flat_offsets(params_)) {
   SLLM_CHECK(options_.zero == 0 || options_.zero == 1, str("--zero ", options_.zero, " is not supported"),
              "pass --zero 0 (every rank keeps the whole optimizer state) or --zero 1 (sharded)");
   SLLM_CHECK(options_.bucket_floats > 0, "DataParallel: bucket_floats must be > 0", "e.g. 4 Mi floats");
-  for (const auto& p : comm_.size() > 1 ? params_ : std::vector<optim::ParamRef>{})
-    SLLM_CHECK(p.param.device() == Device::CPU, str("data-parallel training: '", p.name, "' is on ", device_name(p.param.device())),
-               "multi-rank runs reduce host tensors over MPI; the NCCL path for --device cuda is not built yet: "
-               "run one rank per GPU job, or train on the CPU");
+  for (const auto& p : comm_.size() > 1 ? params_ : std::vector<optim::ParamRef>{}) {
+    const Device want = gpu_ ? Device::CUDA : Device::CPU;
+    SLLM_CHECK(p.param.device() == want,
+               str("data-parallel training: '", p.name, "' is on ", device_name(p.param.device()), ", expected ",
+                   device_name(want)),
+               "every trainable parameter of a multi-rank run lives on the run's --device");
+  }
+  SLLM_CHECK(!(gpu_ && options_.zero == 1), "--zero 1 shards host optimizer state; this run's parameters are on a GPU",
+             "drop --zero (each GPU keeps the whole optimizer state), or train on the CPU");
   if (comm_.size() > 1) bucket_.resize(static_cast<size_t>(std::min(options_.bucket_floats, std::max<int64_t>(1, offsets_.back()))));
 }
 
@@ -63,7 +74,49 @@ void DataParallel::for_each_piece(int64_t begin, int64_t end, Fn&& fn) const {
 
 void DataParallel::broadcast_parameters() {
   if (comm_.size() == 1) return;
+  if (gpu_) {
+    gpu_->group_begin();
+    for (auto& p : params_) gpu_->broadcast(p.param.mutable_raw(), p.param.nbytes(), 0);
+    gpu_->group_end();
+    return;
+  }
   for (auto& p : params_) comm_.broadcast(p.param.mutable_raw(), p.param.nbytes(), 0);
+}
+
+void DataParallel::allreduce_gradients_gpu(const std::vector<int64_t>& reached) {
+  if (!options_.deterministic_reduce) {
+    // One NCCL group per bucket's worth of tensors: NCCL fuses the group's calls.
+    int64_t in_group = 0;
+    gpu_->group_begin();
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (reached[i] == 0) continue;
+      if (in_group > 0 && in_group + params_[i].param.numel() > options_.bucket_floats) {
+        gpu_->group_end();
+        gpu_->group_begin();
+        in_group = 0;
+      }
+      gpu_->allreduce_sum(params_[i].param.grad().mutable_f32(), params_[i].param.numel());
+      in_group += params_[i].param.numel();
+    }
+    gpu_->group_end();
+    return;
+  }
+  // Rank order: gather every rank's gradient, sum on the host as ((g0 + g1) + g2) + ...
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (reached[i] == 0) continue;
+    Tensor grad = params_[i].param.grad();
+    const int64_t n = grad.numel();
+    Tensor gathered = Tensor::empty({comm_.size() * n}, DType::F32, Device::CUDA);
+    gpu_->allgather(grad.f32(), gathered.mutable_f32(), n);
+    const Tensor host = gathered.to(Device::CPU);
+    Tensor sum = Tensor::empty(grad.shape());
+    float* out = sum.mutable_f32();
+    const float* g = host.f32();
+    std::copy(g, g + n, out);
+    for (int r = 1; r < comm_.size(); ++r)
+      for (int64_t j = 0; j < n; ++j) out[j] += g[r * n + j];
+    grad.copy_from(sum);
+  }
 }
 
 void DataParallel::allreduce_gradients() {
@@ -74,7 +127,11 @@ void DataParallel::allreduce_gradients() {
   comm_.allreduce_sum(reached.data(), static_cast<int64_t>(reached.size()));
   for (size_t i = 0; i < params_.size(); ++i) {
     if (reached[i] > 0 && !optim::has_grad(params_[i]))
-      params_[i].param.set_grad(Tensor::zeros(params_[i].param.shape(), DType::F32, Device::CPU));
+      params_[i].param.set_grad(Tensor::zeros(params_[i].param.shape(), DType::F32, params_[i].param.device()));
+  }
+  if (gpu_) {
+    allreduce_gradients_gpu(reached);
+    return;
   }
   const int64_t total = offsets_.back(), cap = static_cast<int64_t>(bucket_.size());
   for (int64_t begin = 0; begin < total; begin += cap) {

@@ -37,13 +37,21 @@
 // update is elementwise, so a ZeRO-1 run is bit-identical to one without. Checkpoints hold
 // the full moments in the same optimizer.safetensors as always (gather_optimizer_state sends
 // the slices to rank 0), so they resume at any world size that the data allows.
+//
+// CUDA tensors travel over NCCL (dist/nccl_comm.h) instead of MPI: gradients are all-reduced
+// in place, one NCCL group per bucket's worth of tensors (no packing copy); the starting
+// weights are broadcast. --deterministic-reduce gathers each gradient (ncclAllGather) and
+// sums it on the host in rank order: exact, and slow, a tool for checking rather than
+// training. ZeRO-1 is for host (CPU) parameters only.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dist/comm.h"
+#include "dist/nccl_comm.h"
 #include "optim/adamw.h"
 
 namespace sllm::train {
@@ -54,14 +62,20 @@ struct DataParallelOptions {
   int64_t bucket_floats = int64_t{4} << 20;
 };
 
+// The NCCL communicator of a run on `device` with several ranks (nullptr for the CPU or one
+// rank). It picks this rank's GPU, so it must come before anything is put on a GPU.
+std::shared_ptr<dist::NcclComm> open_gpu_transport(dist::Comm& comm, const std::string& device);
+
 // Rank `rank` of `world`'s ZeRO-1 span of each param (see above); spans of all ranks tile
 // every param exactly once.
 std::vector<optim::ParamSpan> zero_partition(const std::vector<optim::ParamRef>& params, int rank, int world);
 
 class DataParallel {
  public:
-  // params: the optimizer's parameters, in its order (the same on every rank).
-  DataParallel(dist::Comm& comm, DataParallelOptions options, std::vector<optim::ParamRef> params);
+  // params: the optimizer's parameters, in its order (the same on every rank). gpu: the NCCL
+  // communicator when they live on a GPU and there are several ranks (open_gpu_transport).
+  DataParallel(dist::Comm& comm, DataParallelOptions options, std::vector<optim::ParamRef> params,
+               dist::NcclComm* gpu = nullptr);
 
   dist::Comm& comm() { return comm_; }
   int world() const { return comm_.size(); }
@@ -97,7 +111,10 @@ class DataParallel {
   template <class Fn>
   void for_each_piece(int64_t begin, int64_t end, Fn&& fn) const;
 
+  void allreduce_gradients_gpu(const std::vector<int64_t>& reached);
+
   dist::Comm& comm_;
+  dist::NcclComm* gpu_;
   DataParallelOptions options_;
   std::vector<optim::ParamRef> params_;
   std::vector<int64_t> offsets_;  // (params + 1) flat offset of each param; offsets_.back() = S

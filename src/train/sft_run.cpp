@@ -119,6 +119,8 @@ SftRunResult sft(const SftRunOptions& options) {
 
   const data::SftValidation validation = validation_of(o);
   dist::Comm& comm = dist::world();
+  // Several ranks on GPUs: NCCL picks this rank's GPU before the model goes to one.
+  const std::shared_ptr<dist::NcclComm> gpu = open_gpu_transport(comm, o.device);
   SftObjective objective(dataset, o.batch, o.seed, validation, data::default_pad_id(tok), &comm);
 
   o.steps = run_steps(o, objective.train_examples(), saved, comm.size());
@@ -187,6 +189,7 @@ SftRunResult sft(const SftRunOptions& options) {
 
   loop.caller_options = data_math_options(o);
   loop.data_parallel = o.data_parallel;
+  loop.gpu_transport = gpu;
   loop.tokenizer = &tok;
   SftRunResult result;
   static_cast<TrainResult&>(result) = train(*model, objective, loop, resume ? &*resume : nullptr);

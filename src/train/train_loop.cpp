@@ -85,9 +85,13 @@ void check_ranks(dist::Comm& comm, const Objective& objective, const LoopOptions
   SLLM_CHECK(objective.ranks() == world,
              str(o.command, ": data-parallel training on ", world, " ranks is built for pretrain and sft only"),
              "run this command as one process (without mpirun)");
-  SLLM_CHECK(o.device == "cpu",
-             str(o.command, ": --device ", o.device, " on ", world, " ranks: multi-rank runs reduce host tensors over MPI"),
-             "train on the CPU (--device cpu); the NCCL path for GPUs is not built yet");
+  SLLM_CHECK(o.device == "cpu" || dist::built_with_nccl(),
+             str(o.command, ": --device ", o.device, " on ", world, " ranks needs NCCL, and this sllm was built without it"),
+             "install NCCL (the PyPI wheel nvidia-nccl-cu13), reconfigure with -DNCCL_ROOT=<its nvidia/nccl folder> and "
+             "rebuild; or train on the CPU (--device cpu)");
+  SLLM_CHECK(o.device == "cpu" || o.data_parallel.zero == 0,
+             str(o.command, ": --zero 1 shards host optimizer state; --device ", o.device, " keeps it on the GPU"),
+             "drop --zero on GPUs (each keeps the whole optimizer state), or train on the CPU");
   const std::string seed = saved_options.contains("seed") ? saved_options["seed"].dump() : "";
   comm.check_same(dist::hash_bytes(seed.data(), seed.size()), "seed (--seed)");
   const std::string options = saved_options.dump() + "|" + o.config + "|" + std::to_string(o.steps) + "|" +
@@ -154,6 +158,9 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
   if (world > 1) saved_options["ranks"] = world;  // one-rank checkpoints stay as they were
   check_ranks(comm, objective, o, saved_options, resume);
 
+  // Several ranks on GPUs: NCCL picks this rank's GPU before anything is put on one (the
+  // caller may have opened it already, when it moved the model itself).
+  std::shared_ptr<dist::NcclComm> gpu = o.gpu_transport ? o.gpu_transport : open_gpu_transport(comm, o.device);
   // The model moves before the optimizer is built, so the moments are made on its device.
   const Device device = ops::parse_device(o.device);
   ops::init_device(device);
@@ -162,7 +169,7 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
   model.set_compute_dtype(ops::apply_precision(precision));
   if (!o.quiet && root) print_memory_prediction(model, o, device, precision);
   const std::vector<optim::ParamRef> params = trainable_parameters(model, o);
-  DataParallel dp(comm, o.data_parallel, params);
+  DataParallel dp(comm, o.data_parallel, params, gpu.get());
   optim::AdamWConfig acfg;
   acfg.weight_decay = static_cast<float>(o.weight_decay);
   optim::AdamW opt(params, acfg, dp.optimizer_spans());

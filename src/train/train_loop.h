@@ -26,6 +26,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,9 @@ struct LoopOptions {
   // Under `mpirun -np N` (train/data_parallel.h): how gradients are summed and whether the
   // optimizer state is sharded. The number of ranks is the launcher's (dist::world()).
   DataParallelOptions data_parallel;
+  // The NCCL communicator of a multi-rank --device cuda run, when the caller opened it before
+  // putting anything on a GPU (open_gpu_transport); unset, train() opens it.
+  std::shared_ptr<dist::NcclComm> gpu_transport;
   // Saved in each checkpoint's trainer_state.json: the caller's own options that change the
   // math (batch, seq, seed), stored with the loop's under "options", and where the model's
   // config came from ("config").
