@@ -382,8 +382,8 @@ const SafetensorsEntry& SafetensorsFile::get(const std::string& name) const {
 
 // ---- writing ------------------------------------------------------------------------------
 
-void SafetensorsWriter::add(const std::string& name, const std::string& dtype, std::vector<int64_t> shape,
-                            const void* data, size_t nbytes) {
+void SafetensorsWriter::check_new(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
+                                  size_t nbytes) const {
   SLLM_CHECK(!name.empty() && name != "__metadata__" && is_utf8(name),
              str("cannot add tensor '", name, "' to a safetensors file: invalid name"),
              "tensor names must be non-empty UTF-8 and not '__metadata__'");
@@ -399,8 +399,40 @@ void SafetensorsWriter::add(const std::string& name, const std::string& dtype, s
              str("tensor '", name, "': ", nbytes, " bytes given but shape ", shape_text(shape), " of ", dtype, " needs ",
                  need),
              "pass the byte size of the data, product(shape) * element size");
+}
+
+void SafetensorsWriter::add(const std::string& name, const std::string& dtype, std::vector<int64_t> shape,
+                            const void* data, size_t nbytes) {
+  check_new(name, dtype, shape, nbytes);
   SLLM_CHECK(data != nullptr || nbytes == 0, str("tensor '", name, "': data is null"), "pass the tensor's host bytes");
-  tensors_.push_back({name, dtype, std::move(shape), data, nbytes});
+  tensors_.push_back({name, dtype, std::move(shape), data, nbytes, {}});
+}
+
+void SafetensorsWriter::add_produced(const std::string& name, const std::string& dtype, std::vector<int64_t> shape,
+                                     size_t nbytes, std::function<void(void* dst)> produce) {
+  check_new(name, dtype, shape, nbytes);
+  SLLM_CHECK(static_cast<bool>(produce), str("tensor '", name, "': no producer"), "pass a function that fills the bytes");
+  tensors_.push_back({name, dtype, std::move(shape), nullptr, nbytes, std::move(produce)});
+}
+
+std::vector<std::string> SafetensorsWriter::write_order() const {
+  std::vector<std::string> names;
+  for (const Pending* t : ordered()) names.push_back(t->name);
+  return names;
+}
+
+void SafetensorsWriter::for_each_data(const std::vector<const Pending*>& order,
+                                      const std::function<void(const void*, size_t)>& fn) const {
+  std::vector<char> scratch;
+  for (const Pending* t : order) {
+    if (!t->produce) {
+      fn(t->data, t->nbytes);
+      continue;
+    }
+    scratch.resize(t->nbytes);
+    t->produce(scratch.data());
+    fn(scratch.data(), t->nbytes);
+  }
 }
 
 void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {
@@ -464,7 +496,7 @@ void SafetensorsWriter::write(const std::string& path) const {
   std::string prefix = length_prefix(h.size());
   out.write(prefix.data(), prefix.size());
   out.write(h.data(), h.size());
-  for (const Pending* t : order) out.write(t->data, t->nbytes);
+  for_each_data(order, [&](const void* data, size_t n) { out.write(data, n); });
   out.commit();
 }
 
@@ -472,8 +504,9 @@ std::string SafetensorsWriter::to_bytes() const {
   std::vector<const Pending*> order = ordered();
   std::string h = header(order);
   std::string bytes = length_prefix(h.size()) + h;
-  for (const Pending* t : order)
-    if (t->nbytes > 0) bytes.append(static_cast<const char*>(t->data), t->nbytes);
+  for_each_data(order, [&](const void* data, size_t n) {
+    if (n > 0) bytes.append(static_cast<const char*>(data), n);
+  });
   return bytes;
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -78,7 +79,15 @@ class SafetensorsWriter {
   // nbytes == product(shape) * dtype size, and that the name is new.
   void add(const std::string& name, const std::string& dtype, std::vector<int64_t> shape, const void* data,
            size_t nbytes);
+  // The same with the bytes made only when write() reaches the tensor: produce(dst) fills
+  // nbytes at dst, a buffer of this tensor alone, so a file of many large tensors is written
+  // without holding them all at once (a ZeRO-1 checkpoint gathers each optimizer moment from
+  // the ranks here). Producers run once per write() or to_bytes(), in write_order().
+  void add_produced(const std::string& name, const std::string& dtype, std::vector<int64_t> shape, size_t nbytes,
+                    std::function<void(void* dst)> produce);
   void set_metadata(const std::string& key, const std::string& value);
+  // The tensor names in the order the file lays out their data.
+  std::vector<std::string> write_order() const;
 
   // Atomic (temp file + fsync + rename): a crash never leaves a half-written file at `path`.
   void write(const std::string& path) const;
@@ -91,7 +100,12 @@ class SafetensorsWriter {
     std::vector<int64_t> shape;
     const void* data;
     size_t nbytes;
+    std::function<void(void* dst)> produce;  // set by add_produced (data is then null)
   };
+  void check_new(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
+                 size_t nbytes) const;
+  // Calls fn(bytes, n) for each tensor's data in file order (producers fill a scratch buffer).
+  void for_each_data(const std::vector<const Pending*>& order, const std::function<void(const void*, size_t)>& fn) const;
   std::vector<const Pending*> ordered() const;
   std::string header(const std::vector<const Pending*>& order) const;  // padded JSON
 

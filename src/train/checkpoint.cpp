@@ -75,12 +75,18 @@ std::string checkpoint_name(int64_t step) { return "ckpt-" + std::to_string(step
 void save_checkpoint(const fs::path& run, int64_t step, const nn::Transformer& model, const optim::AdamW& opt,
                      const tokenizer::Tokenizer* tok, const json& trainer_state,
                      const std::function<void(const std::string& dir)>& write_model) {
-  save_checkpoint(run, step, model, opt.state_tensors(), opt.step_count(), tok, trainer_state, write_model);
+  std::vector<std::pair<std::string, Tensor>> state = opt.state_tensors();
+  for (auto& [key, t] : state) t = t.to(Device::CPU);  // GPU moments are copied to the host (kept alive until written)
+  const auto add = [&state](io::SafetensorsWriter& file) {
+    for (const auto& [key, t] : state)
+      file.add(key, "F32", std::vector<int64_t>(t.shape().begin(), t.shape().end()), t.f32(), t.nbytes());
+  };
+  save_checkpoint(run, step, model, add, opt.step_count(), tok, trainer_state, write_model);
 }
 
 void save_checkpoint(const fs::path& run, int64_t step, const nn::Transformer& model,
-                     const std::vector<std::pair<std::string, Tensor>>& optimizer_state, int64_t optimizer_steps,
-                     const tokenizer::Tokenizer* tok, const json& trainer_state,
+                     const std::function<void(io::SafetensorsWriter& file)>& add_optimizer_state,
+                     int64_t optimizer_steps, const tokenizer::Tokenizer* tok, const json& trainer_state,
                      const std::function<void(const std::string& dir)>& write_model) {
   const std::string name = checkpoint_name(step);
   AtomicDirectory dir((run / name).string());
@@ -93,11 +99,7 @@ void save_checkpoint(const fs::path& run, int64_t step, const nn::Transformer& m
   }
   if (tok) tok->save(tmp.string());
   io::SafetensorsWriter writer;
-  std::vector<std::pair<std::string, Tensor>> state = optimizer_state;
-  for (auto& [key, t] : state) {
-    t = t.to(Device::CPU);  // GPU moments are copied to the host (kept alive until write)
-    writer.add(key, "F32", std::vector<int64_t>(t.shape().begin(), t.shape().end()), t.f32(), t.nbytes());
-  }
+  add_optimizer_state(writer);
   writer.set_metadata("step_count", std::to_string(optimizer_steps));
   writer.write((tmp / "optimizer.safetensors").string());
   write_file_atomic((tmp / "trainer_state.json").string(), trainer_state.dump(2) + "\n");

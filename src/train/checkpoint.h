@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/safetensors.h"
 #include "nn/transformer.h"
 #include "optim/adamw.h"
 #include "tokenizer/tokenizer.h"
@@ -47,11 +48,13 @@ std::string checkpoint_name(int64_t step);  // "ckpt-<step>"
 void save_checkpoint(const std::filesystem::path& run, int64_t step, const nn::Transformer& model, const optim::AdamW& opt,
                      const tokenizer::Tokenizer* tok, const nlohmann::json& trainer_state,
                      const std::function<void(const std::string& dir)>& write_model = {});
-// The same with the optimizer's state given as its tensors ("<name>.exp_avg", ...) and step
-// count: a data-parallel run's, gathered from the ranks' shards (train/data_parallel.h).
+// The same with optimizer.safetensors' tensors ("<name>.exp_avg", ...) added to its writer by
+// add_optimizer_state, beside the step count: a data-parallel run's ZeRO-1 shards are
+// gathered from the ranks, one tensor at a time, while the file is written
+// (train/data_parallel.h).
 void save_checkpoint(const std::filesystem::path& run, int64_t step, const nn::Transformer& model,
-                     const std::vector<std::pair<std::string, Tensor>>& optimizer_state, int64_t optimizer_steps,
-                     const tokenizer::Tokenizer* tok, const nlohmann::json& trainer_state,
+                     const std::function<void(io::SafetensorsWriter& file)>& add_optimizer_state,
+                     int64_t optimizer_steps, const tokenizer::Tokenizer* tok, const nlohmann::json& trainer_state,
                      const std::function<void(const std::string& dir)>& write_model = {});
 
 // Loads ckpt/optimizer.safetensors into `opt` (moments and step count).

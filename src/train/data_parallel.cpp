@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
 
 #include "core/error.h"
 
@@ -208,30 +210,56 @@ void DataParallel::gather_parameters() {
   }
 }
 
-std::vector<std::pair<std::string, Tensor>> DataParallel::gather_optimizer_state(const optim::AdamW& opt) {
-  std::vector<std::pair<std::string, Tensor>> mine = opt.state_tensors();
-  if (!opt.sharded()) return comm_.is_root() ? mine : std::vector<std::pair<std::string, Tensor>>{};
-  SLLM_ASSERT(mine.size() == 2 * params_.size());
-  std::vector<std::vector<optim::ParamSpan>> spans;  // [rank][param]
-  for (int r = 0; r < comm_.size(); ++r) spans.push_back(zero_partition(params_, r, comm_.size()));
-  std::vector<std::pair<std::string, Tensor>> full;
+std::vector<std::pair<std::string, std::pair<size_t, int>>> DataParallel::optimizer_file_order() const {
+  // The file's order is the writer's rule (io/safetensors.h): ask a writer of the same names.
+  io::SafetensorsWriter layout;
+  std::map<std::string, std::pair<size_t, int>> which;
   for (size_t i = 0; i < params_.size(); ++i) {
+    const Shape& shape = params_[i].param.shape();
     for (int k = 0; k < 2; ++k) {
-      const auto& [name, moment] = mine[2 * i + static_cast<size_t>(k)];
-      if (!comm_.is_root()) {
-        if (moment.numel() > 0) comm_.send(moment.f32(), moment.numel(), 0);
-        continue;
-      }
-      Tensor whole = Tensor::empty(params_[i].param.shape());
-      float* out = whole.mutable_f32();
-      std::memcpy(out + spans[0][i].begin, moment.f32(), static_cast<size_t>(moment.numel()) * sizeof(float));
-      for (int r = 1; r < comm_.size(); ++r) {
-        if (spans[r][i].size() > 0) comm_.recv(out + spans[r][i].begin, spans[r][i].size(), r);
-      }
-      full.emplace_back(name, whole);
+      const std::string name = params_[i].name + (k == 0 ? ".exp_avg" : ".exp_avg_sq");
+      layout.add_produced(name, "F32", std::vector<int64_t>(shape.begin(), shape.end()), params_[i].param.nbytes(),
+                          [](void*) {});
+      which[name] = {i, k};
     }
   }
-  return full;
+  std::vector<std::pair<std::string, std::pair<size_t, int>>> order;
+  for (const std::string& name : layout.write_order()) order.emplace_back(name, which.at(name));
+  return order;
+}
+
+void DataParallel::add_optimizer_state(io::SafetensorsWriter& file, const optim::AdamW& opt) {
+  SLLM_ASSERT(comm_.is_root() && opt.sharded());
+  const std::vector<std::pair<std::string, Tensor>> mine = opt.state_tensors();  // (param, moment) pairs
+  auto spans = std::make_shared<std::vector<std::vector<optim::ParamSpan>>>();  // [rank][param]
+  for (int r = 0; r < comm_.size(); ++r) spans->push_back(zero_partition(params_, r, comm_.size()));
+  const auto order = optimizer_file_order();
+  auto next = std::make_shared<size_t>(0);  // producers must run in the order the others send
+  for (size_t at = 0; at < order.size(); ++at) {
+    const auto [i, k] = order[at].second;
+    const Tensor moment = mine[2 * i + static_cast<size_t>(k)].second;
+    const Shape& shape = params_[i].param.shape();
+    file.add_produced(order[at].first, "F32", std::vector<int64_t>(shape.begin(), shape.end()), params_[i].param.nbytes(),
+                      [this, spans, moment, next, at, i = i](void* dst) {
+                        SLLM_CHECK(*next == at, "ZeRO-1 checkpoint: optimizer state written out of order",
+                                   "this is a bug in sllm; please report it");
+                        ++*next;
+                        float* out = static_cast<float*>(dst);
+                        const auto& by_rank = *spans;
+                        std::copy(moment.f32(), moment.f32() + moment.numel(), out + by_rank[0][i].begin);
+                        for (int r = 1; r < comm_.size(); ++r)
+                          if (by_rank[r][i].size() > 0) comm_.recv(out + by_rank[r][i].begin, by_rank[r][i].size(), r);
+                      });
+  }
+}
+
+void DataParallel::send_optimizer_state(const optim::AdamW& opt) {
+  SLLM_ASSERT(!comm_.is_root() && opt.sharded());
+  const std::vector<std::pair<std::string, Tensor>> mine = opt.state_tensors();
+  for (const auto& [name, which] : optimizer_file_order()) {
+    const Tensor& moment = mine[2 * which.first + static_cast<size_t>(which.second)].second;
+    if (moment.numel() > 0) comm_.send(moment.f32(), moment.numel(), 0);
+  }
 }
 
 }  // namespace sllm::train

@@ -35,8 +35,9 @@
 // for those (optim::ParamSpan) and updates only them; then every rank broadcasts its updated
 // slice (gather_parameters). Optimizer memory per rank: 8·S/N bytes instead of 8·S. The
 // update is elementwise, so a ZeRO-1 run is bit-identical to one without. Checkpoints hold
-// the full moments in the same optimizer.safetensors as always (gather_optimizer_state sends
-// the slices to rank 0), so they resume at any world size that the data allows.
+// the full moments in the same optimizer.safetensors as always (rank 0 receives the slices
+// tensor by tensor while it writes the file: add_optimizer_state), so a sharded optimizer
+// reads them back at any number of ranks.
 //
 // CUDA tensors travel over NCCL (dist/nccl_comm.h) instead of MPI: gradients are all-reduced
 // in place, one NCCL group per bucket's worth of tensors (no packing copy); the starting
@@ -52,6 +53,7 @@
 
 #include "dist/comm.h"
 #include "dist/nccl_comm.h"
+#include "io/safetensors.h"
 #include "optim/adamw.h"
 
 namespace sllm::train {
@@ -100,16 +102,22 @@ class DataParallel {
   void allreduce_sum(double* values, int64_t n);
   // ZeRO-1, after the step: every rank's updated span of the params to every rank.
   void gather_parameters();
-  // The optimizer's state_tensors() as an unsharded optimizer would give them: on rank 0 the
-  // full moments (ZeRO-1: assembled from every rank's spans); on other ranks, an empty list.
-  // Every rank must call it (ranks send their spans).
-  std::vector<std::pair<std::string, Tensor>> gather_optimizer_state(const optim::AdamW& opt);
+  // A ZeRO-1 checkpoint's optimizer.safetensors, the same file an unsharded optimizer writes.
+  // Rank 0 adds each moment to `file` as a producer that assembles it from its own span and
+  // the other ranks' while the file is written, one tensor at a time (never the whole state
+  // at once); every other rank calls send_optimizer_state at the same point, which sends its
+  // spans in the file's order.
+  void add_optimizer_state(io::SafetensorsWriter& file, const optim::AdamW& opt);
+  void send_optimizer_state(const optim::AdamW& opt);
 
  private:
   // Calls fn(param index, first element, elements, bucket offset) for the pieces of params
   // in flat range [begin, end).
   template <class Fn>
   void for_each_piece(int64_t begin, int64_t end, Fn&& fn) const;
+  // The moments' names in optimizer.safetensors' data order, with (param, 0 = exp_avg /
+  // 1 = exp_avg_sq) for each.
+  std::vector<std::pair<std::string, std::pair<size_t, int>>> optimizer_file_order() const;
 
   void allreduce_gradients_gpu(const std::vector<int64_t>& reached);
 

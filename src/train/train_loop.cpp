@@ -285,8 +285,7 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
     }
     const bool save_now = (o.save_every > 0 && step % o.save_every == 0) || step == end_step;
     if (save_now) {
-      // Every rank takes part (ZeRO-1 sends its slices of the moments); rank 0 writes.
-      const std::vector<std::pair<std::string, Tensor>> optimizer_state = dp.gather_optimizer_state(opt);
+      // Rank 0 writes; under ZeRO-1 the others send their slices of the moments meanwhile.
       if (root) {
         const json state{{"step", step},
                          {"total_steps", o.steps},
@@ -294,7 +293,14 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
                          {"config", o.config},
                          {"loader", objective.data_state()},
                          {"threads", omp_get_max_threads()}};
-        save_checkpoint(run, step, model, optimizer_state, opt.step_count(), o.tokenizer, state, o.write_model);
+        if (opt.sharded()) {
+          save_checkpoint(run, step, model, [&](io::SafetensorsWriter& file) { dp.add_optimizer_state(file, opt); },
+                          opt.step_count(), o.tokenizer, state, o.write_model);
+        } else {
+          save_checkpoint(run, step, model, opt, o.tokenizer, state, o.write_model);
+        }
+      } else if (opt.sharded()) {
+        dp.send_optimizer_state(opt);
       }
     }
   }

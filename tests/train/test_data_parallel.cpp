@@ -1,6 +1,7 @@
 // The ZeRO-1 partition of train/data_parallel.h: the ranks' spans tile every parameter once,
 // in flat order, with sizes that differ by at most one element; and one rank is a no-op
-// data-parallel setup (its collectives change nothing). The multi-rank behaviour runs under
+// data-parallel setup (its collectives change nothing), whose ZeRO-1 checkpoint file equals
+// the unsharded optimizer's. The multi-rank behaviour runs under
 // mpirun in tests/dist/run_mpi_training_tests.sh.
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 
 #include "core/error.h"
 #include "dist/comm.h"
+#include "io/safetensors.h"
 #include "train/data_parallel.h"
 
 namespace sllm::train {
@@ -73,8 +75,15 @@ TEST(DataParallelOneRank, CollectivesLeaveGradientsAndStateAlone) {
   dp.allreduce_sum(sum, 2);
   EXPECT_EQ(sum[0], 1.5);
   EXPECT_EQ(params[0].param.grad().f32()[4], 4.5f);
-  optim::AdamW opt(params, optim::AdamWConfig{}, spans);
-  EXPECT_EQ(dp.gather_optimizer_state(opt).size(), 4u);  // rank 0 holds the whole state
+  optim::AdamW opt(params, optim::AdamWConfig{}, spans), whole(params, optim::AdamWConfig{});
+  opt.step(1e-2f);
+  whole.step(1e-2f);
+  // The sharded optimizer's file (its moments produced while written) is the unsharded one's.
+  io::SafetensorsWriter sharded_file, whole_file;
+  dp.add_optimizer_state(sharded_file, opt);
+  for (const auto& [name, t] : whole.state_tensors())
+    whole_file.add(name, "F32", std::vector<int64_t>(t.shape().begin(), t.shape().end()), t.f32(), t.nbytes());
+  EXPECT_EQ(sharded_file.to_bytes(), whole_file.to_bytes());
   DataParallelOptions bad;
   bad.zero = 2;
   EXPECT_THROW(DataParallel(dist::world(), bad, params), Error);
