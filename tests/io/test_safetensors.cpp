@@ -139,6 +139,36 @@ TEST(Safetensors, WriterOrdersByAlignmentThenNameAndAligns) {
   fs::remove(path);
 }
 
+// Produced tensors (add_produced) make the same file as given bytes, their producers run once
+// per write in write_order(), and write_order() is the order of the file's entries.
+TEST(Safetensors, ProducedTensorsWriteTheSameFileInWriteOrder) {
+  std::vector<float> a = {1, 2, 3}, b = {4, 5};
+  std::vector<int64_t> m = {7};
+  SafetensorsWriter given, produced;
+  given.add("b", "F32", {2}, b.data(), 8);
+  given.add("a", "F32", {3}, a.data(), 12);
+  given.add("m", "I64", {1}, m.data(), 8);
+  std::vector<std::string> calls;
+  auto fill = [&calls](const std::string& name, const void* src, size_t n) {
+    return [&calls, name, src, n](void* dst) {
+      calls.push_back(name);
+      std::memcpy(dst, src, n);
+    };
+  };
+  produced.add_produced("b", "F32", {2}, 8, fill("b", b.data(), 8));
+  produced.add("a", "F32", {3}, a.data(), 12);
+  produced.add_produced("m", "I64", {1}, 8, fill("m", m.data(), 8));
+  EXPECT_EQ(produced.write_order(), (std::vector<std::string>{"m", "a", "b"}));
+  EXPECT_EQ(produced.to_bytes(), given.to_bytes());
+  EXPECT_EQ(calls, (std::vector<std::string>{"m", "b"}));
+  const std::string path = temp_path("produced.safetensors");
+  produced.write(path);
+  EXPECT_EQ(sllm::read_file(path), given.to_bytes());
+  fs::remove(path);
+  EXPECT_THROW(produced.add_produced("c", "F32", {2}, 4, fill("c", b.data(), 4)), sllm::Error);  // 4 != 2 * 4 bytes
+  EXPECT_THROW(produced.add_produced("d", "F32", {1}, 4, {}), sllm::Error);                      // no producer
+}
+
 // ---- round trips --------------------------------------------------------------------------
 
 TEST(Safetensors, RoundTripEveryDtypeAndShape) {
