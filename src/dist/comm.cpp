@@ -260,16 +260,27 @@ void Comm::allreduce_sum_ordered(double* buf, int64_t n) {
 #endif
 }
 
+#if SLLM_HAVE_MPI
+namespace {
+// MPI_Send or MPI_Recv of n floats with rank `peer`, in pieces of at most kMaxCount.
+template <class Float, class Call>
+void point_to_point(Float* buf, int64_t n, const char* name, Call&& call) {
+  for (int64_t off = 0; off < n; off += kMaxCount) {
+    TimedCall timed(name);
+    check_mpi(call(buf + off, static_cast<int>(std::min(kMaxCount, n - off))), name);
+  }
+}
+}  // namespace
+#endif
+
 void Comm::send(const float* buf, int64_t n, int dest) {
   require_live();
   SLLM_CHECK(dest >= 0 && dest < size_ && dest != rank_, str("dist: send to rank ", dest, " from rank ", rank_, " of ", size_),
              "send to another rank");
 #if SLLM_HAVE_MPI
-  for (int64_t off = 0; off < n; off += kMaxCount) {
-    const int count = static_cast<int>(std::min(kMaxCount, n - off));
-    TimedCall timed("MPI_Send");
-    check_mpi(MPI_Send(buf + off, count, MPI_FLOAT, dest, 0, MPI_COMM_WORLD), "MPI_Send");
-  }
+  point_to_point(buf, n, "MPI_Send", [dest](const float* p, int count) {
+    return MPI_Send(p, count, MPI_FLOAT, dest, 0, MPI_COMM_WORLD);
+  });
 #else
   (void)buf, (void)n;
 #endif
@@ -280,11 +291,9 @@ void Comm::recv(float* buf, int64_t n, int src) {
   SLLM_CHECK(src >= 0 && src < size_ && src != rank_, str("dist: receive from rank ", src, " on rank ", rank_, " of ", size_),
              "receive from another rank");
 #if SLLM_HAVE_MPI
-  for (int64_t off = 0; off < n; off += kMaxCount) {
-    const int count = static_cast<int>(std::min(kMaxCount, n - off));
-    TimedCall timed("MPI_Recv");
-    check_mpi(MPI_Recv(buf + off, count, MPI_FLOAT, src, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
-  }
+  point_to_point(buf, n, "MPI_Recv", [src](float* p, int count) {
+    return MPI_Recv(p, count, MPI_FLOAT, src, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  });
 #else
   (void)buf, (void)n;
 #endif

@@ -57,24 +57,20 @@ void PretrainObjective::check_model(const nn::ModelConfig& config) const {
   SLLM_CHECK(seq_ <= config.n_ctx, str("--seq ", seq_, " exceeds the model's context of ", config.n_ctx), "lower --seq");
 }
 
-namespace {
-
-// Rows [rank·B, (rank+1)·B) of a (ranks·B, T) batch into a (B, T) tensor.
-void copy_rank_rows(const std::vector<int32_t>& all, int rank, Tensor& rows) {
-  const int64_t n = rows.numel();
-  std::copy(all.begin() + rank * n, all.begin() + (rank + 1) * n, rows.mutable_i32());
+void PretrainObjective::next_rows(data::BatchLoader& loader, Tensor& inputs, Tensor& targets) {
+  if (ranks() == 1) {
+    loader.next(inputs.mutable_i32(), targets.mutable_i32());
+    return;
+  }
+  // Rows [rank·B, (rank+1)·B) of the (ranks·B, T) batch.
+  loader.next(all_inputs_.data(), all_targets_.data());
+  const int64_t n = inputs.numel();
+  std::copy(all_inputs_.begin() + rank_ * n, all_inputs_.begin() + (rank_ + 1) * n, inputs.mutable_i32());
+  std::copy(all_targets_.begin() + rank_ * n, all_targets_.begin() + (rank_ + 1) * n, targets.mutable_i32());
 }
 
-}  // namespace
-
 MicroBatchLoss PretrainObjective::next(nn::Transformer& model) {
-  if (ranks() == 1) {
-    train_loader_.next(inputs_.mutable_i32(), targets_.mutable_i32());
-  } else {
-    train_loader_.next(all_inputs_.data(), all_targets_.data());
-    copy_rank_rows(all_inputs_, rank_, inputs_);
-    copy_rank_rows(all_targets_, rank_, targets_);
-  }
+  next_rows(train_loader_, inputs_, targets_);
   return MicroBatchLoss{model.loss(inputs_, targets_), batch_ * seq_ * ranks(), {}};
 }
 
@@ -83,13 +79,7 @@ Evaluation PretrainObjective::evaluate(nn::Transformer& model) {
   Tensor inputs = Tensor::empty({batch_, seq_}, DType::I32), targets = Tensor::empty({batch_, seq_}, DType::I32);
   double total = 0;
   for (int64_t i = 0; i < eval_batches_; ++i) {
-    if (ranks() == 1) {
-      val_loader_.next(inputs.mutable_i32(), targets.mutable_i32());
-    } else {
-      val_loader_.next(all_inputs_.data(), all_targets_.data());
-      copy_rank_rows(all_inputs_, rank_, inputs);
-      copy_rank_rows(all_targets_, rank_, targets);
-    }
+    next_rows(val_loader_, inputs, targets);
     total += model.loss(inputs, targets).item();
   }
   // Every rank's slice holds B·T of the batch's ranks·B·T tokens: the mean of the ranks'

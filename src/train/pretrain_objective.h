@@ -50,6 +50,9 @@ class PretrainObjective final : public Objective {
   uint64_t data_fingerprint() const override;
 
  private:
+  // The loader's next batch, this rank's rows of it, into (B, T) inputs and targets.
+  void next_rows(data::BatchLoader& loader, Tensor& inputs, Tensor& targets);
+
   std::filesystem::path data_dir_;  // checked to hold train.bin and val.bin
   int64_t batch_, seq_;
   dist::Comm* comm_;

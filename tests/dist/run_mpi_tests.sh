@@ -12,27 +12,14 @@ MPIEXEC=${2:-}
 CHECK=${3:?}
 SLLM=${4:?}
 
-if [ "$HAVE_MPI" != "ON" ]; then
-  echo "SKIP: sllm was built without MPI (install openmpi-bin libopenmpi-dev: tools/install_deps.sh, then reconfigure)"
-  exit 77
-fi
-if [ -z "$MPIEXEC" ] || [ ! -x "$MPIEXEC" ]; then
-  echo "SKIP: no MPI launcher (mpirun) found at '$MPIEXEC'"
-  exit 77
-fi
+# shellcheck source=tests/dist/mpi_launcher.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mpi_launcher.sh"
+mpi_launcher_or_skip "$HAVE_MPI" "$MPIEXEC"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sllm_mpi_test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# OpenMPI refuses more ranks than cores without --oversubscribe (CI has 2 cores) and runs as
-# root only with --allow-run-as-root; other launchers take just -np.
-launch=("$MPIEXEC")
-if "$MPIEXEC" --version 2>&1 | grep -qiE "open mpi|openrte|open-mpi"; then  # 4.x mpiexec says OpenRTE
-  launch+=(--oversubscribe)
-  [ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
-fi
 
 # mpi NP ARGS...: runs ARGS on NP ranks, at most 60 s; stdout in $WORK/out, stderr in $WORK/err.
 mpi() {

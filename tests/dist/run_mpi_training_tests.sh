@@ -20,14 +20,9 @@ MPIEXEC=${2:-}
 SLLM=${3:?}
 COMPARE=${4:?}
 
-if [ "$HAVE_MPI" != "ON" ]; then
-  echo "SKIP: sllm was built without MPI (install openmpi-bin libopenmpi-dev: tools/install_deps.sh, then reconfigure)"
-  exit 77
-fi
-if [ -z "$MPIEXEC" ] || [ ! -x "$MPIEXEC" ]; then
-  echo "SKIP: no MPI launcher (mpirun) found at '$MPIEXEC'"
-  exit 77
-fi
+# shellcheck source=tests/dist/mpi_launcher.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mpi_launcher.sh"
+mpi_launcher_or_skip "$HAVE_MPI" "$MPIEXEC"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sllm_mpi_training.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -35,11 +30,6 @@ cd "$WORK" || exit 1
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-launch=("$MPIEXEC")
-if "$MPIEXEC" --version 2>&1 | grep -qiE "open mpi|openrte|open-mpi"; then
-  launch+=(--oversubscribe)
-  [ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
-fi
 # mpi2 ARGS...: sllm ARGS on 2 ranks, at most 120 s; output in $WORK/log.
 mpi2() { timeout 120 "${launch[@]}" -np 2 "$SLLM" "$@" >log 2>&1; }
 one() { timeout 120 "$SLLM" "$@" --threads 1 >log 2>&1; }

@@ -18,18 +18,12 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "dist/comm.h"
+#include "rank_expect.h"
 
 using namespace sllm;
+using test::expect;
 
 namespace {
-
-int failures = 0;
-void expect(bool ok, const std::string& what, int rank) {
-  if (!ok) {
-    std::fprintf(stderr, "FAIL rank %d: %s\n", rank, what.c_str());
-    ++failures;
-  }
-}
 
 // Rank r's gradient-like values: magnitudes spread over 2^-20 .. 2^20 so that the order of
 // a sum of 3+ ranks changes its last bits.
@@ -116,12 +110,12 @@ int main(int argc, char** argv) {
     expect(raised, "check_same did not fail with the expected message", rank);
     c.barrier();
 
-    if (failures == 0) std::printf("rank %d/%d: ok\n", rank, size);
+    if (test::rank_failures() == 0) std::printf("rank %d/%d: ok\n", rank, size);
   } catch (const Error& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());
-    ++failures;
+    ++test::rank_failures();
   }
   std::fflush(stdout);
   dist::finalize();
-  return failures == 0 ? 0 : 1;
+  return test::rank_failures() == 0 ? 0 : 1;
 }

@@ -10,18 +10,12 @@
 #include "core/error.h"
 #include "dist/comm.h"
 #include "dist/nccl_comm.h"
+#include "rank_expect.h"
 
 using namespace sllm;
+using test::expect;
 
 namespace {
-
-int failures = 0;
-void expect(bool ok, const std::string& what, int rank) {
-  if (!ok) {
-    std::fprintf(stderr, "FAIL rank %d: %s\n", rank, what.c_str());
-    ++failures;
-  }
-}
 
 std::vector<float> rank_data(int r, int64_t n) {
   std::vector<float> v(static_cast<size_t>(n));
@@ -96,11 +90,11 @@ int main() {
     expect(to_host(mine, 500) == rank_data(0, 500), "broadcast did not deliver rank 0's buffer", rank);
     for (float* p : {buf, a, b, mine, all}) cudaFree(p);
     nccl.reset();
-    if (failures == 0) std::printf("rank %d/%d: nccl ok (GPU %d)\n", rank, size, rank % devices);
+    if (test::rank_failures() == 0) std::printf("rank %d/%d: nccl ok (GPU %d)\n", rank, size, rank % devices);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());
-    failures++;
+    ++test::rank_failures();
   }
   dist::finalize();
-  return failures == 0 ? 0 : 1;
+  return test::rank_failures() == 0 ? 0 : 1;
 }
