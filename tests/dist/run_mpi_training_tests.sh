@@ -9,7 +9,8 @@
 #   - 2 ranks x batch 2 (MPI's own reduction) vs 1 process x batch 4 in one pass: within the
 #     rounding of another summation order (the bound is derived in README.md, "Data-parallel
 #     training"): losses and gradient norms relatively within 3e-5, final weights within 1e-5;
-#   - bad input: resuming a 2-rank run as one process, ranks started with different seeds,
+#   - bad input: resuming a 2-rank run as one process, ranks started with different seeds or
+#     reading different data,
 #     multi-rank DPO: each fails with its message and a non-zero exit, never a hang.
 # Usage: run_mpi_training_tests.sh HAVE_MPI(ON|OFF) MPIEXEC sllm compare_runs
 # Exits 77 (ctest's SKIP_RETURN_CODE) with a message when the build has no MPI or the
@@ -102,6 +103,10 @@ refused "resume a 2-rank run as 1 process" "trained on 2 rank"
 timeout 120 "${launch[@]}" -np 1 "$SLLM" "${P[@]}" --out p_seed --batch 2 --seed 1 : -np 1 "$SLLM" "${P[@]}" --out p_seed \
   --batch 2 --seed 2 >log 2>&1
 refused "ranks with different seeds" "disagree with rank 0 on the seed"
+"$SLLM" prepare --tokenizer tok --input synth/train.txt --out data2 --val-fraction 0.2 >log 2>&1
+timeout 120 "${launch[@]}" -np 1 "$SLLM" "${P[@]}" --out p_data --batch 2 : -np 1 "$SLLM" "${P[@]/#data/data2}" \
+  --out p_data --batch 2 >log 2>&1
+refused "ranks reading different data" "disagree with rank 0 on the training data"
 for i in 1 2 3 4 5 6 7 8; do echo "{\"prompt\": \"Story $i.\", \"chosen\": \"yes $i\", \"rejected\": \"no $i\"}"; done >pairs.jsonl
 mpi2 dpo --model base/ckpt-2 --data pairs.jsonl --out d --steps 1 --batch 2 --seq 64 --quiet
 refused "dpo on 2 ranks" "built for pretrain and sft only"
