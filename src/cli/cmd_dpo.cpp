@@ -6,6 +6,7 @@
 #include "cli/loop_flags.h"
 #include "core/args.h"
 #include "core/error.h"
+#include "dist/comm.h"
 #include "infer/model_path.h"
 #include "rl/dpo_run.h"
 
@@ -45,6 +46,8 @@ int run_dpo(const std::vector<std::string>& argv) {
              {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
              {"--device", FlagSpec::Value, "cpu or cuda: where the model trains [cpu]"},
              {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only) [auto]"},
+             {"--deterministic-reduce", FlagSpec::Switch, "under mpirun: sum gradients in rank order (bit-identical to one process accumulating the ranks' slices)"},
+             {"--zero", FlagSpec::Value, "under mpirun: 1 shards the optimizer state over the ranks (ZeRO-1) [0]"},
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   rl::DpoRunOptions o;
@@ -57,7 +60,9 @@ int run_dpo(const std::vector<std::string>& argv) {
   read_data_flags(args, o, "sllm dpo", "pairs");
   o.model_dir = infer::resolve_model_dir(o.model_dir);
   read_loop_flags(args, o);
+  read_data_parallel_flags(args, o);
   const rl::DpoRunResult r = rl::dpo(o);
+  if (!dist::world().is_root()) return 0;  // rank 0 reports for the run
   std::fprintf(stderr, "done: step %ld of %ld, loss %.4f", static_cast<long>(r.last_step),
                static_cast<long>(r.total_steps), r.last_loss);
   if (r.last_val_loss >= 0) std::fprintf(stderr, ", val_loss %.4f (first %.4f)", r.last_val_loss, r.first_val_loss);

@@ -23,14 +23,18 @@ std::vector<const data::PreferencePair*> full_batch(std::vector<const data::Pref
 }  // namespace
 
 DpoObjective::DpoObjective(const data::PreferenceDataset& data, int64_t batch, uint64_t seed,
-                           const data::SftValidation& validation, int32_t pad_id, const DpoSettings& settings)
+                           const data::SftValidation& validation, int32_t pad_id, const DpoSettings& settings,
+                           dist::Comm* comm)
     : data_(&data),
       batch_(batch),
       seq_(data.options().seq_len),
       pad_id_(pad_id),
       settings_(settings),
-      split_(data::objective_split(data, batch, validation, seed, data::split_preferences, "pair")),
-      train_loader_(data, split_.train, batch, seq_, seed + 1, pad_id, /*shuffle=*/true) {
+      split_(data::objective_split(data, batch * (comm ? comm->size() : 1), validation, seed, data::split_preferences,
+                                   "pair")),
+      train_loader_(data, split_.train, batch * (comm ? comm->size() : 1), seq_, seed + 1, pad_id, /*shuffle=*/true),
+      comm_(comm),
+      rank_(comm ? comm->rank() : 0) {
   SLLM_CHECK(settings.beta > 0 && std::isfinite(settings.beta), str("sllm dpo: --beta must be > 0, got ", settings.beta),
              "pass e.g. --beta 0.1 (smaller keeps the policy closer to the reference)");
 }
@@ -82,38 +86,52 @@ void DpoObjective::compute_reference(nn::Transformer& reference) {
   autograd::NoGradGuard no_grad;
   const int64_t n = data_->size();
   std::vector<float> chosen(static_cast<size_t>(n)), rejected(static_cast<size_t>(n));
-  for (int64_t first = 0; first < n; first += batch_) {
+  for (int64_t first = 0, j = 0; first < n; first += batch_, ++j) {
     const int64_t real = std::min(batch_, n - first);
-    std::vector<const data::PreferencePair*> pairs;
-    for (int64_t i = first; i < first + real; ++i) pairs.push_back(&data_->pairs()[static_cast<size_t>(i)]);
-    const PairLogprobs lp = policy_logprobs(reference, full_batch(pairs, batch_));
-    const std::vector<float> c = lp.chosen.to_floats(), r = lp.rejected.to_floats();
-    std::copy(c.begin(), c.begin() + real, chosen.begin() + first);
-    std::copy(r.begin(), r.begin() + real, rejected.begin() + first);
+    const int owner = static_cast<int>(j % ranks());  // with N ranks, batch j is rank j mod N's
+    if (owner == rank_) {
+      std::vector<const data::PreferencePair*> pairs;
+      for (int64_t i = first; i < first + real; ++i) pairs.push_back(&data_->pairs()[static_cast<size_t>(i)]);
+      const PairLogprobs lp = policy_logprobs(reference, full_batch(pairs, batch_));
+      const std::vector<float> c = lp.chosen.to_floats(), r = lp.rejected.to_floats();
+      std::copy(c.begin(), c.begin() + real, chosen.begin() + first);
+      std::copy(r.begin(), r.begin() + real, rejected.begin() + first);
+    }
+    if (ranks() > 1) {
+      comm_->broadcast(chosen.data() + first, static_cast<size_t>(real) * sizeof(float), owner);
+      comm_->broadcast(rejected.data() + first, static_cast<size_t>(real) * sizeof(float), owner);
+    }
   }
   ref_chosen_ = std::move(chosen);
   ref_rejected_ = std::move(rejected);
 }
 
 train::MicroBatchLoss DpoObjective::next(nn::Transformer& model) {
-  if (mode_hook) mode_hook(true, micro_batches_);
-  ++micro_batches_;
-  const std::vector<const data::PreferencePair*> pairs = train_loader_.next_pairs();
+  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank_));
+  micro_batches_ += static_cast<uint64_t>(ranks());
+  const std::vector<const data::PreferencePair*> all = train_loader_.next_pairs();  // ranks·B pairs
+  const std::vector<const data::PreferencePair*> pairs(all.begin() + rank_ * batch_, all.begin() + (rank_ + 1) * batch_);
   const PairLogprobs policy = policy_logprobs(model, pairs);
   const PairLogprobs ref = reference_logprobs(pairs, policy.chosen.device());
   const DpoLossResult r =
       dpo_loss(policy.chosen, policy.rejected, ref.chosen, ref.rejected, settings_.beta, settings_.loss_type);
-  int64_t tokens = 0;
-  for (const data::PreferencePair* p : pairs)
+  int64_t tokens = 0;  // of the whole batch, the same on every rank
+  for (const data::PreferencePair* p : all)
     tokens += static_cast<int64_t>(2 * p->prompt.size() + p->chosen.size() + p->rejected.size());
   const double epoch = static_cast<double>(train_loader_.epoch()) +
                        static_cast<double>(train_loader_.position()) / static_cast<double>(train_pairs());
+  // Every rank's slice has B pairs: the mean of the ranks' means is the batch's mean.
+  double means[4] = {r.chosen_reward, r.rejected_reward, r.accuracy, r.margin};
+  if (ranks() > 1) {
+    comm_->allreduce_sum_ordered(means, 4);
+    for (double& m : means) m /= static_cast<double>(ranks());
+  }
   return train::MicroBatchLoss{r.loss,
                                tokens,
-                               {{"chosen_reward", r.chosen_reward},
-                                {"rejected_reward", r.rejected_reward},
-                                {"accuracy", r.accuracy},
-                                {"margin", r.margin},
+                               {{"chosen_reward", means[0]},
+                                {"rejected_reward", means[1]},
+                                {"accuracy", means[2]},
+                                {"margin", means[3]},
                                 {"epoch", epoch}}};
 }
 
@@ -121,7 +139,8 @@ train::Evaluation DpoObjective::evaluate(nn::Transformer& model) {
   if (mode_hook) mode_hook(false, micro_batches_);
   const int64_t n = val_pairs();
   double loss = 0, chosen = 0, rejected = 0, accuracy = 0;
-  for (int64_t first = 0; first < n; first += batch_) {
+  // With N ranks, rank r takes pairs r·B ... of each group of N·B (as in training).
+  for (int64_t first = rank_ * batch_; first < n; first += batch_ * ranks()) {
     const int64_t real = std::min(batch_, n - first);
     std::vector<const data::PreferencePair*> pairs;
     for (int64_t i = first; i < first + real; ++i)
@@ -137,12 +156,23 @@ train::Evaluation DpoObjective::evaluate(nn::Transformer& model) {
     rejected += r.rejected_reward * w;
     accuracy += r.accuracy * w;
   }
+  if (ranks() > 1) {
+    double sums[4] = {loss, chosen, rejected, accuracy};
+    comm_->allreduce_sum_ordered(sums, 4);  // in rank order: the same bits on every rank
+    loss = sums[0], chosen = sums[1], rejected = sums[2], accuracy = sums[3];
+  }
   const double N = static_cast<double>(n);
   return train::Evaluation{loss / N,
                            {{"chosen_reward", chosen / N},
                             {"rejected_reward", rejected / N},
                             {"accuracy", accuracy / N},
                             {"margin", (chosen - rejected) / N}}};
+}
+
+uint64_t DpoObjective::data_fingerprint() const {
+  // The loader's state carries a fingerprint of the pairs and of the training split.
+  const std::string state = train_loader_.state().dump();
+  return dist::hash_bytes(state.data(), state.size());
 }
 
 json DpoObjective::data_state() const { return json{{"loader", train_loader_.state()}, {"micro_batches", micro_batches_}}; }

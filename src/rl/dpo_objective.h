@@ -21,6 +21,12 @@
 // Splits: data::split_preferences(validation, seed); training batches follow seed + 1 (as
 // SFT's do), validation reads its pairs in file order. Per micro-batch the loss is the mean
 // over its B pairs; validation's is the mean over every val pair (each counted once).
+//
+// Built for N ranks (a data-parallel run, train/data_parallel.h), the loader reads N·B pairs
+// per micro-batch, as one process with --batch N·B would, and rank r trains on pairs
+// r·B ... (r+1)·B-1; its metrics are averaged over the ranks (equal slices: the batch's
+// means), and validation sums every rank's share. The reference pass is split too: rank r
+// runs the batches j with j mod N = r and broadcasts their log-probabilities.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -31,6 +37,7 @@
 #include "data/preference_dataset.h"
 #include "data/preference_loader.h"
 #include "data/sft_loader.h"
+#include "dist/comm.h"
 #include "nn/config.h"
 #include "rl/dpo.h"
 #include "train/objective.h"
@@ -46,8 +53,9 @@ class DpoObjective final : public train::Objective {
  public:
   // Splits `data` (which must outlive the objective); T is the dataset's seq_len. Raises
   // sllm::Error with a hint for batch <= 0, β <= 0, or a split with no validation pair.
+  // batch is the rank's; comm (when not null) the ranks it shares each batch with.
   DpoObjective(const data::PreferenceDataset& data, int64_t batch, uint64_t seed, const data::SftValidation& validation,
-               int32_t pad_id, const DpoSettings& settings);
+               int32_t pad_id, const DpoSettings& settings, dist::Comm* comm = nullptr);
 
   // Raises sllm::Error with a hint when the model cannot take these batches (an id beyond its
   // vocabulary, T beyond its context).
@@ -75,6 +83,9 @@ class DpoObjective final : public train::Objective {
   nlohmann::json data_state() const override;
   void restore_data_state(const nlohmann::json& state) override;
 
+  int ranks() const override { return comm_ ? comm_->size() : 1; }
+  uint64_t data_fingerprint() const override;
+
   int64_t train_pairs() const { return static_cast<int64_t>(split_.train.size()); }
   int64_t val_pairs() const { return static_cast<int64_t>(split_.val.size()); }
 
@@ -94,7 +105,9 @@ class DpoObjective final : public train::Objective {
   DpoSettings settings_;
   data::SftSplit split_;
   data::PreferenceLoader train_loader_;
-  uint64_t micro_batches_ = 0;
+  dist::Comm* comm_;
+  int rank_;
+  uint64_t micro_batches_ = 0;  // micro-batch slices served (N per micro-batch with N ranks)
   std::vector<float> ref_chosen_, ref_rejected_;  // (pairs in the dataset)
 };
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "dist/comm.h"
 #include "io/model_files.h"
 #include "lora/lora_model.h"
 #include "lora/peft_files.h"
@@ -15,6 +16,7 @@
 #include "ops/device.h"
 #include "rl/dpo_objective.h"
 #include "tokenizer/tokenizer.h"
+#include "train/data_parallel.h"
 #include "train/finetune_options.h"
 #include "train/lora_run.h"
 #include "train/sft_run.h"
@@ -85,18 +87,23 @@ DpoRunResult dpo(const DpoRunOptions& options) {
   data_options.seq_len = o.seq;
   data_options.truncate = o.truncate;
   const data::PreferenceDataset dataset = data::PreferenceDataset::load(o.data_path, tok, data_options);
-  std::fprintf(stderr, "dpo data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
+  dist::Comm& comm = dist::world();
+  const bool root = comm.is_root();  // rank 0 alone reports (data-parallel runs)
+  if (root) std::fprintf(stderr, "dpo data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
 
   const data::SftValidation validation = train::validation_of(o);
   DpoObjective objective(dataset, o.batch, o.seed, validation, data::default_pad_id(tok),
-                         DpoSettings{o.beta, parse_dpo_loss_type(o.loss_type)});
-  o.steps = train::run_steps(o, objective.train_pairs(), saved);
+                         DpoSettings{o.beta, parse_dpo_loss_type(o.loss_type)}, &comm);
+  o.steps = train::run_steps(o, objective.train_pairs(), saved, comm.size());
   train::LoopOptions loop = train::loop_options_from(o, kCommand, o.model_dir);
   train::check_loop_options(loop);
   const std::optional<train::ResumePoint> resume = train::find_resume_point(o.out_dir, o.resume, o.steps);
   if (resume) train::check_resumed_options(*resume, o, apply_saved, data_math_options);
 
   const bool use_lora = o.method == "lora";
+  // Several ranks on GPUs: NCCL picks this rank's GPU before the model goes to one.
+  loop.gpu_transport = train::open_gpu_transport(comm, o.device);
+  loop.data_parallel = o.data_parallel;
   const Device device = ops::parse_device(o.device);
   ops::init_device(device);
   std::unique_ptr<nn::Transformer> model = io::load_model(resume && !use_lora ? resume->dir.string() : o.model_dir);
@@ -141,13 +148,16 @@ DpoRunResult dpo(const DpoRunOptions& options) {
     for (auto& p : model->parameters())
       if (p.value.requires_grad()) trainable += p.value.numel();
   }
-  std::fprintf(stderr, "dpo: method %s, loss %s, beta %g, %ld trainable parameters\n", o.method.c_str(),
-               o.loss_type.c_str(), o.beta, static_cast<long>(trainable));
-  std::fprintf(stderr, "dpo: reference log-probs of %ld pairs in %.1f s\n", static_cast<long>(dataset.size()),
-               reference_seconds);
-  std::fprintf(stderr, "dpo: %ld train / %ld val pairs, %ld steps of batch %ld x grad-accum %ld\n",
-               static_cast<long>(objective.train_pairs()), static_cast<long>(objective.val_pairs()),
-               static_cast<long>(o.steps), static_cast<long>(o.batch), static_cast<long>(o.grad_accum));
+  if (root) {
+    std::fprintf(stderr, "dpo: method %s, loss %s, beta %g, %ld trainable parameters\n", o.method.c_str(),
+                 o.loss_type.c_str(), o.beta, static_cast<long>(trainable));
+    std::fprintf(stderr, "dpo: reference log-probs of %ld pairs in %.1f s\n", static_cast<long>(dataset.size()),
+                 reference_seconds);
+    std::fprintf(stderr, "dpo: %ld train / %ld val pairs, %ld steps of batch %ld x grad-accum %ld%s\n",
+                 static_cast<long>(objective.train_pairs()), static_cast<long>(objective.val_pairs()),
+                 static_cast<long>(o.steps), static_cast<long>(o.batch), static_cast<long>(o.grad_accum),
+                 comm.size() > 1 ? str(" x ", comm.size(), " ranks").c_str() : "");
+  }
 
   loop.caller_options = data_math_options(o);
   loop.tokenizer = &tok;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "data/preference_dataset.h"
+#include "train/data_parallel.h"
 #include "train/train_loop.h"
 
 namespace sllm::rl {
@@ -48,6 +49,7 @@ struct DpoRunOptions {
   bool resume = false;
   bool quiet = false;
   std::string device = "cpu";
+  train::DataParallelOptions data_parallel;  // under mpirun: --deterministic-reduce, --zero (train/data_parallel.h)
   std::string precision = "auto";
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel training on 2 MPI ranks (issue 14), run by ctest as `dist_mpi_training`.
-# For pretraining (tiny GPT-2) and LoRA SFT (with LoRA dropout on), on --batch 2 per rank:
+# For pretraining (tiny GPT-2), LoRA SFT (with LoRA dropout on) and LoRA DPO, on --batch 2 per rank:
 #   - bit-identical: 2 ranks --deterministic-reduce  ==  1 process --batch 2 --grad-accum 2
 #     --deterministic-reduce (the same slices, per-slice gradients added in the same order):
 #     every logged loss and gradient norm, and the final weights and optimizer state, bytes;
@@ -9,9 +9,11 @@
 #   - 2 ranks x batch 2 (MPI's own reduction) vs 1 process x batch 4 in one pass: within the
 #     rounding of another summation order (the bound is derived in README.md, "Data-parallel
 #     training"): losses and gradient norms relatively within 3e-5, final weights within 1e-5;
+#   - DPO with LoRA: 2 ranks --deterministic-reduce (and --zero 1) == one process's
+#     accumulation, bytes;
 #   - bad input: resuming a 2-rank run as one process, ranks started with different seeds or
-#     reading different data,
-#     multi-rank DPO: each fails with its message and a non-zero exit, never a hang.
+#     reading different data, a multi-rank reward model: each fails with its message and a
+#     non-zero exit, never a hang.
 # Usage: run_mpi_training_tests.sh HAVE_MPI(ON|OFF) MPIEXEC sllm compare_runs
 # Exits 77 (ctest's SKIP_RETURN_CODE) with a message when the build has no MPI or the
 # launcher is missing.
@@ -46,6 +48,14 @@ refused() {
   grep -q "$2" log || { fail "$1: no message matching '$2'"; tail -20 log >&2; }
 }
 compare() { "$COMPARE" "$@" || fail "compare_runs $*"; }
+# strip_batch_metrics RUN...: RUN.m/metrics.jsonl without label_tokens and epoch, which describe
+# the micro-batch (one of 2 rows when accumulating, one of 2 x 2 rows on 2 ranks).
+strip_batch_metrics() {
+  local f
+  for f in "$@"; do
+    mkdir -p "$f.m" && sed -E 's/"(epoch|label_tokens)":[0-9.e+-]+,//g' "$f/metrics.jsonl" >"$f.m/metrics.jsonl"
+  done
+}
 
 # Data: a small synthetic corpus and tokenizer, story-QA examples, a tiny base model with a
 # context of 128 for SFT.
@@ -88,14 +98,25 @@ mpi2 "${S[@]}" --out s_det --batch 2 --deterministic-reduce; ok "sft 2 ranks --d
 mpi2 "${S[@]}" --out s_zero --batch 2 --deterministic-reduce --zero 1; ok "sft 2 ranks --zero 1"
 one "${S[@]}" --out s_big --batch 4 --lora-dropout 0; ok "sft 1 process, batch 4, no dropout"
 mpi2 "${S[@]}" --out s_mpi --batch 2 --lora-dropout 0; ok "sft 2 ranks, no dropout"
-# label_tokens and epoch describe the micro-batch: one of 2 rows vs one of 2 x 2.
-for f in s_accum s_det; do sed -E 's/"(epoch|label_tokens)":[0-9.e+-]+,//g' $f/metrics.jsonl >$f.metrics && mkdir -p $f.m && mv $f.metrics $f.m/metrics.jsonl; done
+strip_batch_metrics s_accum s_det
 compare metrics s_accum.m s_det.m 0
 compare files s_accum/ckpt-4 s_det/ckpt-4 adapter_model.safetensors optimizer.safetensors
 compare metrics s_det s_zero 0
 compare files s_det/ckpt-4 s_zero/ckpt-4 adapter_model.safetensors optimizer.safetensors
 compare metrics s_big s_mpi 3e-5
 compare tensors s_big/ckpt-4/adapter_model.safetensors s_mpi/ckpt-4/adapter_model.safetensors 1e-5
+
+# --- DPO with LoRA (dropout on); the reference pass is split over the ranks ---
+for i in $(seq 1 24); do echo "{\"prompt\": \"Story $i: who ran?\", \"chosen\": \"Tom ran $i\", \"rejected\": \"no $i\"}"; done >pairs.jsonl
+D=(dpo --model base/ckpt-2 --data pairs.jsonl --steps 4 --seq 64 --lr 1e-3 --val-count 4 --eval-every 2 --save-every 2 --quiet)
+one "${D[@]}" --out d_accum --batch 2 --grad-accum 2 --deterministic-reduce; ok "dpo 1 process, accumulation"
+mpi2 "${D[@]}" --out d_det --batch 2 --deterministic-reduce; ok "dpo 2 ranks --deterministic-reduce"
+mpi2 "${D[@]}" --out d_zero --batch 2 --deterministic-reduce --zero 1; ok "dpo 2 ranks --zero 1"
+strip_batch_metrics d_accum d_det
+compare metrics d_accum.m d_det.m 0 --ignore-val
+compare files d_accum/ckpt-4 d_det/ckpt-4 adapter_model.safetensors optimizer.safetensors
+compare metrics d_det d_zero 0
+compare files d_det/ckpt-4 d_zero/ckpt-4 adapter_model.safetensors optimizer.safetensors
 
 # --- bad input ---
 one "${P[@]}" --out p_det --batch 2 --steps 8 --resume
@@ -107,9 +128,8 @@ refused "ranks with different seeds" "disagree with rank 0 on the seed"
 timeout 120 "${launch[@]}" -np 1 "$SLLM" "${P[@]}" --out p_data --batch 2 : -np 1 "$SLLM" "${P[@]/#data/data2}" \
   --out p_data --batch 2 >log 2>&1
 refused "ranks reading different data" "disagree with rank 0 on the training data"
-for i in 1 2 3 4 5 6 7 8; do echo "{\"prompt\": \"Story $i.\", \"chosen\": \"yes $i\", \"rejected\": \"no $i\"}"; done >pairs.jsonl
-mpi2 dpo --model base/ckpt-2 --data pairs.jsonl --out d --steps 1 --batch 2 --seq 64 --quiet
-refused "dpo on 2 ranks" "built for pretrain and sft only"
+mpi2 reward train --model base/ckpt-2 --data pairs.jsonl --out rw --steps 1 --batch 2 --seq 64 --quiet
+refused "reward train on 2 ranks" "built for pretrain, sft and dpo only"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures data-parallel training check(s) failed" >&2
