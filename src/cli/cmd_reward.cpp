@@ -10,6 +10,7 @@
 #include "cli/finetune_flags.h"
 #include "cli/loop_flags.h"
 #include "core/args.h"
+#include "dist/comm.h"
 #include "core/error.h"
 #include "data/preference_dataset.h"
 #include "rl/reward_model.h"
@@ -52,6 +53,8 @@ int run_reward_train(const std::vector<std::string>& argv) {
              {"--threads", FlagSpec::Value, "CPU threads [all cores]"},
              {"--device", FlagSpec::Value, "cpu or cuda [cpu]"},
              {"--precision", FlagSpec::Value, "auto, fp32, tf32 or bf16 (tf32, bf16: CUDA only) [auto]"},
+             {"--deterministic-reduce", FlagSpec::Switch, "under mpirun: sum gradients in rank order (bit-identical to one process accumulating the ranks' slices)"},
+             {"--zero", FlagSpec::Value, "under mpirun: 1 shards the optimizer state over the ranks (ZeRO-1) [0]"},
              {"--resume", FlagSpec::Switch, "continue the run in --out from its latest checkpoint"},
              {"--quiet", FlagSpec::Switch, "no progress bar"}});
   rl::RewardRunOptions o;
@@ -61,7 +64,9 @@ int run_reward_train(const std::vector<std::string>& argv) {
   read_lora_flags(args, o, "sllm reward train", "lora");
   read_data_flags(args, o, "sllm reward train", "pairs");
   read_loop_flags(args, o);
+  read_data_parallel_flags(args, o);
   const rl::RewardRunResult r = rl::reward_train(o);
+  if (!dist::world().is_root()) return 0;  // rank 0 reports for the run
   std::fprintf(stderr, "done: step %ld of %ld, loss %.4f", static_cast<long>(r.last_step),
                static_cast<long>(r.total_steps), r.last_loss);
   if (r.last_val_loss >= 0)

@@ -435,7 +435,7 @@ RlResult train_policy(const RlOptions& options) {
   // Its own loop (rollouts, then updates) has no data-parallel path: N copies would each
   // train alone and write the same run directory.
   SLLM_CHECK(dist::world().size() == 1,
-             str(cmd, ": data-parallel training on ", dist::world().size(), " ranks is built for pretrain, sft and dpo only"),
+             str(cmd, ": data-parallel training on ", dist::world().size(), " ranks is built for pretrain, sft, dpo and reward train only"),
              "run this command as one process (without mpirun)");
   const std::optional<train::ResumePoint> resume = train::find_resume_point(o.out_dir, o.resume, o.steps);
   if (resume) {

@@ -1,5 +1,7 @@
 #include "rl/reward_objective.h"
 
+#include <algorithm>
+#include <array>
 #include <utility>
 
 #include "core/error.h"
@@ -29,27 +31,44 @@ Tensor bradley_terry_loss(const Tensor& chosen, const Tensor& rejected) {
   return ops::cross_entropy(logits, Tensor::zeros({N}, DType::I32));
 }
 
-std::map<std::string, double> preference_metrics(const std::vector<float>& chosen, const std::vector<float>& rejected) {
-  SLLM_ASSERT(chosen.size() == rejected.size() && !chosen.empty());
-  double correct = 0, margin = 0, c = 0, r = 0;
+namespace {
+
+// Σ correct, Σ margin, Σ chosen, Σ rejected over the pairs of two score lists.
+std::array<double, 4> preference_sums(const std::vector<float>& chosen, const std::vector<float>& rejected) {
+  SLLM_ASSERT(chosen.size() == rejected.size());
+  std::array<double, 4> sums{0, 0, 0, 0};
   for (size_t i = 0; i < chosen.size(); ++i) {
-    correct += chosen[i] > rejected[i] ? 1 : 0;
-    margin += static_cast<double>(chosen[i]) - rejected[i];
-    c += chosen[i];
-    r += rejected[i];
+    sums[0] += chosen[i] > rejected[i] ? 1 : 0;
+    sums[1] += static_cast<double>(chosen[i]) - rejected[i];
+    sums[2] += chosen[i];
+    sums[3] += rejected[i];
   }
-  const auto n = static_cast<double>(chosen.size());
-  return {{"accuracy", correct / n}, {"margin", margin / n}, {"chosen_reward", c / n}, {"rejected_reward", r / n}};
+  return sums;
+}
+
+std::map<std::string, double> metrics_of(const std::array<double, 4>& sums, double n) {
+  return {{"accuracy", sums[0] / n}, {"margin", sums[1] / n}, {"chosen_reward", sums[2] / n}, {"rejected_reward", sums[3] / n}};
+}
+
+}  // namespace
+
+std::map<std::string, double> preference_metrics(const std::vector<float>& chosen, const std::vector<float>& rejected) {
+  SLLM_ASSERT(!chosen.empty());
+  return metrics_of(preference_sums(chosen, rejected), static_cast<double>(chosen.size()));
 }
 
 RewardObjective::RewardObjective(RewardModel& model, const data::PreferenceDataset& data, int64_t batch,
-                                 uint64_t seed, const data::SftValidation& validation)
+                                 uint64_t seed, const data::SftValidation& validation, dist::Comm* comm)
     : model_(&model),
       data_(&data),
       batch_(batch),
       seq_(data.options().seq_len),
-      split_(data::objective_split(data, batch, validation, seed, data::split_preferences, "pair")),
-      train_loader_(data, split_.train, batch, seq_, seed + 1, model.pad_id(), /*shuffle=*/true) {}
+      split_(data::objective_split(data, batch * (comm ? comm->size() : 1), validation, seed, data::split_preferences,
+                                   "pair")),
+      train_loader_(data, split_.train, batch * (comm ? comm->size() : 1), seq_, seed + 1, model.pad_id(),
+                    /*shuffle=*/true),
+      comm_(comm),
+      rank_(comm ? comm->rank() : 0) {}
 
 void RewardObjective::check_model() const {
   const nn::ModelConfig& config = model_->trunk().config();
@@ -63,13 +82,30 @@ void RewardObjective::check_model() const {
 
 train::MicroBatchLoss RewardObjective::next(nn::Transformer& trunk) {
   SLLM_ASSERT(&trunk == &model_->trunk());
-  if (mode_hook) mode_hook(true, micro_batches_);
-  ++micro_batches_;
-  const data::PreferenceBatch batch = train_loader_.next();
+  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank_));
+  micro_batches_ += static_cast<uint64_t>(ranks());
+  data::PreferenceBatch batch;
+  int64_t tokens = 0;
+  if (ranks() == 1) {
+    batch = train_loader_.next();
+    tokens = batch.tokens;
+  } else {  // this rank's pairs of the ranks·B the loader reads; tokens of the whole batch
+    const std::vector<const data::PreferencePair*> all = train_loader_.next_pairs();
+    batch = data::make_preference_batch({all.begin() + rank_ * batch_, all.begin() + (rank_ + 1) * batch_}, seq_,
+                                        model_->pad_id());
+    tokens = batch.tokens;
+    comm_->allreduce_sum(&tokens, 1);
+  }
   const Tensor rewards = model_->last_scores(batch.ids, batch.last);  // (2B)
   const auto [chosen, rejected] = chosen_and_rejected(rewards, batch.pairs);
-  train::MicroBatchLoss out{bradley_terry_loss(chosen, rejected), batch.tokens,
+  train::MicroBatchLoss out{bradley_terry_loss(chosen, rejected), tokens,
                             preference_metrics(chosen.to_floats(), rejected.to_floats())};
+  if (ranks() > 1) {  // equal slices: the mean of the ranks' means is the batch's mean
+    for (auto& [name, value] : out.metrics) {
+      comm_->allreduce_sum_ordered(&value, 1);
+      value /= static_cast<double>(ranks());
+    }
+  }
   out.metrics["epoch"] = static_cast<double>(train_loader_.epoch()) +
                          static_cast<double>(train_loader_.position()) / static_cast<double>(train_pairs());
   return out;
@@ -80,7 +116,9 @@ train::Evaluation RewardObjective::evaluate(nn::Transformer& trunk) {
   if (mode_hook) mode_hook(false, micro_batches_);
   std::vector<float> chosen, rejected;
   double loss_sum = 0;
-  for (size_t first = 0; first < split_.val.size(); first += static_cast<size_t>(batch_)) {
+  // With N ranks, rank r takes pairs r·B ... of each group of N·B (as in training).
+  const size_t stride = static_cast<size_t>(batch_ * ranks());
+  for (size_t first = static_cast<size_t>(rank_ * batch_); first < split_.val.size(); first += stride) {
     std::vector<const data::PreferencePair*> pairs;
     for (size_t i = first; i < std::min(split_.val.size(), first + static_cast<size_t>(batch_)); ++i)
       pairs.push_back(&data_->pairs()[static_cast<size_t>(split_.val[i])]);
@@ -90,7 +128,20 @@ train::Evaluation RewardObjective::evaluate(nn::Transformer& trunk) {
     for (float v : c.to_floats()) chosen.push_back(v);
     for (float v : r.to_floats()) rejected.push_back(v);
   }
-  return train::Evaluation{loss_sum / static_cast<double>(chosen.size()), preference_metrics(chosen, rejected)};
+  if (ranks() == 1) return train::Evaluation{loss_sum / static_cast<double>(chosen.size()), preference_metrics(chosen, rejected)};
+  // Every rank's sums, added in rank order (the same bits on every rank), over the whole set.
+  std::array<double, 5> sums{loss_sum};
+  const std::array<double, 4> mine = preference_sums(chosen, rejected);
+  std::copy(mine.begin(), mine.end(), sums.begin() + 1);
+  comm_->allreduce_sum_ordered(sums.data(), static_cast<int64_t>(sums.size()));
+  const double n = static_cast<double>(val_pairs());
+  return train::Evaluation{sums[0] / n, metrics_of({sums[1], sums[2], sums[3], sums[4]}, n)};
+}
+
+uint64_t RewardObjective::data_fingerprint() const {
+  // The loader's state carries a fingerprint of the pairs and of the training split.
+  const std::string state = train_loader_.state().dump();
+  return dist::hash_bytes(state.data(), state.size());
 }
 
 json RewardObjective::data_state() const {

@@ -22,6 +22,7 @@
 
 #include "data/preference_dataset.h"
 #include "data/preference_loader.h"
+#include "dist/comm.h"
 #include "rl/reward_model.h"
 #include "train/objective.h"
 
@@ -38,8 +39,11 @@ class RewardObjective final : public train::Objective {
   // Splits `data` (which must outlive the objective) with split_preferences(validation,
   // seed); training batches follow seed + 1, validation reads its pairs in file order.
   // Raises sllm::Error with a hint for batch <= 0 or an empty validation side.
+  // batch is the rank's; comm (when not null) the ranks it shares each batch with: rank r
+  // trains on pairs r·B ... (r+1)·B-1 of each batch of N·B (train/data_parallel.h), its
+  // metrics are averaged over the ranks, and validation gathers every rank's share.
   RewardObjective(RewardModel& model, const data::PreferenceDataset& data, int64_t batch, uint64_t seed,
-                  const data::SftValidation& validation);
+                  const data::SftValidation& validation, dist::Comm* comm = nullptr);
 
   // sllm::Error with a hint when the reward model cannot read these batches (a token id
   // beyond its vocabulary, seq beyond its context).
@@ -58,6 +62,9 @@ class RewardObjective final : public train::Objective {
   nlohmann::json data_state() const override;
   void restore_data_state(const nlohmann::json& state) override;
 
+  int ranks() const override { return comm_ ? comm_->size() : 1; }
+  uint64_t data_fingerprint() const override;
+
   int64_t train_pairs() const { return static_cast<int64_t>(split_.train.size()); }
   int64_t val_pairs() const { return static_cast<int64_t>(split_.val.size()); }
 
@@ -67,6 +74,8 @@ class RewardObjective final : public train::Objective {
   int64_t batch_, seq_;
   data::SftSplit split_;
   data::PreferenceLoader train_loader_;
+  dist::Comm* comm_;
+  int rank_;
   uint64_t micro_batches_ = 0;
 };
 

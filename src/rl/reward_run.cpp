@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/preference_loader.h"
+#include "dist/comm.h"
 #include "infer/model_path.h"
 #include "io/safetensors.h"
 #include "lora/lora_model.h"
@@ -23,6 +24,7 @@
 #include "rl/reward_objective.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/finetune_options.h"
 #include "train/lora_run.h"
 #include "train/sft_run.h"
@@ -162,13 +164,15 @@ RewardRunResult reward_train(const RewardRunOptions& options) {
   data_options.seq_len = o.seq;
   data_options.truncate = o.truncate;
   const data::PreferenceDataset dataset = data::PreferenceDataset::load(o.data_path, tok, data_options);
-  std::fprintf(stderr, "reward data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
+  dist::Comm& comm = dist::world();
+  const bool root = comm.is_root();  // rank 0 alone reports (data-parallel runs)
+  if (root) std::fprintf(stderr, "reward data %s: %s\n", o.data_path.c_str(), data::describe(dataset.summary()).c_str());
 
   const data::SftValidation validation = train::validation_of(o);
   // The step count needs the split's size before the model exists (the objective splits alike).
   const data::SftSplit split = data::split_preferences(dataset, validation, o.seed);
   const auto train_pairs = static_cast<int64_t>(split.train.size());
-  o.steps = train::run_steps(o, train_pairs, saved);
+  o.steps = train::run_steps(o, train_pairs, saved, comm.size());
   train::LoopOptions loop = train::loop_options_from(o, kCommand, o.model_dir);
   train::check_loop_options(loop);
   const std::optional<train::ResumePoint> resume = train::find_resume_point(o.out_dir, o.resume, o.steps);
@@ -180,11 +184,14 @@ RewardRunResult reward_train(const RewardRunOptions& options) {
   const std::string start = resume && !use_lora ? resume->dir.string() : model_dir;
   RewardModel rm = RewardModel::is_reward_model_dir(start) ? RewardModel::load(start)
                                                             : RewardModel::from_language_model(start, o.seed);
+  // Several ranks on GPUs: NCCL picks this rank's GPU before the model goes to one.
+  loop.gpu_transport = train::open_gpu_transport(comm, o.device);
+  loop.data_parallel = o.data_parallel;
   // Batches pad with the tokenizer's pad id; the saved config records it for transformers.
   const Device device = ops::parse_device(o.device);
   ops::init_device(device);
   rm.to(device);
-  RewardObjective objective(rm, dataset, o.batch, o.seed, validation);
+  RewardObjective objective(rm, dataset, o.batch, o.seed, validation, &comm);
   objective.check_model();
 
   std::unique_ptr<lora::LoraModel> lora;
@@ -216,11 +223,13 @@ RewardRunResult reward_train(const RewardRunOptions& options) {
     r->save(dir, merged_weights(*l));
     save_reward_adapter(*l, *r, (fs::path(dir) / kAdapterSubdir).string(), model_dir);
   };
-  std::fprintf(stderr, "reward: method %s, %ld trainable parameters; %ld train / %ld val pairs, %ld steps of %ld pairs x "
-                       "grad-accum %ld\n",
-               o.method.c_str(), static_cast<long>(trainable), static_cast<long>(objective.train_pairs()),
-               static_cast<long>(objective.val_pairs()), static_cast<long>(o.steps), static_cast<long>(o.batch),
-               static_cast<long>(o.grad_accum));
+  if (root)
+    std::fprintf(stderr,
+                 "reward: method %s, %ld trainable parameters; %ld train / %ld val pairs, %ld steps of %ld pairs x "
+                 "grad-accum %ld%s\n",
+                 o.method.c_str(), static_cast<long>(trainable), static_cast<long>(objective.train_pairs()),
+                 static_cast<long>(objective.val_pairs()), static_cast<long>(o.steps), static_cast<long>(o.batch),
+                 static_cast<long>(o.grad_accum), comm.size() > 1 ? str(" x ", comm.size(), " ranks").c_str() : "");
 
   loop.caller_options = data_math_options(o);
   loop.tokenizer = &tok;

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "data/preference_dataset.h"
+#include "train/data_parallel.h"
 #include "train/train_loop.h"
 
 namespace sllm::rl {
@@ -47,6 +48,7 @@ struct RewardRunOptions {
   int64_t eval_every = 100, save_every = 0, stop_at = 0;
   bool resume = false, quiet = false;
   std::string device = "cpu", precision = "auto";
+  train::DataParallelOptions data_parallel;  // under mpirun: --deterministic-reduce, --zero (train/data_parallel.h)
 };
 
 struct RewardRunResult : train::TrainResult {

@@ -83,7 +83,7 @@ void check_ranks(dist::Comm& comm, const Objective& objective, const LoopOptions
                  "): the ranks' slices make up each step's batch, so another count changes the batches"));
   if (world == 1) return;
   SLLM_CHECK(objective.ranks() == world,
-             str(o.command, ": data-parallel training on ", world, " ranks is built for pretrain, sft and dpo only"),
+             str(o.command, ": data-parallel training on ", world, " ranks is built for pretrain, sft, dpo and reward train only"),
              "run this command as one process (without mpirun)");
   SLLM_CHECK(o.device == "cpu" || dist::built_with_nccl(),
              str(o.command, ": --device ", o.device, " on ", world, " ranks needs NCCL, and this sllm was built without it"),

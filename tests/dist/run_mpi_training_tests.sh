@@ -9,10 +9,10 @@
 #   - 2 ranks x batch 2 (MPI's own reduction) vs 1 process x batch 4 in one pass: within the
 #     rounding of another summation order (the bound is derived in README.md, "Data-parallel
 #     training"): losses and gradient norms relatively within 3e-5, final weights within 1e-5;
-#   - DPO with LoRA: 2 ranks --deterministic-reduce (and --zero 1) == one process's
-#     accumulation, bytes;
+#   - DPO and a reward model with LoRA: 2 ranks --deterministic-reduce (and --zero 1) == one
+#     process's accumulation, bytes;
 #   - bad input: resuming a 2-rank run as one process, ranks started with different seeds or
-#     reading different data, a multi-rank reward model: each fails with its message and a
+#     reading different data, a multi-rank GRPO: each fails with its message and a
 #     non-zero exit, never a hang.
 # Usage: run_mpi_training_tests.sh HAVE_MPI(ON|OFF) MPIEXEC sllm compare_runs
 # Exits 77 (ctest's SKIP_RETURN_CODE) with a message when the build has no MPI or the
@@ -118,6 +118,15 @@ compare files d_accum/ckpt-4 d_det/ckpt-4 adapter_model.safetensors optimizer.sa
 compare metrics d_det d_zero 0
 compare files d_det/ckpt-4 d_zero/ckpt-4 adapter_model.safetensors optimizer.safetensors
 
+# --- a LoRA reward model (score head + adapter) ---
+R=(reward train --model base/ckpt-2 --data pairs.jsonl --method lora --steps 4 --seq 64 --lr 1e-3 --val-count 4
+   --eval-every 2 --save-every 2 --quiet)
+one "${R[@]}" --out r_accum --batch 2 --grad-accum 2 --deterministic-reduce; ok "reward 1 process, accumulation"
+mpi2 "${R[@]}" --out r_det --batch 2 --deterministic-reduce --zero 1; ok "reward 2 ranks --deterministic-reduce --zero 1"
+strip_batch_metrics r_accum r_det
+compare metrics r_accum.m r_det.m 0 --ignore-val
+compare files r_accum/ckpt-4 r_det/ckpt-4 optimizer.safetensors
+
 # --- bad input ---
 one "${P[@]}" --out p_det --batch 2 --steps 8 --resume
 refused "resume a 2-rank run as 1 process" "trained on 2 rank"
@@ -128,8 +137,8 @@ refused "ranks with different seeds" "disagree with rank 0 on the seed"
 timeout 120 "${launch[@]}" -np 1 "$SLLM" "${P[@]}" --out p_data --batch 2 : -np 1 "$SLLM" "${P[@]/#data/data2}" \
   --out p_data --batch 2 >log 2>&1
 refused "ranks reading different data" "disagree with rank 0 on the training data"
-mpi2 reward train --model base/ckpt-2 --data pairs.jsonl --out rw --steps 1 --batch 2 --seq 64 --quiet
-refused "reward train on 2 ranks" "built for pretrain, sft and dpo only"
+mpi2 grpo --model base/ckpt-2 --prompts pairs.jsonl --reward verifier --out g --steps 1 --quiet
+refused "grpo on 2 ranks" "built for pretrain, sft, dpo and reward train only"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures data-parallel training check(s) failed" >&2
