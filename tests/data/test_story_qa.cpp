@@ -37,7 +37,7 @@ std::string answer_from_story(const StoryQa& ex) {
   if (ex.type == "where") {
     std::string names = between(ex.question, "Where were ", "?");  // "A and B"
     if (names.empty()) names = between(ex.question, "Where was ", "?");
-    for (const std::string& lead : {" played ", " spent the morning ", " spent the afternoon ", " spent the evening ", " spent the day "}) {
+    for (const char* lead : {" played ", " spent the morning ", " spent the afternoon ", " spent the evening ", " spent the day "}) {
       const std::string at = between(story, names + lead, ".");
       if (!at.empty()) return at;
     }

@@ -124,7 +124,7 @@ TEST(EvalExactMatch, AnswerExtractionAndStopTokens) {
 
 TEST(EvalExactMatch, ShotsAreDistinctSeededAndBounded) {
   std::string text;
-  for (int i = 0; i < 10; ++i) text += chat_line("Q" + std::to_string(i), "A") + "\n";
+  for (int i = 0; i < 10; ++i) text += chat_line(std::string("Q").append(std::to_string(i)), "A") + "\n";
   const std::vector<QaItem> pool = parse_qa_jsonl(text, "pool");
   const auto a = pick_shots(pool, 4, 5, 2), b = pick_shots(pool, 4, 5, 2);
   EXPECT_EQ(a, b);

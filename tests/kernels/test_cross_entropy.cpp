@@ -88,7 +88,9 @@ TEST(CrossEntropy, BackwardMatchesReferenceAccumulatesAndSkipsIgnored) {
       double row_sum = 0.0;
       for (int64_t v = 0; v < V; ++v) {
         row_sum += dz[n * V + v];
-        if (d.targets[n] == kIgnore) ASSERT_EQ(dz[n * V + v], 0.0f) << "ignored row " << n;
+        if (d.targets[n] == kIgnore) {
+          ASSERT_EQ(dz[n * V + v], 0.0f) << "ignored row " << n;
+        }
       }
       // sum_v (softmax - onehot) = 0: the gradient of a shift-invariant loss sums to zero.
       EXPECT_NEAR(row_sum, 0.0, 1e-5) << "row " << n << at;

@@ -65,7 +65,9 @@ TEST(Softmax, RowsSumToOneAndLogMatches) {
       ASSERT_GE(y[n * C + c], 0.0f);
       sum += y[n * C + c];
       // log_softmax == log(softmax), where softmax is not tiny (the log amplifies its relative error).
-      if (y[n * C + c] > 1e-30f) ASSERT_NEAR(ly[n * C + c], std::log(double(y[n * C + c])), 1e-5) << n << "," << c;
+      if (y[n * C + c] > 1e-30f) {
+        ASSERT_NEAR(ly[n * C + c], std::log(double(y[n * C + c])), 1e-5) << n << "," << c;
+      }
     }
     EXPECT_NEAR(sum, 1.0, 1e-5) << "row " << n;
   }

@@ -63,7 +63,9 @@ TEST_P(LoraLinearVsComposed, OutputAndGradientsMatch) {
   const char* names[] = {"dx", "dW", "db", "dA", "dB"};
   for (int k = 0; k < 5; ++k) {
     if (!m[k].defined() || !m[k].requires_grad()) {
-      if (f[k].defined()) EXPECT_FALSE(f[k].grad().defined()) << names[k] << " of a frozen input was allocated";
+      if (f[k].defined()) {
+        EXPECT_FALSE(f[k].grad().defined()) << names[k] << " of a frozen input was allocated";
+      }
       continue;
     }
     expect_close(f[k].grad(), m[k].grad(), 1e-4f, names[k]);

@@ -235,7 +235,7 @@ TEST(GgufTokenizer, MissingByteIsDropped) {
   g.tokenizer.save(dir.string());
   const Tokenizer again = Tokenizer::load(dir.string());
   fs::remove_all(dir);
-  for (const std::string text : {std::string("the\x04 cat"), long_piece, std::string("<|end|>")})
+  for (const std::string& text : {std::string("the\x04 cat"), long_piece, std::string("<|end|>")})
     EXPECT_EQ(again.encode(text, true), g.tokenizer.encode(text, true));
 }
 
