@@ -141,6 +141,13 @@ static void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
   }
 }
 
+static LeafReadyHook g_leaf_ready_hook;
+
+LeafReadyHook set_leaf_ready_hook(LeafReadyHook hook) {
+  std::swap(g_leaf_ready_hook, hook);
+  return hook;
+}
+
 void backward(const Tensor& root, bool retain_graph) {
   check_defined(root, "backward()");
   SLLM_CHECK(root.numel() == 1,
@@ -166,7 +173,15 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
 
   std::unordered_map<Node*, Tensor> pending;  // gradient w.r.t. each node's output
   pending[root_node] = grad;
-  for (const std::shared_ptr<Node>& owned : topological_order(root_ptr)) {
+  const std::vector<std::shared_ptr<Node>> order = topological_order(root_ptr);
+  // With a leaf-ready hook: the edges still to come into each leaf.
+  std::unordered_map<const TensorImpl*, int64_t> edges_left;
+  if (g_leaf_ready_hook) {
+    for (const auto& node : order)
+      for (const Tensor& in : node->inputs)
+        if (in.defined() && in.requires_grad() && !in.impl().grad_fn) ++edges_left[&in.impl()];
+  }
+  for (const std::shared_ptr<Node>& owned : order) {
     Node* node = owned.get();
     auto it = pending.find(node);
     if (it == pending.end()) continue;  // no gradient reached this node
@@ -179,7 +194,13 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     SLLM_ASSERT(grads.size() == node->inputs.size());
     for (size_t i = 0; i < grads.size(); ++i) {
       const Tensor& in = node->inputs[i];
-      if (!grads[i].defined() || !in.defined() || !in.requires_grad()) continue;
+      const bool leaf = in.defined() && in.requires_grad() && !in.impl().grad_fn;
+      if (leaf && grads[i].defined()) accumulate_leaf(in, grads[i]);
+      if (leaf && g_leaf_ready_hook) {
+        auto left = edges_left.find(&in.impl());
+        if (left != edges_left.end() && --left->second == 0) g_leaf_ready_hook(in);
+      }
+      if (!grads[i].defined() || !in.defined() || !in.requires_grad() || leaf) continue;
       if (in.impl().grad_fn) {
         Node* child = in.impl().grad_fn.get();
         auto slot = pending.find(child);
@@ -194,8 +215,6 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
           accumulate(sum, grads[i]);
           slot->second = sum;
         }
-      } else {
-        accumulate_leaf(in, grads[i]);
       }
     }
     if (!retain_graph) {

@@ -74,6 +74,15 @@ void backward(const Tensor& root, bool retain_graph = false);
 // Same with an explicit gradient for a non-scalar root (same shape as root).
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);
 
+// Called by backward() with each leaf (requiring grad) whose gradient is final: every edge of
+// the graph into it has been processed, so nothing more will be added to its .grad() in this
+// backward() call. Leaves of nodes that no gradient reached are never reported. Nested
+// backward() calls (checkpoint below) report their own leaves. Data-parallel training starts
+// a leaf's all-reduce here, while backward goes on (train/data_parallel.h). Set only while
+// needed: without a hook backward() counts nothing. Returns the previous hook.
+using LeafReadyHook = std::function<void(const Tensor& leaf)>;
+LeafReadyHook set_leaf_ready_hook(LeafReadyHook hook);
+
 // Activation checkpointing (Chen et al. 2016, "Training Deep Nets with Sublinear Memory
 // Cost"; PEFT turns it on for QLoRA): y = fn(x) is computed without a graph and only x is
 // kept; backward runs fn(x) again with the graph on and backpropagates g through that

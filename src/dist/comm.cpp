@@ -204,6 +204,51 @@ void Comm::allreduce_sum(int64_t* buf, int64_t n) {
 #endif
 }
 
+#if SLLM_HAVE_MPI
+struct Comm::Started {
+  std::vector<MPI_Request> requests;
+};
+#else
+struct Comm::Started {};
+#endif
+
+void Comm::start_allreduce_sum(float* buf, int64_t n) {
+  require_live();
+  SLLM_ASSERT(n >= 0);
+#if SLLM_HAVE_MPI
+  if (!mpi_) return;
+  if (!started_) started_ = std::make_shared<Started>();
+  for (int64_t off = 0; off < n; off += kMaxCount) {
+    MPI_Request request;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buf + off, static_cast<int>(std::min(kMaxCount, n - off)), MPI_FLOAT, MPI_SUM,
+                             MPI_COMM_WORLD, &request),
+              "MPI_Iallreduce");
+    started_->requests.push_back(request);
+  }
+#else
+  (void)buf;
+#endif
+}
+
+void Comm::progress() {
+#if SLLM_HAVE_MPI
+  if (!started_ || started_->requests.empty()) return;
+  int done = 0;  // completed requests become MPI_REQUEST_NULL, which Waitall skips
+  auto& r = started_->requests;
+  check_mpi(MPI_Testall(static_cast<int>(r.size()), r.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+#endif
+}
+
+void Comm::finish_allreduces() {
+#if SLLM_HAVE_MPI
+  if (!started_ || started_->requests.empty()) return;
+  auto& r = started_->requests;
+  TimedCall timed("MPI_Waitall");
+  check_mpi(MPI_Waitall(static_cast<int>(r.size()), r.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  r.clear();
+#endif
+}
+
 void Comm::allreduce_max(double* buf, int64_t n) {
   require_live();
   SLLM_ASSERT(n >= 0);

@@ -21,6 +21,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,13 @@ class Comm {
   void allreduce_sum(float* buf, int64_t n);
   void allreduce_sum(double* buf, int64_t n);
   void allreduce_sum(int64_t* buf, int64_t n);
+  // Non-blocking, in place (MPI_Iallreduce): starts buf (n) <- the sum over ranks and
+  // returns; buf must stay untouched until finish_allreduces(). Every rank must start the
+  // same calls in the same order. progress() lets MPI advance the started calls (MPI_Testall)
+  // without waiting; finish_allreduces() waits for all of them.
+  void start_allreduce_sum(float* buf, int64_t n);
+  void progress();
+  void finish_allreduces();
   // In place: the largest value over ranks (timings: the slowest rank's).
   void allreduce_max(double* buf, int64_t n);
   // In place, deterministic (--deterministic-reduce): every rank gathers every rank's buf
@@ -81,6 +89,8 @@ class Comm {
   friend void abort_all(int code);
   bool mpi_ = false;
   int rank_ = 0, size_ = 1;
+  struct Started;                     // the MPI_Requests of start_allreduce_sum (comm.cpp)
+  std::shared_ptr<Started> started_;
 };
 
 // Starts MPI when built_with_mpi() and launched_by_mpi(), else sets up one rank. Idempotent.

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "autograd/autograd.h"
 #include "core/error.h"
 
 namespace sllm::train {
@@ -56,6 +57,18 @@ DataParallel::DataParallel(dist::Comm& comm, DataParallelOptions options, std::v
   }
   SLLM_CHECK(!(gpu_ && options_.zero == 1), "--zero 1 shards host optimizer state; this run's parameters are on a GPU",
              "drop --zero (each GPU keeps the whole optimizer state), or train on the CPU");
+  // Overlap buckets: the parameters in reverse order (backward finishes the last layers'
+  // gradients first), cut every bucket_floats elements.
+  int64_t filled = 0;
+  for (size_t k = params_.size(); k-- > 0;) {
+    if (overlap_buckets_.empty() || filled >= options_.bucket_floats) {
+      overlap_buckets_.emplace_back();
+      filled = 0;
+    }
+    overlap_buckets_.back().push_back(k);
+    filled += params_[k].param.numel();
+    index_of_[&params_[k].param.impl()] = k;
+  }
   if (comm_.size() > 1) bucket_.resize(static_cast<size_t>(std::min(options_.bucket_floats, std::max<int64_t>(1, offsets_.back()))));
 }
 
@@ -121,14 +134,65 @@ void DataParallel::allreduce_gradients_gpu(const std::vector<int64_t>& reached) 
   }
 }
 
+DataParallel::~DataParallel() {
+  if (overlapping_) autograd::set_leaf_ready_hook(std::move(previous_hook_));
+}
+
+void DataParallel::begin_overlap() {
+  if (comm_.size() == 1 || gpu_ || options_.deterministic_reduce || expected_.empty()) return;
+  ready_.assign(params_.size(), 0);
+  next_bucket_ = 0;
+  overlapping_ = true;
+  previous_hook_ = autograd::set_leaf_ready_hook([this](const Tensor& leaf) {
+    auto it = index_of_.find(&leaf.impl());
+    if (it == index_of_.end()) return;  // not a trainable parameter of this run
+    ready_[it->second] = 1;
+    launch_ready_buckets(false);
+  });
+}
+
+void DataParallel::launch_ready_buckets(bool all) {
+  bool launched = false;
+  for (; next_bucket_ < overlap_buckets_.size(); ++next_bucket_) {
+    const std::vector<size_t>& bucket = overlap_buckets_[next_bucket_];
+    // Buckets start in one fixed order on every rank (MPI's rule for collectives): the next
+    // one waits until every parameter of it that the ranks reduce is final here.
+    if (!all && !std::all_of(bucket.begin(), bucket.end(), [&](size_t i) { return !expected_[i] || ready_[i]; })) break;
+    for (size_t i : bucket) {
+      if (!expected_[i]) continue;
+      if (!optim::has_grad(params_[i]))  // reached on another rank only: a zero gradient here
+        params_[i].param.set_grad(Tensor::zeros(params_[i].param.shape(), DType::F32, Device::CPU));
+      comm_.start_allreduce_sum(params_[i].param.grad().mutable_f32(), params_[i].param.numel());
+    }
+    launched = true;
+  }
+  if (launched || next_bucket_ > 0) comm_.progress();
+}
+
+void DataParallel::end_overlap() {
+  if (!overlapping_) return;
+  autograd::set_leaf_ready_hook(std::move(previous_hook_));
+  previous_hook_ = nullptr;
+  launch_ready_buckets(true);  // parameters no gradient reached on this rank: zeros, in order
+  comm_.finish_allreduces();
+}
+
 void DataParallel::allreduce_gradients() {
   if (comm_.size() == 1) return;
-  // Which params got a gradient, on how many ranks.
+  const bool overlapped = overlapping_;
+  overlapping_ = false;
+  // Which params got a gradient, on how many ranks: every rank learns the same set, which the
+  // next step's overlap starts from.
   std::vector<int64_t> reached(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) reached[i] = optim::has_grad(params_[i]) ? 1 : 0;
   comm_.allreduce_sum(reached.data(), static_cast<int64_t>(reached.size()));
+  std::vector<char> left(params_.size());  // reached, and not reduced while backward ran
+  for (size_t i = 0; i < params_.size(); ++i) left[i] = reached[i] > 0 && !(overlapped && expected_[i]);
+  expected_.assign(params_.size(), 0);
+  for (size_t i = 0; i < params_.size(); ++i) expected_[i] = reached[i] > 0;
+  if (std::none_of(left.begin(), left.end(), [](char l) { return l != 0; })) return;
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (reached[i] > 0 && !optim::has_grad(params_[i]))
+    if (left[i] && !optim::has_grad(params_[i]))
       params_[i].param.set_grad(Tensor::zeros(params_[i].param.shape(), DType::F32, params_[i].param.device()));
   }
   if (gpu_) {
@@ -139,10 +203,10 @@ void DataParallel::allreduce_gradients() {
   for (int64_t begin = 0; begin < total; begin += cap) {
     const int64_t end = std::min(total, begin + cap);
     float* bucket = bucket_.data();
-    // Pieces of params no rank reached stay zero in the bucket and are not written back.
+    // Pieces of params no rank reached, or already reduced, stay zero and are not written back.
     std::fill(bucket, bucket + (end - begin), 0.0f);
     for_each_piece(begin, end, [&](size_t i, int64_t first, int64_t n, int64_t at) {
-      if (reached[i] > 0) std::memcpy(bucket + at, params_[i].param.grad().f32() + first, static_cast<size_t>(n) * sizeof(float));
+      if (left[i]) std::memcpy(bucket + at, params_[i].param.grad().f32() + first, static_cast<size_t>(n) * sizeof(float));
     });
     if (options_.deterministic_reduce) {
       comm_.allreduce_sum_ordered(bucket, end - begin);
@@ -150,7 +214,7 @@ void DataParallel::allreduce_gradients() {
       comm_.allreduce_sum(bucket, end - begin);
     }
     for_each_piece(begin, end, [&](size_t i, int64_t first, int64_t n, int64_t at) {
-      if (reached[i] > 0) std::memcpy(params_[i].param.grad().mutable_f32() + first, bucket + at, static_cast<size_t>(n) * sizeof(float));
+      if (left[i]) std::memcpy(params_[i].param.grad().mutable_f32() + first, bucket + at, static_cast<size_t>(n) * sizeof(float));
     });
   }
 }

@@ -14,9 +14,12 @@
 // Gradients travel in buckets of bucket_floats (default 4 Mi floats, 16 MiB): the trainable
 // gradients, in optimizer order, are seen as one flat vector cut into buckets; each bucket is
 // packed, reduced in one call and unpacked. Fewer, larger messages than one per tensor, and a
-// fixed buffer however large the model. The reduction runs after the whole backward: on CPU
-// ranks the same cores compute and communicate, so overlapping it with backward would only
-// trade one for the other. (With NCCL on GPUs it would overlap; that path is not built yet.)
+// fixed buffer however large the model. Without --deterministic-reduce the reduction
+// overlaps backward (begin_overlap): autograd reports each parameter whose gradient is final
+// (autograd::set_leaf_ready_hook), and a bucket's all-reduce starts (MPI_Iallreduce, in place,
+// in reverse parameter order) as soon as all of its parameters are; the step then waits only
+// for what is still in flight. The first step, which learns which parameters get gradients,
+// and runs with --deterministic-reduce or on GPUs reduce after backward.
 //
 // --deterministic-reduce: every gradient that is summed is first computed whole, and the
 // sums run in one fixed order: a rank's micro-batches in order (sum_micro_batch), then the
@@ -46,8 +49,10 @@
 // training. ZeRO-1 is for host (CPU) parameters only.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -79,6 +84,10 @@ class DataParallel {
   DataParallel(dist::Comm& comm, DataParallelOptions options, std::vector<optim::ParamRef> params,
                dist::NcclComm* gpu = nullptr);
 
+  ~DataParallel();  // uninstalls the overlap's autograd hook if a step was cut short
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
   dist::Comm& comm() { return comm_; }
   int world() const { return comm_.size(); }
   const DataParallelOptions& options() const { return options_; }
@@ -88,7 +97,15 @@ class DataParallel {
   // Rank 0's values of the params to every rank, so the replicas start identical whatever
   // each rank's initialization or load did.
   void broadcast_parameters();
-  // Every param's grad <- the sum over ranks. A param that got a gradient on some ranks and
+  // Overlap of the reduction with backward (MPI, without --deterministic-reduce): around the
+  // step's last backward, begin_overlap() starts each bucket's all-reduce (MPI_Iallreduce,
+  // in place on the gradients) as soon as autograd reports all of its parameters final, and
+  // end_overlap() starts what is left and waits. Buckets start in one fixed order on every
+  // rank, over the parameters some rank reached in the previous step (the first step
+  // reduces after backward). Sums of 2 ranks are the same bits either way.
+  void begin_overlap();
+  void end_overlap();
+  // Every param's grad <- the sum over ranks (what the overlap did not already sum). A param that got a gradient on some ranks and
   // not on others (rows that never reached it) counts as a zero gradient on the others, as it
   // would in one process's batch; one no rank reached keeps no gradient.
   void allreduce_gradients();
@@ -120,6 +137,8 @@ class DataParallel {
   std::vector<std::pair<std::string, std::pair<size_t, int>>> optimizer_file_order() const;
 
   void allreduce_gradients_gpu(const std::vector<int64_t>& reached);
+  // Starts the next overlap buckets whose reduced parameters are all ready (all: every one).
+  void launch_ready_buckets(bool all);
 
   dist::Comm& comm_;
   dist::NcclComm* gpu_;
@@ -128,6 +147,14 @@ class DataParallel {
   std::vector<int64_t> offsets_;  // (params + 1) flat offset of each param; offsets_.back() = S
   std::vector<float> bucket_;
   std::vector<Tensor> micro_sum_;  // (params) sum_micro_batch's running sums
+  // Overlap: buckets of parameter indices (reverse order), the parameters the ranks reduce
+  // (reached on some rank last step), those final in this backward, the next bucket to start.
+  std::vector<std::vector<size_t>> overlap_buckets_;
+  std::unordered_map<const TensorImpl*, size_t> index_of_;
+  std::vector<char> expected_, ready_;
+  size_t next_bucket_ = 0;
+  bool overlapping_ = false;
+  std::function<void(const Tensor&)> previous_hook_;
 };
 
 }  // namespace sllm::train

@@ -222,11 +222,13 @@ TrainResult train(nn::Transformer& model, Objective& objective, const LoopOption
       // scaling each loss by its share makes the sum the gradient of the step's loss.
       const float share = weighted ? static_cast<float>(micro_batch.weight) : equal_share;
       const Tensor& loss = micro_batch.loss;
+      if (micro == o.grad_accum - 1) dp.begin_overlap();  // the last backward: reduce as it goes
       autograd::backward(share != 1.0f ? ops::scale(loss, share) : loss);
       if (sum_micro_batches) dp.sum_micro_batch(micro);
     }
     if (sum_micro_batches) dp.finish_micro_batches();
     const auto comm_start = std::chrono::steady_clock::now();
+    dp.end_overlap();
     dp.allreduce_gradients();
     dp.allreduce_sum(loss_sum, 1);
     double comm_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - comm_start).count();

@@ -3,8 +3,11 @@
 // NoGradGuard, in-place modification of saved tensors, diamonds and very deep chains.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "autograd/autograd.h"
 #include "core/error.h"
@@ -83,6 +86,33 @@ std::string error_of(Fn&& fn) {
   }
   ADD_FAILURE() << "expected sllm::Error";
   return "";
+}
+
+// The leaf-ready hook (data-parallel overlap): each leaf is reported once, only after its
+// last gradient has been added (a leaf used twice is not final after its first use), and a
+// leaf that only feeds a branch no gradient reaches is never reported.
+TEST(Autograd, LeafReadyHookReportsEachLeafOnceWithItsFinalGradient) {
+  Tensor a = leaf({1, 2}), b = leaf({3, 4}), c = leaf({5, 6});
+  std::vector<std::pair<char, float>> reports;  // (leaf, its gradient's first element when reported)
+  auto previous = autograd::set_leaf_ready_hook([&](const Tensor& t) {
+    const char name = t.same_as(a) ? 'a' : t.same_as(b) ? 'b' : t.same_as(c) ? 'c' : '?';
+    reports.emplace_back(name, t.grad().f32()[0]);
+  });
+  // L = Σ(a² + 3a) + Σ(b²): a is used twice (d/da = 2a + 3), b once; c only feeds an unused
+  // branch, so no gradient reaches it.
+  const Tensor unused = times(c, 2.0f);
+  const Tensor loss = plus(total(plus(square(a), times(a, 3.0f))), total(square(b)));
+  autograd::backward(loss);
+  autograd::set_leaf_ready_hook(std::move(previous));
+  ASSERT_EQ(reports.size(), 2u);
+  std::sort(reports.begin(), reports.end());
+  EXPECT_EQ(reports[0], std::make_pair('a', 2.0f * 1 + 3.0f));  // both uses added before the report
+  EXPECT_EQ(reports[1], std::make_pair('b', 2.0f * 3));
+  EXPECT_FALSE(c.grad().defined());
+  // Without a hook, backward reports nothing (and still computes the same gradients).
+  Tensor d = leaf({1, 2});
+  autograd::backward(total(plus(square(d), times(d, 3.0f))));
+  EXPECT_EQ(d.grad().f32()[0], 5.0f);
 }
 
 TEST(Autograd, ScalarBackwardUsesGradientOne) {

@@ -5,7 +5,8 @@
 #     --deterministic-reduce (the same slices, per-slice gradients added in the same order):
 #     every logged loss and gradient norm, and the final weights and optimizer state, bytes;
 #   - ZeRO-1 (--zero 1) == the same run without it, bytes; a ZeRO-1 run stopped and resumed
-#     on 2 ranks == the straight run, bytes;
+#     on 2 ranks == the straight run, bytes; the overlapped all-reduce (no --deterministic-reduce)
+#     == the rank-order one on 2 ranks, bytes;
 #   - 2 ranks x batch 2 (MPI's own reduction) vs 1 process x batch 4 in one pass: within the
 #     rounding of another summation order (the bound is derived in README.md, "Data-parallel
 #     training"): losses and gradient norms relatively within 3e-5, final weights within 1e-5;
@@ -87,6 +88,10 @@ compare metrics p_det p_zero 0
 compare files p_det/ckpt-6 p_zero/ckpt-6 model.safetensors optimizer.safetensors trainer_state.json
 compare metrics p_det p_resumed 0
 compare files p_det/ckpt-6 p_resumed/ckpt-6 model.safetensors optimizer.safetensors
+# Without --deterministic-reduce, from step 2 on the all-reduce overlaps backward (per
+# bucket, as gradients become final); on 2 ranks a sum has one order, so: the same bits.
+compare metrics p_det p_mpi 0
+compare files p_det/ckpt-6 p_mpi/ckpt-6 model.safetensors optimizer.safetensors
 compare metrics p_big p_mpi 3e-5
 compare tensors p_big/ckpt-6/model.safetensors p_mpi/ckpt-6/model.safetensors 1e-5
 
