@@ -5,11 +5,6 @@
 // batches follow seed + 1 (as pretraining's loader does), validation reads its examples in
 // file order.
 //
-// Per micro-batch the loss is the mean over that micro-batch's label tokens; the loop then
-// averages the grad_accum micro-batch means with equal weight (as TRL/HF Trainer do without
-// num_items_in_batch), so a step's loss is not exactly the per-token mean over the step when
-// micro-batches hold different numbers of label tokens.
-//
 // Validation loss is the true mean per label token over the whole validation set: each
 // batch's mean is weighted by its label-token count, and the rows of the last batch that
 // wrap around to the set's start are masked out, so no example counts twice.
