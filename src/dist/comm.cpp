@@ -170,39 +170,76 @@ void abort_all(int code) {
 #if SLLM_HAVE_MPI
 namespace {
 template <typename T>
-void allreduce_mpi(T* buf, int64_t n, MPI_Datatype type, MPI_Op op = MPI_SUM) {
+MPI_Datatype mpi_type();
+template <>
+MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
+template <>
+MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+template <>
+MPI_Datatype mpi_type<int64_t>() { return MPI_INT64_T; }
+
+template <typename T>
+void allreduce_mpi(T* buf, int64_t n, MPI_Op op) {
   for (int64_t off = 0; off < n; off += kMaxCount) {
     const int count = static_cast<int>(std::min(kMaxCount, n - off));
     TimedCall timed("MPI_Allreduce");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf + off, count, type, op, MPI_COMM_WORLD), "MPI_Allreduce");
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf + off, count, mpi_type<T>(), op, MPI_COMM_WORLD), "MPI_Allreduce");
+  }
+}
+
+// Every rank gathers every rank's buf and sums in rank order, ((g0 + g1) + g2) + ...
+template <typename T>
+void allreduce_ordered_mpi(T* buf, int64_t n, int size) {
+  std::vector<T> gathered(static_cast<size_t>(size) * static_cast<size_t>(std::min(n, kOrderedChunk)));
+  for (int64_t off = 0; off < n; off += kOrderedChunk) {
+    const int64_t c = std::min(kOrderedChunk, n - off);
+    TimedCall timed("MPI_Allgather");
+    check_mpi(MPI_Allgather(buf + off, static_cast<int>(c), mpi_type<T>(), gathered.data(), static_cast<int>(c),
+                            mpi_type<T>(), MPI_COMM_WORLD),
+              "MPI_Allgather");
+    // gathered (size, c): rank r's chunk at row r.
+    for (int64_t i = 0; i < c; ++i) {
+      T s = gathered[static_cast<size_t>(i)];
+      for (int r = 1; r < size; ++r) s += gathered[static_cast<size_t>(r) * static_cast<size_t>(c) + static_cast<size_t>(i)];
+      buf[off + i] = s;
+    }
   }
 }
 }  // namespace
 #endif
 
-void Comm::allreduce_sum(float* buf, int64_t n) {
+namespace {
+// The bodies of Comm's typed overloads: in place over MPI when it runs, else nothing to do.
+template <typename T>
+void reduce_in_place(bool mpi, T* buf, int64_t n, bool max) {
   require_live();
   SLLM_ASSERT(n >= 0);
 #if SLLM_HAVE_MPI
-  if (mpi_) allreduce_mpi(buf, n, MPI_FLOAT);
+  if (mpi) allreduce_mpi(buf, n, max ? MPI_MAX : MPI_SUM);
+#else
+  (void)mpi, (void)buf, (void)max;
 #endif
 }
 
-void Comm::allreduce_sum(double* buf, int64_t n) {
+template <typename T>
+void sum_in_rank_order(bool mpi, int size, T* buf, int64_t n) {
   require_live();
   SLLM_ASSERT(n >= 0);
+  if (!mpi || size == 1) return;  // the sum of one rank is its own buffer
 #if SLLM_HAVE_MPI
-  if (mpi_) allreduce_mpi(buf, n, MPI_DOUBLE);
+  allreduce_ordered_mpi(buf, n, size);
+#else
+  (void)buf;
 #endif
 }
+}  // namespace
 
-void Comm::allreduce_sum(int64_t* buf, int64_t n) {
-  require_live();
-  SLLM_ASSERT(n >= 0);
-#if SLLM_HAVE_MPI
-  if (mpi_) allreduce_mpi(buf, n, MPI_INT64_T);
-#endif
-}
+void Comm::allreduce_sum(float* buf, int64_t n) { reduce_in_place(mpi_, buf, n, false); }
+void Comm::allreduce_sum(double* buf, int64_t n) { reduce_in_place(mpi_, buf, n, false); }
+void Comm::allreduce_sum(int64_t* buf, int64_t n) { reduce_in_place(mpi_, buf, n, false); }
+void Comm::allreduce_max(double* buf, int64_t n) { reduce_in_place(mpi_, buf, n, true); }
+void Comm::allreduce_sum_ordered(float* buf, int64_t n) { sum_in_rank_order(mpi_, size_, buf, n); }
+void Comm::allreduce_sum_ordered(double* buf, int64_t n) { sum_in_rank_order(mpi_, size_, buf, n); }
 
 #if SLLM_HAVE_MPI
 struct Comm::Started {
@@ -246,62 +283,6 @@ void Comm::finish_allreduces() {
   TimedCall timed("MPI_Waitall");
   check_mpi(MPI_Waitall(static_cast<int>(r.size()), r.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
   r.clear();
-#endif
-}
-
-void Comm::allreduce_max(double* buf, int64_t n) {
-  require_live();
-  SLLM_ASSERT(n >= 0);
-#if SLLM_HAVE_MPI
-  if (mpi_) allreduce_mpi(buf, n, MPI_DOUBLE, MPI_MAX);
-#endif
-}
-
-#if SLLM_HAVE_MPI
-namespace {
-template <typename T>
-MPI_Datatype mpi_type();
-template <>
-MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
-template <>
-MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
-
-// Every rank gathers every rank's buf and sums in rank order, ((g0 + g1) + g2) + ...
-template <typename T>
-void allreduce_ordered_mpi(T* buf, int64_t n, int size) {
-  std::vector<T> gathered(static_cast<size_t>(size) * static_cast<size_t>(std::min(n, kOrderedChunk)));
-  for (int64_t off = 0; off < n; off += kOrderedChunk) {
-    const int64_t c = std::min(kOrderedChunk, n - off);
-    TimedCall timed("MPI_Allgather");
-    check_mpi(MPI_Allgather(buf + off, static_cast<int>(c), mpi_type<T>(), gathered.data(), static_cast<int>(c),
-                            mpi_type<T>(), MPI_COMM_WORLD),
-              "MPI_Allgather");
-    // gathered (size, c): rank r's chunk at row r.
-    for (int64_t i = 0; i < c; ++i) {
-      T s = gathered[static_cast<size_t>(i)];
-      for (int r = 1; r < size; ++r) s += gathered[static_cast<size_t>(r) * static_cast<size_t>(c) + static_cast<size_t>(i)];
-      buf[off + i] = s;
-    }
-  }
-}
-}  // namespace
-#endif
-
-void Comm::allreduce_sum_ordered(float* buf, int64_t n) {
-  require_live();
-  SLLM_ASSERT(n >= 0);
-  if (!mpi_ || size_ == 1) return;  // the sum of one rank is its own buffer
-#if SLLM_HAVE_MPI
-  allreduce_ordered_mpi(buf, n, size_);
-#endif
-}
-
-void Comm::allreduce_sum_ordered(double* buf, int64_t n) {
-  require_live();
-  SLLM_ASSERT(n >= 0);
-  if (!mpi_ || size_ == 1) return;
-#if SLLM_HAVE_MPI
-  allreduce_ordered_mpi(buf, n, size_);
 #endif
 }
 

@@ -25,16 +25,15 @@ std::vector<const data::PreferencePair*> full_batch(std::vector<const data::Pref
 DpoObjective::DpoObjective(const data::PreferenceDataset& data, int64_t batch, uint64_t seed,
                            const data::SftValidation& validation, int32_t pad_id, const DpoSettings& settings,
                            dist::Comm* comm)
-    : data_(&data),
+    : Objective(comm),
+      data_(&data),
       batch_(batch),
       seq_(data.options().seq_len),
       pad_id_(pad_id),
       settings_(settings),
-      split_(data::objective_split(data, batch * (comm ? comm->size() : 1), validation, seed, data::split_preferences,
+      split_(data::objective_split(data, batch * ranks(), validation, seed, data::split_preferences,
                                    "pair")),
-      train_loader_(data, split_.train, batch * (comm ? comm->size() : 1), seq_, seed + 1, pad_id, /*shuffle=*/true),
-      comm_(comm),
-      rank_(comm ? comm->rank() : 0) {
+      train_loader_(data, split_.train, batch * ranks(), seq_, seed + 1, pad_id, /*shuffle=*/true) {
   SLLM_CHECK(settings.beta > 0 && std::isfinite(settings.beta), str("sllm dpo: --beta must be > 0, got ", settings.beta),
              "pass e.g. --beta 0.1 (smaller keeps the policy closer to the reference)");
 }
@@ -89,7 +88,7 @@ void DpoObjective::compute_reference(nn::Transformer& reference) {
   for (int64_t first = 0, j = 0; first < n; first += batch_, ++j) {
     const int64_t real = std::min(batch_, n - first);
     const int owner = static_cast<int>(j % ranks());  // with N ranks, batch j is rank j mod N's
-    if (owner == rank_) {
+    if (owner == rank()) {
       std::vector<const data::PreferencePair*> pairs;
       for (int64_t i = first; i < first + real; ++i) pairs.push_back(&data_->pairs()[static_cast<size_t>(i)]);
       const PairLogprobs lp = policy_logprobs(reference, full_batch(pairs, batch_));
@@ -107,10 +106,10 @@ void DpoObjective::compute_reference(nn::Transformer& reference) {
 }
 
 train::MicroBatchLoss DpoObjective::next(nn::Transformer& model) {
-  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank_));
+  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank()));
   micro_batches_ += static_cast<uint64_t>(ranks());
   const std::vector<const data::PreferencePair*> all = train_loader_.next_pairs();  // ranks·B pairs
-  const std::vector<const data::PreferencePair*> pairs(all.begin() + rank_ * batch_, all.begin() + (rank_ + 1) * batch_);
+  const std::vector<const data::PreferencePair*> pairs(all.begin() + rank() * batch_, all.begin() + (rank() + 1) * batch_);
   const PairLogprobs policy = policy_logprobs(model, pairs);
   const PairLogprobs ref = reference_logprobs(pairs, policy.chosen.device());
   const DpoLossResult r =
@@ -140,7 +139,7 @@ train::Evaluation DpoObjective::evaluate(nn::Transformer& model) {
   const int64_t n = val_pairs();
   double loss = 0, chosen = 0, rejected = 0, accuracy = 0;
   // With N ranks, rank r takes pairs r·B ... of each group of N·B (as in training).
-  for (int64_t first = rank_ * batch_; first < n; first += batch_ * ranks()) {
+  for (int64_t first = rank() * batch_; first < n; first += batch_ * ranks()) {
     const int64_t real = std::min(batch_, n - first);
     std::vector<const data::PreferencePair*> pairs;
     for (int64_t i = first; i < first + real; ++i)
@@ -170,9 +169,7 @@ train::Evaluation DpoObjective::evaluate(nn::Transformer& model) {
 }
 
 uint64_t DpoObjective::data_fingerprint() const {
-  // The loader's state carries a fingerprint of the pairs and of the training split.
-  const std::string state = train_loader_.state().dump();
-  return dist::hash_bytes(state.data(), state.size());
+  return state_fingerprint(train_loader_.state());  // the loader's state fingerprints the data and the split
 }
 
 json DpoObjective::data_state() const { return json{{"loader", train_loader_.state()}, {"micro_batches", micro_batches_}}; }

@@ -83,7 +83,6 @@ class DpoObjective final : public train::Objective {
   nlohmann::json data_state() const override;
   void restore_data_state(const nlohmann::json& state) override;
 
-  int ranks() const override { return comm_ ? comm_->size() : 1; }
   uint64_t data_fingerprint() const override;
 
   int64_t train_pairs() const { return static_cast<int64_t>(split_.train.size()); }
@@ -105,8 +104,6 @@ class DpoObjective final : public train::Objective {
   DpoSettings settings_;
   data::SftSplit split_;
   data::PreferenceLoader train_loader_;
-  dist::Comm* comm_;
-  int rank_;
   uint64_t micro_batches_ = 0;  // micro-batch slices served (N per micro-batch with N ranks)
   std::vector<float> ref_chosen_, ref_rejected_;  // (pairs in the dataset)
 };

@@ -59,16 +59,15 @@ std::map<std::string, double> preference_metrics(const std::vector<float>& chose
 
 RewardObjective::RewardObjective(RewardModel& model, const data::PreferenceDataset& data, int64_t batch,
                                  uint64_t seed, const data::SftValidation& validation, dist::Comm* comm)
-    : model_(&model),
+    : Objective(comm),
+      model_(&model),
       data_(&data),
       batch_(batch),
       seq_(data.options().seq_len),
-      split_(data::objective_split(data, batch * (comm ? comm->size() : 1), validation, seed, data::split_preferences,
+      split_(data::objective_split(data, batch * ranks(), validation, seed, data::split_preferences,
                                    "pair")),
-      train_loader_(data, split_.train, batch * (comm ? comm->size() : 1), seq_, seed + 1, model.pad_id(),
-                    /*shuffle=*/true),
-      comm_(comm),
-      rank_(comm ? comm->rank() : 0) {}
+      train_loader_(data, split_.train, batch * ranks(), seq_, seed + 1, model.pad_id(),
+                    /*shuffle=*/true) {}
 
 void RewardObjective::check_model() const {
   const nn::ModelConfig& config = model_->trunk().config();
@@ -82,7 +81,7 @@ void RewardObjective::check_model() const {
 
 train::MicroBatchLoss RewardObjective::next(nn::Transformer& trunk) {
   SLLM_ASSERT(&trunk == &model_->trunk());
-  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank_));
+  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank()));
   micro_batches_ += static_cast<uint64_t>(ranks());
   data::PreferenceBatch batch;
   int64_t tokens = 0;
@@ -91,7 +90,7 @@ train::MicroBatchLoss RewardObjective::next(nn::Transformer& trunk) {
     tokens = batch.tokens;
   } else {  // this rank's pairs of the ranks·B the loader reads; tokens of the whole batch
     const std::vector<const data::PreferencePair*> all = train_loader_.next_pairs();
-    batch = data::make_preference_batch({all.begin() + rank_ * batch_, all.begin() + (rank_ + 1) * batch_}, seq_,
+    batch = data::make_preference_batch({all.begin() + rank() * batch_, all.begin() + (rank() + 1) * batch_}, seq_,
                                         model_->pad_id());
     tokens = batch.tokens;
     comm_->allreduce_sum(&tokens, 1);
@@ -118,7 +117,7 @@ train::Evaluation RewardObjective::evaluate(nn::Transformer& trunk) {
   double loss_sum = 0;
   // With N ranks, rank r takes pairs r·B ... of each group of N·B (as in training).
   const size_t stride = static_cast<size_t>(batch_ * ranks());
-  for (size_t first = static_cast<size_t>(rank_ * batch_); first < split_.val.size(); first += stride) {
+  for (size_t first = static_cast<size_t>(rank() * batch_); first < split_.val.size(); first += stride) {
     std::vector<const data::PreferencePair*> pairs;
     for (size_t i = first; i < std::min(split_.val.size(), first + static_cast<size_t>(batch_)); ++i)
       pairs.push_back(&data_->pairs()[static_cast<size_t>(split_.val[i])]);
@@ -139,9 +138,7 @@ train::Evaluation RewardObjective::evaluate(nn::Transformer& trunk) {
 }
 
 uint64_t RewardObjective::data_fingerprint() const {
-  // The loader's state carries a fingerprint of the pairs and of the training split.
-  const std::string state = train_loader_.state().dump();
-  return dist::hash_bytes(state.data(), state.size());
+  return state_fingerprint(train_loader_.state());  // the loader's state fingerprints the data and the split
 }
 
 json RewardObjective::data_state() const {

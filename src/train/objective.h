@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dist/comm.h"
 #include "nn/transformer.h"
 #include "tensor/tensor.h"
 
@@ -70,10 +71,23 @@ class Objective {
   // r·B ... (r+1)·B-1 of the batch one process would read with --batch ranks·B, and its
   // evaluate() reduces over the ranks. 1: a one-process objective; the loop refuses to run it
   // on several ranks.
-  virtual int ranks() const { return 1; }
+  int ranks() const { return comm_ ? comm_->size() : 1; }
   // A hash of the training data, the same on every rank that reads the same data (the loop
   // checks it at the start of a multi-rank run). 0: not checked.
   virtual uint64_t data_fingerprint() const { return 0; }
+
+ protected:
+  // comm: the ranks the objective shares each batch with (null, or one rank: a one-process
+  // objective).
+  explicit Objective(dist::Comm* comm = nullptr) : comm_(comm && comm->size() > 1 ? comm : nullptr) {}
+  int rank() const { return comm_ ? comm_->rank() : 0; }
+  // data_fingerprint() of an objective whose loader state carries a fingerprint of its data.
+  static uint64_t state_fingerprint(const nlohmann::json& loader_state) {
+    const std::string state = loader_state.dump();
+    return dist::hash_bytes(state.data(), state.size());
+  }
+
+  dist::Comm* comm_;  // null with one rank
 };
 
 }  // namespace sllm::train

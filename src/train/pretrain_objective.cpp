@@ -31,11 +31,10 @@ json read_meta(const fs::path& data) {
 
 PretrainObjective::PretrainObjective(const std::string& data_dir, int64_t batch, int64_t seq, uint64_t seed,
                                      int64_t eval_batches, dist::Comm* comm)
-    : data_dir_(checked_data_dir(data_dir)),
+    : Objective(comm),
+      data_dir_(checked_data_dir(data_dir)),
       batch_(batch),
       seq_(seq),
-      comm_(comm),
-      rank_(comm ? comm->rank() : 0),
       train_shard_(data::TokenShard::open((data_dir_ / "train.bin").string())),
       val_shard_(data::TokenShard::open((data_dir_ / "val.bin").string())),
       train_loader_(train_shard_, batch * ranks(), seq, seed + 1, true),
@@ -65,8 +64,8 @@ void PretrainObjective::next_rows(data::BatchLoader& loader, Tensor& inputs, Ten
   // Rows [rank·B, (rank+1)·B) of the (ranks·B, T) batch.
   loader.next(all_inputs_.data(), all_targets_.data());
   const int64_t n = inputs.numel();
-  std::copy(all_inputs_.begin() + rank_ * n, all_inputs_.begin() + (rank_ + 1) * n, inputs.mutable_i32());
-  std::copy(all_targets_.begin() + rank_ * n, all_targets_.begin() + (rank_ + 1) * n, targets.mutable_i32());
+  std::copy(all_inputs_.begin() + rank() * n, all_inputs_.begin() + (rank() + 1) * n, inputs.mutable_i32());
+  std::copy(all_targets_.begin() + rank() * n, all_targets_.begin() + (rank() + 1) * n, targets.mutable_i32());
 }
 
 MicroBatchLoss PretrainObjective::next(nn::Transformer& model) {

@@ -45,7 +45,6 @@ class PretrainObjective final : public Objective {
   Evaluation evaluate(nn::Transformer& model) override;
   nlohmann::json data_state() const override { return train_loader_.state(); }
   void restore_data_state(const nlohmann::json& state) override { train_loader_.restore(state); }
-  int ranks() const override { return comm_ ? comm_->size() : 1; }
   // train.bin's length and its first 16 Mi ids.
   uint64_t data_fingerprint() const override;
 
@@ -55,8 +54,6 @@ class PretrainObjective final : public Objective {
 
   std::filesystem::path data_dir_;  // checked to hold train.bin and val.bin
   int64_t batch_, seq_;
-  dist::Comm* comm_;
-  int rank_;
   data::TokenShard train_shard_, val_shard_;
   int64_t data_vocab_size_ = -1;  // meta.json's vocab_size; -1 when not given
   std::string data_tokenizer_;

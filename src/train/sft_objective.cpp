@@ -25,14 +25,13 @@ int32_t max_id(const data::SftDataset& data) {
 
 SftObjective::SftObjective(const data::SftDataset& data, int64_t batch, uint64_t seed,
                            const data::SftValidation& validation, int32_t pad_id, dist::Comm* comm)
-    : data_(&data),
+    : Objective(comm),
+      data_(&data),
       batch_(batch),
       seq_(data.options().seq_len),
-      split_(data::objective_split(data, batch * (comm ? comm->size() : 1), validation, seed, data::split_sft, "example")),
-      train_loader_(data, split_.train, batch * (comm ? comm->size() : 1), seq_, seed + 1, pad_id, /*shuffle=*/true),
-      val_loader_(data, split_.val, batch * (comm ? comm->size() : 1), seq_, 0, pad_id, /*shuffle=*/false),
-      comm_(comm),
-      rank_(comm ? comm->rank() : 0),
+      split_(data::objective_split(data, batch * ranks(), validation, seed, data::split_sft, "example")),
+      train_loader_(data, split_.train, batch * ranks(), seq_, seed + 1, pad_id, /*shuffle=*/true),
+      val_loader_(data, split_.val, batch * ranks(), seq_, 0, pad_id, /*shuffle=*/false),
       max_id_(max_id(data)),
       inputs_(Tensor::empty({batch, seq_}, DType::I32)),
       targets_(Tensor::empty({batch, seq_}, DType::I32)) {}
@@ -58,7 +57,7 @@ void SftObjective::begin_step(int64_t micro_batches) {
     StepBatch& b = step_batches_[static_cast<size_t>(k)];
     b.tokens = counts.tokens;
     b.label_tokens = counts.label_tokens;
-    const int32_t* mine = t + rank_ * batch_ * seq_;
+    const int32_t* mine = t + rank() * batch_ * seq_;
     b.rank_label_tokens = std::count_if(mine, mine + batch_ * seq_, [](int32_t v) { return v != data::kIgnoreIndex; });
     b.epoch = static_cast<double>(train_loader_.epoch()) +
               static_cast<double>(train_loader_.position()) / static_cast<double>(train_examples());
@@ -69,10 +68,10 @@ void SftObjective::begin_step(int64_t micro_batches) {
 MicroBatchLoss SftObjective::next(nn::Transformer& model) {
   if (next_in_step_ >= static_cast<int64_t>(step_batches_.size())) begin_step(1);
   const int64_t k = next_in_step_++;
-  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank_));
+  if (mode_hook) mode_hook(true, micro_batches_ + static_cast<uint64_t>(rank()));
   micro_batches_ += static_cast<uint64_t>(ranks());
   const int64_t per_batch = batch_ * ranks() * seq_, per_rank = batch_ * seq_;
-  const size_t first = static_cast<size_t>(k * per_batch + rank_ * per_rank);
+  const size_t first = static_cast<size_t>(k * per_batch + rank() * per_rank);
   std::copy_n(step_inputs_.data() + first, per_rank, inputs_.mutable_i32());
   std::copy_n(step_targets_.data() + first, per_rank, targets_.mutable_i32());
   const StepBatch& b = step_batches_[static_cast<size_t>(k)];
@@ -100,8 +99,8 @@ Evaluation SftObjective::evaluate(nn::Transformer& model) {
     // next epoch): ignore their targets so each example counts once.
     for (int64_t row = n - first; row < rows; ++row)
       std::fill(all_targets.begin() + row * seq_, all_targets.begin() + (row + 1) * seq_, data::kIgnoreIndex);
-    std::copy_n(all_inputs.data() + rank_ * batch_ * seq_, batch_ * seq_, inputs.mutable_i32());
-    std::copy_n(all_targets.data() + rank_ * batch_ * seq_, batch_ * seq_, targets.mutable_i32());
+    std::copy_n(all_inputs.data() + rank() * batch_ * seq_, batch_ * seq_, inputs.mutable_i32());
+    std::copy_n(all_targets.data() + rank() * batch_ * seq_, batch_ * seq_, targets.mutable_i32());
     const int32_t* t = targets.i32();
     const int64_t batch_labels = std::count_if(t, t + batch_ * seq_, [](int32_t v) { return v != data::kIgnoreIndex; });
     if (batch_labels == 0) continue;
@@ -115,9 +114,7 @@ Evaluation SftObjective::evaluate(nn::Transformer& model) {
 }
 
 uint64_t SftObjective::data_fingerprint() const {
-  // The loader's state carries a fingerprint of the examples and of the training split.
-  const std::string state = train_loader_.state().dump();
-  return dist::hash_bytes(state.data(), state.size());
+  return state_fingerprint(train_loader_.state());  // the loader's state fingerprints the data and the split
 }
 
 json SftObjective::data_state() const { return json{{"loader", train_loader_.state()}, {"micro_batches", micro_batches_}}; }

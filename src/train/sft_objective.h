@@ -67,7 +67,6 @@ class SftObjective final : public Objective {
   // {"loader": the training SftLoader's state, "micro_batches": micro-batches served}.
   nlohmann::json data_state() const override;
   void restore_data_state(const nlohmann::json& state) override;
-  int ranks() const override { return comm_ ? comm_->size() : 1; }
   uint64_t data_fingerprint() const override;
 
   const data::SftSplit& split() const { return split_; }
@@ -79,8 +78,6 @@ class SftObjective final : public Objective {
   int64_t batch_, seq_;
   data::SftSplit split_;
   data::SftLoader train_loader_, val_loader_;
-  dist::Comm* comm_;
-  int rank_;
   int32_t max_id_ = 0;      // the largest input id in the data, for check_model
   uint64_t micro_batches_ = 0;  // micro-batch slices served (N per micro-batch with N ranks)
   Tensor inputs_, targets_;  // (B, T) i32 on the host: the ops validate the ids there and upload them
